@@ -1,0 +1,1 @@
+"""Persistence: typed models, migrations, shared queries and the hash-chained event log."""

@@ -1,0 +1,568 @@
+"""The whole nyutai schema: SQLAlchemy 2 typed models.
+
+The database is the contract between the controller and the web process. Enumerated
+values are stored as short strings (checked in Python by the StrEnums below) so that a
+new value needs no table rebuild on SQLite.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+utc = Annotated[datetime, mapped_column(UTCDateTime())]
+created = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow)]
+short = Annotated[str, mapped_column(String(64))]
+name = Annotated[str, mapped_column(String(200))]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class PersonKind(enum.StrEnum):
+    STAFF = "staff"
+    VISITOR = "visitor"
+
+
+class Technology(enum.StrEnum):
+    FELICA = "felica"
+    ISO14443A = "iso14443a"
+    EM4100 = "em4100"
+    WIEGAND = "wiegand"
+    OSDP = "osdp"
+
+
+class CredentialState(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    LOST = "lost"
+    BLOCKED = "blocked"
+    LOCKED = "locked"  # too many wrong PINs; a manager unlocks
+    RETURNED = "returned"  # temporary visitor badge collected at sign-out
+
+
+class AuthorizationState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REVOKED = "revoked"
+
+
+class AntipassbackMode(enum.StrEnum):
+    OFF = "off"
+    ALERT = "alert"
+    ENFORCE = "enforce"
+
+
+class EscortPolicy(enum.StrEnum):
+    NAMED = "named"  # only the visit's named escort
+    ANY = "any"  # any designated, trained staff authorized for the area
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class Decision(enum.StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    PENDING = "pending"  # waiting for PIN or escort; a final row follows
+    INFO = "info"  # not an access decision: door state, reader state, exit button
+
+
+class AlarmState(enum.StrEnum):
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+
+
+class IncidentState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Role(enum.StrEnum):
+    ADMINISTRATOR = "administrator"
+    MANAGER = "manager"
+    GUARD = "guard"
+    AUDITOR = "auditor"
+
+
+class CommandState(enum.StrEnum):
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# --- people and credentials -------------------------------------------------------------
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(16), default=PersonKind.STAFF)
+    name: Mapped[name]
+    name_kana: Mapped[str | None] = mapped_column(String(200))
+    organization: Mapped[str | None] = mapped_column(String(200))
+    employee_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # 3(2): designated as handling staff (特定個人情報を取り扱う従業者)
+    designated: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created]
+
+    credentials: Mapped[list[Credential]] = relationship(back_populates="person")
+    trainings: Mapped[list[Training]] = relationship(back_populates="person")
+    authorizations: Mapped[list[Authorization]] = relationship(
+        back_populates="person", foreign_keys="Authorization.person_id"
+    )
+
+    @property
+    def is_visitor(self) -> bool:
+        return self.kind == PersonKind.VISITOR
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("technology", "card_id"),)
+
+    id: Mapped[intpk]
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    technology: Mapped[str] = mapped_column(String(16))
+    # uppercase hex (FeliCa IDm, ISO 14443A UID, EM4100 id) or "FC:NUMBER" for Wiegand
+    card_id: Mapped[str] = mapped_column(String(64))
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False)  # a visitor badge
+    label: Mapped[str | None] = mapped_column(String(64))  # printed badge number
+    pin_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; never the PIN
+    state: Mapped[str] = mapped_column(String(16), default=CredentialState.ACTIVE)
+    failed_pin_count: Mapped[int] = mapped_column(Integer, default=0)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    created_at: Mapped[created]
+
+    person: Mapped[Person | None] = relationship(back_populates="credentials")
+
+
+class Training(Base):
+    __tablename__ = "trainings"
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    course: Mapped[name]
+    completed_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[created]
+
+    person: Mapped[Person] = relationship(back_populates="trainings")
+
+
+# --- places -------------------------------------------------------------------------------
+
+
+class Area(Base):
+    """A managed area (管理区域)."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[name]
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    # 4(5): device kinds a visitor may bring in (e.g. ["laptop"]); [] permits none
+    permitted_devices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    antipassback: Mapped[str] = mapped_column(String(16), default=AntipassbackMode.ENFORCE)
+    escort_policy: Mapped[str] = mapped_column(String(16), default=EscortPolicy.ANY)
+    visitor_exit_needs_escort: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_visitors_per_escort: Mapped[int] = mapped_column(Integer, default=3)
+    two_person_rule: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[created]
+
+    doors: Mapped[list[Door]] = relationship(back_populates="area")
+
+
+class Door(Base):
+    __tablename__ = "doors"
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[name]
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    entry_reader: Mapped[str | None] = mapped_column(String(64))  # reader id from the site file
+    exit_reader: Mapped[str | None] = mapped_column(String(64))
+    exit_button: Mapped[bool] = mapped_column(Boolean, default=False)
+    strike_seconds: Mapped[float] = mapped_column(default=5.0)
+    held_open_seconds: Mapped[float] = mapped_column(default=30.0)
+    pin_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_timeout_seconds: Mapped[float] = mapped_column(default=10.0)
+    escort_window_seconds: Mapped[float] = mapped_column(default=10.0)
+    ask_purpose: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot_on_entry: Mapped[bool] = mapped_column(Boolean, default=False)
+    camera: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created]
+
+    area: Mapped[Area] = relationship(back_populates="doors")
+
+
+class Authorization(Base):
+    """Person x area: who may enter where (4(2))."""
+
+    __tablename__ = "authorizations"
+    __table_args__ = (Index("ix_authorizations_person_area", "person_id", "area_id"),)
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    # {"mon": [["08:00", "20:00"]], ...} in Asia/Tokyo wall time; None = any time
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    default_purpose: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default=AuthorizationState.APPROVED)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    approved_at: Mapped[datetime | None]
+    created_at: Mapped[created]
+
+    person: Mapped[Person] = relationship(back_populates="authorizations", foreign_keys=[person_id])
+    area: Mapped[Area] = relationship()
+
+
+class Visit(Base):
+    """An outsider's visit (部外者): purpose, host, escort, devices, badge."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[intpk]
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    purpose: Mapped[str] = mapped_column(String(500))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    escort_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    id_checked: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_kind: Mapped[str | None] = mapped_column(String(64))
+    # [{"kind": "laptop", "serial": "SN123"}]
+    declared_devices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    expected_from: Mapped[datetime]
+    expected_until: Mapped[datetime]
+    badge_credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+    signed_in_at: Mapped[datetime | None]
+    signed_out_at: Mapped[datetime | None]
+    devices_confirmed_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    created_at: Mapped[created]
+
+    visitor: Mapped[Person] = relationship(foreign_keys=[visitor_id])
+    host: Mapped[Person | None] = relationship(foreign_keys=[host_id])
+    escort: Mapped[Person | None] = relationship(foreign_keys=[escort_id])
+    area: Mapped[Area] = relationship()
+    badge: Mapped[Credential | None] = relationship()
+
+
+# --- what happened ------------------------------------------------------------------------
+
+
+class Event(Base):
+    """One row per presentation, exit, door or reader happening; the hash-chained log."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_occurred_id", "occurred_at", "id"),
+        Index("ix_events_person_occurred", "person_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # tamper-evident chain (filled by db.eventlog): position and SHA-256 hex
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # presentation, exit_button, door_opened, ...
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    reader: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str | None] = mapped_column(String(8))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+    technology: Mapped[str | None] = mapped_column(String(16))
+    raw_card_id: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(48), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(500))
+    visitor: Mapped[bool] = mapped_column(Boolean, default=False)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    escort_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    escort_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    door: Mapped[Door | None] = relationship()
+    area: Mapped[Area | None] = relationship()
+    person: Mapped[Person | None] = relationship(foreign_keys=[person_id])
+    escort: Mapped[Person | None] = relationship(foreign_keys=[escort_person_id])
+
+
+class Presence(Base):
+    """Who is inside which area now: the controller's occupancy, published for the web."""
+
+    __tablename__ = "presence"
+    __table_args__ = (UniqueConstraint("person_id", "area_id"),)
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    entered_at: Mapped[datetime]
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    escort_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id])
+    escort: Mapped[Person | None] = relationship(foreign_keys=[escort_person_id])
+
+
+class Alarm(Base):
+    __tablename__ = "alarms"
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=AlarmState.RAISED, index=True)
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)  # duress: no siren
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    reader: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    raised_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    ack_comment: Mapped[str | None] = mapped_column(Text)
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    restored_at: Mapped[datetime | None]  # the condition ended (door closed, tamper restored)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    door: Mapped[Door | None] = relationship()
+    area: Mapped[Area | None] = relationship()
+
+
+class Incident(Base):
+    """Section 6: a reportable happening with its evidence, closed by a manager."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default=IncidentState.OPEN)
+    opened_at: Mapped[datetime]
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    summary: Mapped[str] = mapped_column(Text)
+    # {"events": [ids], "snapshots": [ids]}
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cause: Mapped[str | None] = mapped_column(Text)
+    prevention: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[intpk]
+    taken_at: Mapped[datetime]
+    camera: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))  # relative to the data directory
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+
+
+# --- operators and their actions ---------------------------------------------------------
+
+
+class Operator(Base):
+    """A web console account (administrator, manager, guard, auditor)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[intpk]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[name]
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[created]
+
+
+class WebSession(Base):
+    """Server-side login sessions: revocable, with idle timeout."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the cookie
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[created]
+    last_seen_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[intpk]
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[created]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Every operator action with before/after values (5(3)); hash-chained like events."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    username: Mapped[str | None] = mapped_column(String(64))  # kept even if the operator goes
+    action: Mapped[str] = mapped_column(String(64))  # login, login_failed, person.update, ...
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class Checkpoint(Base):
+    """A signed (Ed25519) statement of a chain's head at a time (section 9)."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[intpk]
+    log: Mapped[str] = mapped_column(String(16))  # "events" or "audit"
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[str] = mapped_column(String(64))  # hex, to tell keys apart
+
+
+class DeletionRecord(Base):
+    """5(10): what was purged, who approved, with the chain range it replaced."""
+
+    __tablename__ = "deletion_records"
+
+    id: Mapped[intpk]
+    created_at: Mapped[created]
+    log: Mapped[str] = mapped_column(String(16))
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    to_seq: Mapped[int] = mapped_column(BigInteger)
+    from_time: Mapped[datetime]
+    to_time: Mapped[datetime]
+    row_count: Mapped[int] = mapped_column(Integer)
+    first_hash: Mapped[str] = mapped_column(String(64))
+    last_hash: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    approved_at: Mapped[datetime | None]
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessReview(Base):
+    """Section 9: a manager's keep/revoke decision on an authorization."""
+
+    __tablename__ = "access_reviews"
+
+    id: Mapped[intpk]
+    authorization_id: Mapped[int] = mapped_column(ForeignKey("authorizations.id"))
+    finding: Mapped[str] = mapped_column(String(32))  # unused_90d, training_expiring, ...
+    decision: Mapped[str] = mapped_column(String(16))  # keep / revoke
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    decided_at: Mapped[datetime]
+
+
+# --- between processes ---------------------------------------------------------------------
+
+
+class Command(Base):
+    """Web (or CLI) -> controller requests: taps at simulated readers, alarm acks, forgives."""
+
+    __tablename__ = "commands"
+
+    id: Mapped[intpk]
+    created_at: Mapped[created]
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    state: Mapped[str] = mapped_column(String(16), default=CommandState.QUEUED, index=True)
+    processed_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DeviceStatus(Base):
+    """What the controller knows of each reader, door and camera, for dashboards."""
+
+    __tablename__ = "device_status"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(16))  # reader, door, camera, controller
+    key: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))  # online/offline, locked/open/held, ...
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_card: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class SiteSetting(Base):
+    """Site-wide settings an administrator edits (contract end, retention, end of day)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime]

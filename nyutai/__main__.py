@@ -1,0 +1,3 @@
+from nyutai.cli import main
+
+main()
