@@ -1,0 +1,1 @@
+"""The access controller daemon: one thread owns door and occupancy state."""
