@@ -51,3 +51,98 @@ def db_upgrade(config_path: Path) -> None:
     cfg = _load(config_path)
     upgrade(cfg.database_url)
     click.echo("database is at the current schema")
+
+
+@main.command()
+@config_option
+def controller(config_path: Path) -> None:
+    """Run the access controller daemon (doors, readers, alarms)."""
+    from controller.service import SchemaOutOfDate, build_controller, run_until_signalled
+
+    cfg = _load(config_path)
+    try:
+        ctl = build_controller(cfg)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    run_until_signalled(ctl)
+
+
+@main.command()
+@config_option
+def web(config_path: Path) -> None:
+    """Run the web console."""
+    from web.serve import serve
+
+    serve(_load(config_path))
+
+
+def _wait_for_command(
+    cfg: SiteConfig, kind: str, payload: dict[str, object], timeout: float
+) -> dict[str, object]:
+    import time
+
+    from db.commands import CommandKind, enqueue
+    from db.engine import make_engine, make_session_factory, session_scope
+    from db.models import Command, CommandState
+
+    engine = make_engine(cfg.database_url)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        cmd_id = enqueue(s, CommandKind(kind), payload).id
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with session_scope(factory) as s:
+                cmd = s.get(Command, cmd_id)
+                assert cmd is not None
+                if cmd.state != CommandState.QUEUED:
+                    return {"state": cmd.state, **(cmd.result or {})}
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise click.ClickException(
+        f"the controller did not answer within {timeout:g} s: is 'nyutai controller' (or the demo) running?"
+    )
+
+
+def _print_result(result: dict[str, object]) -> None:
+    from controller.reasons import sentence
+
+    if result.get("state") == "failed":
+        raise click.ClickException(f"refused: {result.get('error')}")
+    reason = str(result.get("reason", ""))
+    decision = result.get("decision") or "-"
+    click.echo(f"{decision}\t{reason}\t{sentence(reason, 'ja')} / {sentence(reason, 'en')}")
+
+
+@main.command()
+@config_option
+@click.option("--reader", required=True, help="Reader id from the site file (a sim: reader).")
+@click.option("--card", required=True, help="Card id in hex, e.g. 012E4CD1A2B3C4D5.")
+@click.option("--technology", default="felica", show_default=True)
+@click.option(
+    "--timeout", default=10.0, show_default=True, help="Seconds to wait for the controller."
+)
+def tap(config_path: Path, reader: str, card: str, technology: str, timeout: float) -> None:
+    """Present a card at a simulated reader of a running controller."""
+    cfg = _load(config_path)
+    if reader not in cfg.readers:
+        raise click.ClickException(
+            f"no reader {reader!r} in {config_path} (known: {', '.join(cfg.readers)})"
+        )
+    _print_result(
+        _wait_for_command(
+            cfg, "tap", {"reader": reader, "card": card, "technology": technology}, timeout
+        )
+    )
+
+
+@main.command()
+@config_option
+@click.option("--reader", required=True, help="Reader id from the site file (a sim: reader).")
+@click.option("--timeout", default=10.0, show_default=True)
+def keypad(config_path: Path, reader: str, timeout: float) -> None:
+    """Type keys (a PIN followed by #) at a simulated reader's keypad; asked without echo."""
+    cfg = _load(config_path)
+    keys = click.prompt("keys", hide_input=True)
+    _print_result(_wait_for_command(cfg, "keys", {"reader": reader, "keys": keys}, timeout))

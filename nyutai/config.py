@@ -228,7 +228,7 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
             raise ConfigError(path, key, "a list")
         return [_convert(item_tp, v, path, f"{key}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
-        return tp(**_build_fields(tp, value, path, key + "."))  # type: ignore[operator]
+        return tp(**_build_fields(tp, value, path, key + "."))  # type: ignore[operator,arg-type]
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, key, "true or false")

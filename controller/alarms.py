@@ -1,0 +1,109 @@
+"""Alarm rows: raise, acknowledge, clear, restore. Outputs are driven by the daemon."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controller.reasons import AUDIBLE_ALARMS, AlarmKind
+from db.models import Alarm, AlarmState
+
+
+def raise_alarm(
+    session: Session,
+    kind: AlarmKind,
+    now: datetime,
+    *,
+    door_id: int | None = None,
+    area_id: int | None = None,
+    reader: str | None = None,
+    person_id: int | None = None,
+    event_id: int | None = None,
+    silent: bool = False,
+    detail: dict[str, Any] | None = None,
+) -> Alarm:
+    alarm = Alarm(
+        kind=kind.value,
+        state=AlarmState.RAISED,
+        silent=silent,
+        door_id=door_id,
+        area_id=area_id,
+        reader=reader,
+        person_id=person_id,
+        event_id=event_id,
+        raised_at=now,
+        detail=detail,
+    )
+    session.add(alarm)
+    session.flush()
+    return alarm
+
+
+def audible_unacknowledged(session: Session) -> bool:
+    """True while any audible, non-silent alarm waits for acknowledgement."""
+    kinds = [k.value for k in AUDIBLE_ALARMS]
+    return (
+        session.scalar(
+            select(Alarm.id)
+            .where(Alarm.state == AlarmState.RAISED, Alarm.kind.in_(kinds), Alarm.silent.is_(False))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def acknowledge(
+    session: Session, alarm_id: int, operator_id: int | None, comment: str, now: datetime
+) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise LookupError(f"no alarm {alarm_id}")
+    if alarm.state != AlarmState.RAISED:
+        raise ValueError(f"alarm {alarm_id} is {alarm.state}, not raised")
+    alarm.state = AlarmState.ACKNOWLEDGED
+    alarm.acknowledged_at = now
+    alarm.acknowledged_by = operator_id
+    alarm.ack_comment = comment
+    return alarm
+
+
+def clear(
+    session: Session, alarm_id: int, operator_id: int | None, comment: str, now: datetime
+) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise LookupError(f"no alarm {alarm_id}")
+    if alarm.state != AlarmState.ACKNOWLEDGED:
+        # an alarm stays until acknowledged: clearing skips nobody's attention
+        raise ValueError(f"alarm {alarm_id} must be acknowledged before it is cleared")
+    alarm.state = AlarmState.CLEARED
+    alarm.cleared_at = now
+    alarm.cleared_by = operator_id
+    if comment:
+        alarm.ack_comment = (alarm.ack_comment or "") + f"\n{comment}"
+    return alarm
+
+
+def restore_open(
+    session: Session,
+    kind: AlarmKind,
+    now: datetime,
+    *,
+    door_id: int | None = None,
+    reader: str | None = None,
+) -> list[Alarm]:
+    """Mark the condition of matching open alarms as ended (door closed, reader back)."""
+    q = select(Alarm).where(
+        Alarm.kind == kind.value, Alarm.restored_at.is_(None), Alarm.state != AlarmState.CLEARED
+    )
+    if door_id is not None:
+        q = q.where(Alarm.door_id == door_id)
+    if reader is not None:
+        q = q.where(Alarm.reader == reader)
+    alarms = list(session.scalars(q))
+    for alarm in alarms:
+        alarm.restored_at = now
+    return alarms

@@ -1,0 +1,95 @@
+"""Who is inside each managed area: owned by the controller thread, mirrored in ``presence``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from db.models import Person, PersonKind
+from db.models import Presence as PresenceRow
+
+
+@dataclass(frozen=True, slots=True)
+class Occupant:
+    person_id: int
+    visitor: bool
+    entered_at: datetime
+    escort_person_id: int | None = None
+    visit_id: int | None = None
+
+
+class Occupancy:
+    """In-memory occupancy; every change is written in the caller's transaction."""
+
+    def __init__(self) -> None:
+        self._areas: dict[int, dict[int, Occupant]] = {}
+
+    def load(self, session: Session) -> None:
+        self._areas.clear()
+        rows = session.execute(
+            select(PresenceRow, Person.kind).join(Person, Person.id == PresenceRow.person_id)
+        )
+        for row, kind in rows:
+            self._areas.setdefault(row.area_id, {})[row.person_id] = Occupant(
+                row.person_id,
+                kind == PersonKind.VISITOR,
+                row.entered_at,
+                row.escort_person_id,
+                row.visit_id,
+            )
+
+    def inside(self, person_id: int, area_id: int) -> bool:
+        return person_id in self._areas.get(area_id, {})
+
+    def occupants(self, area_id: int) -> list[Occupant]:
+        return list(self._areas.get(area_id, {}).values())
+
+    def visitors_escorted_by(self, escort_id: int, area_id: int) -> list[Occupant]:
+        return [o for o in self.occupants(area_id) if o.visitor and o.escort_person_id == escort_id]
+
+    def staff_count(self, area_id: int) -> int:
+        return sum(1 for o in self.occupants(area_id) if not o.visitor)
+
+    def enter(
+        self, session: Session, area_id: int, occupant: Occupant, event_id: int | None
+    ) -> None:
+        self._areas.setdefault(area_id, {})[occupant.person_id] = occupant
+        session.execute(
+            delete(PresenceRow).where(
+                PresenceRow.person_id == occupant.person_id, PresenceRow.area_id == area_id
+            )
+        )
+        session.add(
+            PresenceRow(
+                person_id=occupant.person_id,
+                area_id=area_id,
+                entered_at=occupant.entered_at,
+                event_id=event_id,
+                escort_person_id=occupant.escort_person_id,
+                visit_id=occupant.visit_id,
+            )
+        )
+
+    def leave(self, session: Session, area_id: int, person_id: int) -> Occupant | None:
+        gone = self._areas.get(area_id, {}).pop(person_id, None)
+        session.execute(
+            delete(PresenceRow).where(
+                PresenceRow.person_id == person_id, PresenceRow.area_id == area_id
+            )
+        )
+        return gone
+
+    def forgive(self, session: Session, person_id: int, area_id: int | None) -> int:
+        """Clear a person's in/out state (anti-passback reset); returns areas cleared."""
+        cleared = 0
+        for aid, people in self._areas.items():
+            if (area_id is None or aid == area_id) and people.pop(person_id, None) is not None:
+                cleared += 1
+        q = delete(PresenceRow).where(PresenceRow.person_id == person_id)
+        if area_id is not None:
+            q = q.where(PresenceRow.area_id == area_id)
+        session.execute(q)
+        return cleared

@@ -1,0 +1,76 @@
+"""Running the controller as a service: schema check, signals, readiness, clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from alembic.runtime.migration import MigrationContext
+
+from controller.daemon import Controller
+from db.engine import make_engine, make_session_factory
+from db.migrate import current_heads
+from nyutai.config import SiteConfig
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the schema this version of nyutai needs."""
+
+
+def check_schema(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            have = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    if have != set(current_heads()):
+        raise SchemaOutOfDate(
+            f"database schema is {sorted(have) or 'empty'}, expected {list(current_heads())}: "
+            "run 'nyutai db upgrade --config FILE'"
+        )
+
+
+def build_controller(cfg: SiteConfig) -> Controller:
+    check_schema(cfg.database_url)
+    engine = make_engine(cfg.database_url, synchronous_full=True)
+    return Controller(cfg, session_factory=make_session_factory(engine))
+
+
+def run_until_signalled(controller: Controller, stop: threading.Event | None = None) -> None:
+    """Start, tell systemd we are ready, wait for SIGTERM/SIGINT, stop (strikes locked)."""
+    stop = stop or threading.Event()
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+    controller.start()
+    _notify("READY=1")
+    log.info(
+        "controller running with %d doors and %d readers",
+        len(controller.doors),
+        len(controller.readers),
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        _notify("STOPPING=1")
+        controller.stop()
+        log.info("controller stopped; every strike is locked")
+
+
+def _notify(message: str) -> None:
+    try:
+        from hardware.sdnotify import notify
+    except ImportError:  # pragma: no cover - the module ships with the hardware package
+        return
+    notify(message)

@@ -1,0 +1,185 @@
+"""The demo: a data directory with the demo site, sample people, and operators per role.
+
+Sample people cover the rules a visitor to the demo wants to see: a trained, designated
+staff member (card + PIN), one whose training expired 13 months ago, a visitor with an
+escort and a declared laptop, and an unknown card to try.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controller.pins import check_pin_strength, hash_pin
+from controller.site import sync_site
+from db.models import (
+    Area,
+    Authorization,
+    AuthorizationState,
+    Credential,
+    Person,
+    PersonKind,
+    Role,
+    Training,
+    Visit,
+)
+from db.types import utcnow
+from nyutai.config import DEMO_SITE, SiteConfig
+
+DEMO_CARDS = {
+    "yamada": ("felica", "012E4CD1A2B3C4D5"),
+    "sato": ("felica", "012E4CD1A2B3C4D6"),
+    "suzuki": ("felica", "012E4CD1A2B3C4D7"),
+    "visitor": ("felica", "012E4CD1A2B3C4D8"),
+}
+UNKNOWN_CARD = "DEADBEEF00000001"
+
+
+@dataclass
+class DemoSecrets:
+    """What the demo prints once: operator logins and the sample staff PIN."""
+
+    operators: dict[str, tuple[str, str]]  # role -> (username, password)
+    yamada_pin: str
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """Copy the demo site file into ``data_dir`` (once) and return its path."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    site = data_dir / "site.toml"
+    if not site.exists():
+        shutil.copyfile(DEMO_SITE, site)
+    return site
+
+
+def random_pin() -> str:
+    while True:
+        pin = "".join(secrets.choice("0123456789") for _ in range(6))
+        try:
+            check_pin_strength(pin)
+            return pin
+        except ValueError:
+            continue
+
+
+def seed_demo(session: Session, cfg: SiteConfig) -> DemoSecrets | None:
+    """Seed sample people and operators; None if the database was seeded before."""
+    if session.scalar(select(Person.id).limit(1)) is not None:
+        return None
+    pin = seed_people(session, cfg)
+    return DemoSecrets(seed_operators(session), pin)
+
+
+def seed_people(session: Session, cfg: SiteConfig) -> str:
+    """Sample staff, a visitor and their cards; returns Yamada's PIN (shown once)."""
+    sync_site(session, cfg)
+    areas = {a.code: a for a in session.scalars(select(Area))}
+    today = date.today()
+    now = utcnow()
+
+    def staff(key: str, name: str, kana: str, emp: str, trained: date | None) -> Person:
+        p = Person(
+            kind=PersonKind.STAFF,
+            name=name,
+            name_kana=kana,
+            organization="自社",
+            employee_no=emp,
+            designated=True,
+        )
+        session.add(p)
+        session.flush()
+        tech, card = DEMO_CARDS[key]
+        session.add(Credential(person_id=p.id, technology=tech, card_id=card, label=emp))
+        if trained is not None:
+            session.add(
+                Training(person_id=p.id, course="特定個人情報取扱研修", completed_on=trained)
+            )
+        return p
+
+    def authorize(p: Person, area: str, purpose: str) -> None:
+        session.add(
+            Authorization(
+                person_id=p.id,
+                area_id=areas[area].id,
+                default_purpose=purpose,
+                state=AuthorizationState.APPROVED,
+                approved_at=now,
+            )
+        )
+
+    yamada = staff("yamada", "山田 太郎", "ヤマダ タロウ", "E0001", today - timedelta(days=60))
+    sato = staff("sato", "佐藤 花子", "サトウ ハナコ", "E0002", today - timedelta(days=200))
+    suzuki = staff("suzuki", "鈴木 一郎", "スズキ イチロウ", "E0003", today - timedelta(days=400))
+    for p in (yamada, sato, suzuki):
+        authorize(p, "server-room", "サーバ保守 / server maintenance")
+    authorize(yamada, "mynumber-room", "マイナンバー処理業務 / My Number processing")
+    authorize(suzuki, "mynumber-room", "マイナンバー処理業務 / My Number processing")
+    pin = random_pin()
+    session.flush()
+    yamada_card = session.scalar(select(Credential).where(Credential.person_id == yamada.id))
+    assert yamada_card is not None
+    yamada_card.pin_hash = hash_pin(pin)
+
+    visitor = Person(
+        kind=PersonKind.VISITOR,
+        name="高橋 健",
+        name_kana="タカハシ ケン",
+        organization="株式会社サンプル保守",
+    )
+    session.add(visitor)
+    session.flush()
+    tech, card = DEMO_CARDS["visitor"]
+    start, end = now - timedelta(hours=1), now + timedelta(hours=8)
+    badge = Credential(
+        person_id=visitor.id,
+        technology=tech,
+        card_id=card,
+        temporary=True,
+        label="V-001",
+        valid_from=start,
+        valid_until=end,
+    )
+    session.add(badge)
+    session.flush()
+    session.add(
+        Visit(
+            visitor_id=visitor.id,
+            area_id=areas["server-room"].id,
+            purpose="サーバ定期保守 / scheduled server maintenance",
+            host_id=yamada.id,
+            escort_id=yamada.id,
+            id_checked=True,
+            id_kind="運転免許証",
+            declared_devices=[{"kind": "maintenance-laptop", "serial": "SN-DEMO-1"}],
+            expected_from=start,
+            expected_until=end,
+            badge_credential_id=badge.id,
+            signed_in_at=now,
+        )
+    )
+    session.flush()
+    return pin
+
+
+def seed_operators(session: Session) -> dict[str, tuple[str, str]]:
+    """One operator per role, each with a fresh random password."""
+    operators: dict[str, tuple[str, str]] = {}
+    from web.accounts import create_operator
+
+    for role, username, display in (
+        (Role.ADMINISTRATOR, "admin", "管理者 / Administrator"),
+        (Role.MANAGER, "manager", "保護責任者 / Manager"),
+        (Role.GUARD, "guard", "警備員 / Guard"),
+        (Role.AUDITOR, "auditor", "監査人 / Auditor"),
+    ):
+        password = secrets.token_urlsafe(12)
+        create_operator(session, username, role.value, password, display)
+        operators[role.value] = (username, password)
+    session.flush()
+    return operators
