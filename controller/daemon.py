@@ -118,6 +118,7 @@ class EscortWait:
     direction: str
     since: float
     event_id: int
+    refused_by: int | None = None  # a staff member granted here who may not escort this visitor
 
 
 @dataclass
@@ -145,6 +146,7 @@ class DoorRuntime:
     escort_waits: list[EscortWait] = field(default_factory=list)
     recent_escorts: list[RecentEscort] = field(default_factory=list)
     policy: DoorPolicy | None = None  # last loaded; timers use it to avoid a query per tick
+    first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
 
 
 class Controller:
@@ -457,13 +459,47 @@ class Controller:
         reason: Reason | None = None,
         detail: dict[str, Any] | None = None,
         with_row: Callable[[Session, int], None] | None = None,
+        second_person_present: bool = False,
     ) -> dict[str, Any]:
         """Commit the granted row, then release the strike (never the other way round).
 
         ``with_row(session, event_id)`` adds rows that must be committed with the grant
-        (the duress alarm).
+        (the duress alarm). Under the two-person rule the first entrant into an empty area
+        waits for a second one.
         """
         assert card.person is not None
+        if not second_person_present and self._needs_second_person(policy, card, direction):
+            first = runtime.first_of_two
+            now_mono = time.monotonic()
+            if (
+                first is None
+                or now_mono - first.since > policy.escort_window_seconds
+                or (first.card.person is not None and first.card.person.id == card.person.id)
+            ):
+                ev = self._event(s, decision=D.PENDING, reason=Reason.SECOND_PERSON_WANTED, **base)
+                s.commit()
+                runtime.first_of_two = EscortWait(
+                    card, decision, reader, direction, now_mono, ev.id
+                )
+                self._feedback(reader, Feedback.WAIT)
+                return {
+                    "decision": D.PENDING,
+                    "reason": Reason.SECOND_PERSON_WANTED,
+                    "event_id": ev.id,
+                }
+            runtime.first_of_two = None
+            self._grant(
+                s,
+                runtime,
+                policy,
+                first.card,
+                first.decision,
+                first.reader,
+                first.direction,
+                self._base_for(policy, first),
+                detail={"waited_event_id": first.event_id},
+                second_person_present=True,
+            )
         ev = self._event(
             s,
             decision=D.GRANTED,
@@ -499,6 +535,18 @@ class Controller:
             )
             self._escort_arrived(s, runtime, policy, runtime.recent_escorts[-1])
         return {"decision": D.GRANTED, "reason": reason or decision.reason, "event_id": ev.id}
+
+    def _needs_second_person(self, policy: DoorPolicy, card: CardFacts, direction: str) -> bool:
+        if not policy.area.two_person_rule or direction != Direction.IN:
+            return False
+        if card.person is None or card.person.is_visitor:
+            return False
+        pending = any(
+            p.area_id == policy.area.id and p.direction == Direction.IN and not p.visitor
+            for d in self.doors.values()
+            for p in d.passages
+        )
+        return self.occupancy.staff_count(policy.area.id) == 0 and not pending
 
     def _release(self, runtime: DoorRuntime, seconds: float) -> None:
         runtime.released_until = time.monotonic() + seconds
@@ -581,6 +629,7 @@ class Controller:
             ):
                 continue
             if not escort_eligible(escort.card, escort.decision, wait.card, policy):
+                wait.refused_by = escort.card.person.id if escort.card.person else None
                 continue
             runtime.escort_waits.remove(wait)
             assert wait.card.person is not None
@@ -875,6 +924,18 @@ class Controller:
                 )
             else:
                 self.occupancy.leave(s, p.area_id, p.person_id)
+                if (
+                    not p.visitor
+                    and policy.area.two_person_rule
+                    and self.occupancy.staff_count(p.area_id) == 1
+                ):
+                    self._raise(
+                        s,
+                        AlarmKind.TWO_PERSON_VIOLATION,
+                        door_id=policy.id,
+                        area_id=p.area_id,
+                        person_id=p.person_id,
+                    )
                 if not p.visitor:
                     left = self.occupancy.visitors_escorted_by(p.person_id, p.area_id)
                     if left:
@@ -920,8 +981,10 @@ class Controller:
         due_pin = runtime.pin_wait is not None and now_mono >= runtime.pin_wait.deadline
         window = cached.escort_window_seconds
         expired_waits = [w for w in runtime.escort_waits if now_mono - w.since > window]
+        first = runtime.first_of_two
+        lonely = first is not None and now_mono - first.since > window
         runtime.recent_escorts = [r for r in runtime.recent_escorts if now_mono - r.at <= window]
-        if not (due_relock or due_held or due_pin or expired_waits):
+        if not (due_relock or due_held or due_pin or expired_waits or lonely):
             return
         with session_scope(self.sessions) as s:
             policy = self._policy(s, runtime)
@@ -936,14 +999,25 @@ class Controller:
                 self._end_pin_wait(s, runtime, Reason.PIN_TIMEOUT, policy)
             for wait in expired_waits:
                 runtime.escort_waits.remove(wait)
+                reason = Reason.ESCORT_NOT_ALLOWED if wait.refused_by else Reason.ESCORT_REQUIRED
                 self._event(
                     s,
                     decision=D.DENIED,
-                    reason=Reason.ESCORT_REQUIRED,
+                    reason=reason,
                     detail={"waited_event_id": wait.event_id},
                     **self._base_for(policy, wait),
                 )
                 self._feedback(wait.reader, Feedback.DENIED)
+            if lonely and first is not None:
+                runtime.first_of_two = None
+                self._event(
+                    s,
+                    decision=D.DENIED,
+                    reason=Reason.TWO_PERSON_TIMEOUT,
+                    detail={"waited_event_id": first.event_id},
+                    **self._base_for(policy, first),
+                )
+                self._feedback(first.reader, Feedback.DENIED)
 
     def _policy(self, s: Session, runtime: DoorRuntime) -> DoorPolicy:
         policy = load_door(s, runtime.code)

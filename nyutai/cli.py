@@ -101,7 +101,8 @@ def _wait_for_command(
     finally:
         engine.dispose()
     raise click.ClickException(
-        f"the controller did not answer within {timeout:g} s: is 'nyutai controller' (or the demo) running?"
+        f"the controller did not answer within {timeout:g} s: "
+        "is 'nyutai controller' (or the demo) running?"
     )
 
 

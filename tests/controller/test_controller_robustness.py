@@ -1,0 +1,138 @@
+"""Bad input and a missing database never kill the daemon nor open a door."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import select
+
+from controller.daemon import Controller
+from db.engine import make_engine, make_session_factory, session_scope
+from db.models import Command, Event
+from hardware.sim import SimBackend
+from nyutai.config import DEMO_SITE, load_config
+from nyutai.demo import seed_people
+from tests.controller.conftest import Site
+
+
+def test_database_locked_keeps_the_door_locked_then_recovers(tmp_path: Path, db_url: str) -> None:
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    cfg = replace(cfg, database=replace(cfg.database, url=db_url))
+    factory = make_session_factory(make_engine(db_url, busy_timeout_ms=100))
+    with session_scope(factory) as s:
+        seed_people(s, cfg)
+    backend = SimBackend()
+    ctl = Controller(cfg, session_factory=factory, backend=backend)
+    ctl.start()
+    try:
+        # a real competing writer holds SQLite's exclusive lock
+        blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        ctl.readers["sr-in"].present("012E4CD1A2B3C4D5")  # type: ignore[attr-defined]
+        time.sleep(1.0)
+        assert backend.outputs["sr-strike"].history == [False]
+        assert ctl.unsaved and ctl.unsaved[0].reason == "system_unavailable"
+        assert ctl._thread is not None and ctl._thread.is_alive()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        # the daemon recovers: the kept row is written and the next tap is granted
+        ctl.readers["sr-in"].present("012E4CD1A2B3C4D5")  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not backend.outputs["sr-strike"].is_active:
+            time.sleep(0.05)
+        assert backend.outputs["sr-strike"].is_active
+        ctl._last_heartbeat = 0  # flush on the next tick
+        time.sleep(0.5)
+        with session_scope(factory) as s:
+            reasons = [
+                e.reason for e in s.scalars(select(Event).where(Event.kind == "presentation"))
+            ]
+        assert "system_unavailable" in reasons and "granted" in reasons
+    finally:
+        ctl.stop()
+
+
+def _run_command(site: Site, kind: str, payload: dict[str, object]) -> Command:
+    from db.commands import CommandKind, enqueue
+
+    with session_scope(site.sessions) as s:
+        cmd_id = enqueue(s, CommandKind(kind), payload).id
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with session_scope(site.sessions) as s:
+            cmd = s.get(Command, cmd_id)
+            assert cmd is not None
+            if cmd.state != "queued":
+                return cmd
+        time.sleep(0.05)
+    raise AssertionError("command not processed")
+
+
+def test_hostile_commands_are_refused_with_a_reason(site: Site) -> None:
+    bad = [
+        ("tap", {}),
+        ("tap", {"reader": "no-such-reader", "card": "01"}),
+        ("tap", {"reader": "sr-in", "card": "x" * 500}),
+        ("contact", {"door": "no-such-door", "open": True}),
+        ("ack_alarm", {"alarm_id": 99999}),
+        ("ack_alarm", {"alarm_id": "not a number"}),
+        ("forgive", {"person_id": None}),
+    ]
+    for kind, payload in bad:
+        cmd = _run_command(site, kind, payload)
+        assert cmd.state == "failed" and cmd.result and cmd.result["error"], (kind, payload)
+    # still alive and deciding
+    assert _run_command(site, "tap", {"reader": "sr-in", "card": "012E4CD1A2B3C4D5"}).result == {
+        "decision": "granted",
+        "reason": "granted",
+        "event_id": site.events(reason="granted")[0].id,
+    }
+
+
+def test_keys_command_does_not_keep_the_pin(site: Site) -> None:
+    site.tap("mn-front-in", "yamada")
+    cmd = _run_command(site, "keys", {"reader": "mn-front-in", "keys": site.pin + "#"})
+    assert cmd.result is not None and cmd.result["decision"] == "granted"
+    assert site.pin not in repr(cmd.payload)
+
+
+def test_enrol_takes_the_next_card_at_the_reader_without_an_access_attempt(site: Site) -> None:
+    from db.commands import CommandKind, enqueue
+
+    with session_scope(site.sessions) as s:
+        cmd_id = enqueue(s, CommandKind.ENROL, {"reader": "sr-in", "timeout": 5}).id
+    site.settle(0.5)
+    site.tap("sr-in", card="0011223344556677")
+    with session_scope(site.sessions) as s:
+        cmd = s.get(Command, cmd_id)
+        assert cmd is not None and cmd.state == "done"
+        assert cmd.result == {"technology": "felica", "card_id": "0011223344556677"}
+    assert site.events(raw_card_id="0011223344556677") == []
+
+
+def test_reader_offline_and_back(site: Site) -> None:
+    from readers.events import ReaderOffline, ReaderOnline
+
+    site.ctl.queue.put(ReaderOffline("sr-in", "unplugged"))
+    site.settle()
+    assert len(site.alarms("reader_offline")) == 1
+    site.ctl.queue.put(ReaderOnline("sr-in"))
+    site.settle()
+    assert site.events(reason="reader_online")
+    assert site.alarms("reader_offline")[0].restored_at is not None
+
+
+def test_a_card_at_a_reader_of_no_door(site_factory: Callable[..., Site]) -> None:
+    site = site_factory()
+    from readers.events import CardPresented
+
+    site.call(
+        lambda: site.ctl.on_card(
+            CardPresented("nowhere", "felica", "01", time.monotonic(), site.ctl.clock())
+        )
+    )
+    assert site.events(reason="unknown_reader")
