@@ -147,3 +147,59 @@ def keypad(config_path: Path, reader: str, timeout: float) -> None:
     cfg = _load(config_path)
     keys = click.prompt("keys", hide_input=True)
     _print_result(_wait_for_command(cfg, "keys", {"reader": reader, "keys": keys}, timeout))
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("nyutai-demo"),
+    show_default=True,
+    help="Where the demo keeps its site file, database, keys and snapshots.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def demo(data_dir: Path, host: str, port: int) -> None:
+    """Run the demo: controller + web console on SQLite, simulated doors, sample people."""
+    from dataclasses import replace
+
+    from web.serve import serve
+
+    from controller.service import build_controller
+    from db.engine import make_engine, make_session_factory, session_scope
+    from db.migrate import upgrade
+    from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, prepare_data_dir, seed_demo
+
+    site = prepare_data_dir(data_dir)
+    cfg = _load(site)
+    cfg = replace(cfg, web=replace(cfg.web, host=host, port=port))
+    upgrade(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    with session_scope(make_session_factory(engine)) as s:
+        secrets = seed_demo(s, cfg)
+    engine.dispose()
+    url = f"http://{host}:{port}/"
+    click.echo(f"nyutai demo: data in {data_dir.resolve()}")
+    if secrets is not None:
+        click.echo("Operator logins (shown only now; add more with 'nyutai operators create'):")
+        for role, (username, password) in secrets.operators.items():
+            click.echo(f"  {role:<14} {username:<10} {password}")
+        click.echo(f"Sample staff PIN for 山田 太郎 (door mynumber-front): {secrets.yamada_pin}")
+    else:
+        click.echo("Database already seeded: use the logins printed at the first start.")
+    click.echo(
+        "Sample cards: "
+        + ", ".join(f"{k}={v[1]}" for k, v in DEMO_CARDS.items())
+        + f", unknown={UNKNOWN_CARD}"
+    )
+    click.echo(f"Try: nyutai tap --config {site} --reader sr-in --card {DEMO_CARDS['yamada'][1]}")
+    ctl = build_controller(cfg)
+    ctl.start()
+    click.echo(f"Web console: {url}  (Ctrl-C stops both)")
+    try:
+        serve(cfg)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctl.stop()
+        click.echo("stopped; every strike is locked")

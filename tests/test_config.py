@@ -1,0 +1,109 @@
+"""A malformed site file stops start-up naming the file, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nyutai.config import DEMO_SITE, ConfigError, load_config
+
+BASE = DEMO_SITE.read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "site.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_demo_site_loads(tmp_path: Path) -> None:
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    assert set(cfg.areas) == {"server-room", "mynumber-room"}
+    assert len(cfg.doors) == 3
+    assert cfg.database_url == f"sqlite:///{tmp_path.resolve() / 'nyutai.db'}"
+    assert cfg.reader_door("sr-out") == ("server-room-door", "out")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "expected"),
+    [
+        (lambda t: t + "\n[bogus]\nx = 1\n", "bogus", "a known key"),
+        (
+            lambda t: t.replace('url = "sim:sr-in"', 'url = "carrier-pigeon:sr-in"'),
+            "readers.sr-in.url",
+            "unknown scheme",
+        ),
+        (
+            lambda t: t.replace('url = "sim:sr-in"', 'url = "sim-in"'),
+            "readers.sr-in.url",
+            "no scheme",
+        ),
+        (
+            lambda t: t.replace("held_open_seconds = 30", 'held_open_seconds = "long"'),
+            "doors.server-room-door.held_open_seconds",
+            "a number",
+        ),
+        (
+            lambda t: t.replace("held_open_seconds = 30", "held_open_seconds = -1"),
+            "doors.server-room-door.held_open_seconds",
+            "positive",
+        ),
+        (
+            lambda t: t.replace('area = "server-room"', 'area = "attic"'),
+            "doors.server-room-door.area",
+            "an area defined",
+        ),
+        (
+            lambda t: t.replace('entry_reader = "mn-back-in"', 'entry_reader = "sr-in"'),
+            "doors.mynumber-back.entry_reader",
+            "not already used",
+        ),
+        (
+            lambda t: t.replace('antipassback = "enforce"', 'antipassback = "sometimes"', 1),
+            "areas.server-room.antipassback",
+            "one of",
+        ),
+        (
+            lambda t: t.replace('gpio_backend = "sim"', 'gpio_backend = "magic"'),
+            "controller.gpio_backend",
+            "one of",
+        ),
+        (
+            lambda t: t.replace("pin_required = true", "pin_required = 1"),
+            "doors.mynumber-front.pin_required",
+            "true or false",
+        ),
+        (
+            lambda t: t.replace(
+                "[doors.server-room-door.gpio]\n", "[doors.server-room-door.gpio]\nwat = 1\n"
+            ),
+            "doors.server-room-door.gpio.wat",
+            "a known key",
+        ),
+        (lambda t: t + "\n[doors.x]\nname = 'x'\n", "doors.x.area", "required"),
+        (lambda t: t.replace("[site]", "[site\n"), "(syntax)", "valid TOML"),
+    ],
+)
+def test_config_errors_name_file_key_and_expectation(
+    tmp_path: Path, change, key: str, expected: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, change(BASE))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert err.key == key
+    assert expected in err.expected
+    assert str(path) in str(err)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "site.toml"
+    p.write_bytes(b"name = '\xff\xfe'")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_config(p)
