@@ -5,6 +5,8 @@ from hardware.events import ContactChanged, ExitRequested, HardwareEvent, Tamper
 
 BACKENDS: dict[str, str] = {
     "sim": "hardware.sim:SimBackend",
+    "gpiozero": "hardware.gpiozero_backend:GpiozeroBackend",
+    "gpiod": "hardware.gpiod_backend:GpiodBackend",
 }
 
 
