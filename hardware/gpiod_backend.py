@@ -67,7 +67,9 @@ def _gpiod() -> Any:
     try:
         import gpiod
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise HardwareError("the gpiod backend needs the 'gpiod' package (pip extra 'gpiod')") from exc
+        raise HardwareError(
+            "the gpiod backend needs the 'gpiod' package (pip extra 'gpiod')"
+        ) from exc
     return gpiod
 
 
@@ -77,7 +79,8 @@ def _request(address: LineAddress, settings: Any, label: str, consumer: str) -> 
     if not os.path.exists(address.chip):
         raise HardwareError(f"{where}: the chip {address.chip} does not exist")
     try:
-        return gpiod.request_lines(address.chip, consumer=consumer, config={address.offset: settings})
+        config = {address.offset: settings}
+        return gpiod.request_lines(address.chip, consumer=consumer, config=config)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise HardwareError(f"{where}: cannot open the chip {address.chip} ({reason})") from exc
