@@ -14,9 +14,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path:
     frames = list(frames)
     height, width = frames[0].shape[:2]
     partial = path.with_name(path.stem + ".partial.avi")
-    writer = cv2.VideoWriter(
-        str(partial), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height)
-    )
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     assert writer.isOpened(), "OpenCV cannot write MJPG .avi here"
     for frame in frames:
         writer.write(frame)

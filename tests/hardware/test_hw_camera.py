@@ -155,3 +155,75 @@ def test_status_handler_errors_do_not_stop_the_camera(tmp_path: Path) -> None:
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+class MjpegServer:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace, as many IP cameras serve) that can
+    be told to stop sending frames while keeping the connection open."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import cv2
+        import numpy as np
+
+        self.sending = threading.Event()
+        self.sending.set()
+        self.closed = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                n = 0
+                while not outer.closed.is_set():
+                    if not outer.sending.is_set():
+                        time.sleep(0.02)
+                        continue
+                    _, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), n % 250, np.uint8))
+                    data = jpeg.tobytes()
+                    head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}"
+                    try:
+                        self.wfile.write(head.encode() + b"\r\n\r\n" + data + b"\r\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    n += 1
+                    time.sleep(0.05)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
+
+    def close(self) -> None:
+        self.closed.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_network_camera_that_stops_sending_goes_offline_and_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(camera_mod, "STALL_SECONDS", 0.5)
+    monkeypatch.setattr(camera_mod, "MAX_SNAPSHOT_SKEW_SECONDS", 0.5)
+    server = MjpegServer()
+    status = StatusLog()
+    try:
+        with Camera("ipcam", server.url, on_status=status) as cam:
+            wait_for(lambda: status.states() == [True])
+            assert cam.snapshot() is not None
+            server.sending.clear()  # the camera hangs: connection open, no frames
+            wait_for(lambda: status.states() == [True, False])
+            assert "no frames" in status.calls[-1][2]
+            assert cam.snapshot() is None  # the last frame is not "now" any more
+            server.sending.set()
+            wait_for(lambda: status.states() == [True, False, True])
+    finally:
+        server.close()
