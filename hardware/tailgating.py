@@ -1,7 +1,8 @@
 """Count people walking through a door after one grant (tailgating / 共連れ detection).
 
 No people detector is needed (the OpenCV 5.0 wheels have none): the camera looks at the
-doorway, a background subtractor (MOG2) finds what moves, each moving blob is tracked
+doorway, a background subtractor (MOG2, started from the median of the clip so that a
+person already in view leaves no "ghost") finds what moves, each moving blob is tracked
 from frame to frame, and a blob whose centre crosses a virtual line drawn across the
 doorway counts as one person. Two people walking through together are two blobs if
 they are apart in the picture; a pair pressed together is one blob (a known limit,
@@ -40,7 +41,9 @@ class CrossingSettings:
     min_area: float = 0.01  # smallest blob, as a fraction of the picture area
     max_jump: float = 0.25  # furthest a blob's centre moves between frames (of the width)
     max_missing: int = 3  # frames a track may go unseen before it is dropped
-    warmup_frames: int = 5  # frames that only teach the background
+    warmup_frames: int = 0  # frames that only teach the background, before any tracking
+    learning_rate: float = 0.01  # how fast the background absorbs what stops moving
+    background_samples: int = 25  # frames whose median is the starting background
 
 
 @dataclass
@@ -136,10 +139,13 @@ def count_people_crossing(
     """
     s = settings or CrossingSettings()
     scene = _Scene(s)
+    greys = [_prepare(frame) for frame in frames]
+    if not greys:
+        return 0
+    scene.subtractor.apply(_starting_background(greys, s.background_samples), learningRate=1.0)
     total = 0
-    for index, frame in enumerate(frames):
-        grey = _prepare(frame)
-        mask = scene.subtractor.apply(grey)
+    for index, grey in enumerate(greys):
+        mask = scene.subtractor.apply(grey, learningRate=s.learning_rate)
         if index < s.warmup_frames:
             continue
         height, width = grey.shape[:2]
@@ -149,6 +155,17 @@ def count_people_crossing(
         if index >= count_from:
             total += crossed
     return total
+
+
+def _starting_background(frames: list[np.ndarray], samples: int) -> np.ndarray:
+    """The per-pixel median of frames spread over the clip.
+
+    People pass through a doorway, so each pixel shows the empty scene most of the time.
+    Starting from this (rather than from the first frame) means a person already in the
+    picture when the clip starts does not leave a "ghost" where they stood.
+    """
+    step = max(1, len(frames) // max(1, samples))
+    return np.median(np.stack(frames[::step]), axis=0).astype(np.uint8)
 
 
 # --- what the controller uses ---------------------------------------------------------------

@@ -46,6 +46,8 @@ def through_a_file(tmp_path: Path, frames: list[np.ndarray], name: str = "v.avi"
         pytest.param([(15, 40, 120), (50, 75, 120)], 90, 2, id="two, one after the other"),
         pytest.param([(15, 45, 60), (15, 45, 185)], 60, 2, id="two side by side"),
         pytest.param([(15, 40, 120), (22, 47, 120)], 60, 2, id="two close behind"),
+        # Already in the picture on the first frame: must not leave a ghost behind.
+        pytest.param([(-10, 20, 120), (25, 50, 120)], 60, 2, id="first one in view at start"),
     ],
 )
 def test_count(tmp_path: Path, walkers: list, total: int, expected: int) -> None:
