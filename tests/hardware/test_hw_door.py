@@ -32,6 +32,9 @@ class Rig:
     def wire_outputs(self, pins: list[int], *, active_low: bool = False) -> None:
         """Before the controller starts, the driver board holds its inputs at rest."""
 
+    def rest_inputs(self, pins: list[int], *, active_low: bool = False) -> None:
+        """Door shut, button up, case closed: each switch holds its pin at rest."""
+
     def output_history(self, pin: int, *, active_low: bool = False) -> list[bool]:
         """Logical levels the output went through (True = energized), oldest first."""
         raise NotImplementedError
@@ -70,6 +73,11 @@ class GpiozeroRig(Rig):
                 pin.drive_high()
             pin.clear_states()
 
+    def rest_inputs(self, pins: list[int], *, active_low: bool = False) -> None:
+        # The pins are pulled up; a closed NC switch (contact, tamper) pulls its pin low.
+        for number in pins:
+            self.push(number, False, active_low=active_low)
+
     def output_history(self, pin: int, *, active_low: bool = False) -> list[bool]:
         return [s.state != active_low for s in self.pin(pin).states]
 
@@ -106,7 +114,10 @@ class DoorBehaviour:
             tamper_active_low=low,
         )
         rig.wire_outputs([STRIKE], active_low=low)
-        return DoorHardware("front", rig.backend, pins, events.append)
+        door = DoorHardware("front", rig.backend, pins, events.append)
+        rig.rest_inputs([CONTACT, REX, TAMPER], active_low=low)
+        events.clear()  # what settling the wires reported is not under test
+        return door
 
     def test_strike_starts_locked(self, rig: Rig, door: DoorHardware) -> None:
         assert not door.released

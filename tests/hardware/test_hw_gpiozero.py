@@ -52,16 +52,29 @@ def test_active_high_strike_levels(backend: GpiozeroBackend) -> None:
     assert [s.state for s in pin.states] == [False, True, False, True, False]
 
 
-def test_input_pulls_follow_the_wiring(backend: GpiozeroBackend) -> None:
+def test_door_inputs_are_pulled_up_and_a_cut_wire_is_secure(backend: GpiozeroBackend) -> None:
+    # NC door contact and NC tamper to GND (active-high), REX push button to GND (active-low).
     events: list[HardwareEvent] = []
-    pins = DoorPins(contact=27, rex=22, contact_active_low=False, rex_active_low=True)
+    pins = DoorPins(contact=27, rex=22, tamper=23, rex_active_low=True)
     door = DoorHardware("d", backend, pins, events.append)
     factory: Any = backend.pin_factory
-    # An open circuit must read as inactive: pull-down for active-high, pull-up for active-low.
-    assert factory.pin(27).pull == "down"
-    assert factory.pin(22).pull == "up"
+    assert [factory.pin(n).pull for n in (27, 22, 23)] == ["up", "up", "up"]
+    # Nothing connected (a cut wire): the contact says open, the tamper says tampered,
+    # the REX button is not pressed: alarms, never a door opened by a broken cable.
+    assert door.is_open
+    assert door.tamper is not None and door.tamper.is_active
+    assert door.rex is not None and not door.rex.is_active
+    factory.pin(27).drive_low()  # the door is shut: the closed switch pulls the pin low
     assert not door.is_open
-    assert events == []  # setting the pulls reported nothing
+    assert [type(e).__name__ for e in events] == ["ContactChanged"]
+
+
+def test_input_default_pull_follows_the_polarity(backend: GpiozeroBackend) -> None:
+    backend.input(5, print, active_high=True)
+    backend.input(6, print, active_high=False)
+    factory: Any = backend.pin_factory
+    # With no pull asked for, an open circuit reads inactive (like gpiozero's Button).
+    assert (factory.pin(5).pull, factory.pin(6).pull) == ("down", "up")
 
 
 def test_explicit_pull_against_the_polarity(backend: GpiozeroBackend) -> None:
