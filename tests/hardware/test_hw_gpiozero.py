@@ -127,3 +127,14 @@ def test_backend_close_turns_outputs_off(backend: GpiozeroBackend) -> None:
     backend.close()
     pin: Any = backend.pin_factory.pin(13)  # type: ignore[union-attr]
     assert [s.state for s in pin.states] == [False, True, False]
+
+
+def test_missing_backend_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.delitem(sys.modules, "hardware.gpiozero_backend", raising=False)
+    monkeypatch.setitem(sys.modules, "gpiozero", None)  # as if gpiozero were not installed
+    from hardware import HardwareError
+
+    with pytest.raises(HardwareError, match="'gpiozero' cannot be loaded.*'gpio' extra"):
+        open_backend("gpiozero", pin_factory="mock")
