@@ -5,6 +5,8 @@ from hardware.events import ContactChanged, ExitRequested, HardwareEvent, Tamper
 
 BACKENDS: dict[str, str] = {
     "sim": "hardware.sim:SimBackend",
+    "gpiozero": "hardware.gpiozero_backend:GpiozeroBackend",
+    "gpiod": "hardware.gpiod_backend:GpiodBackend",
 }
 
 
@@ -16,7 +18,14 @@ def open_backend(name: str, **options: object) -> Backend:
         known = ", ".join(sorted(BACKENDS))
         raise HardwareConfigError(f"unknown GPIO backend {name!r} (known: {known})")
     module_name, _, cls_name = BACKENDS[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # the backend's optional library is not installed
+        raise HardwareError(
+            f"GPIO backend {name!r} cannot be loaded: {exc} "
+            f"(install nyutai's {'gpio' if name == 'gpiozero' else name!r} extra)"
+        ) from exc
+    cls = getattr(module, cls_name)
     backend: Backend = cls(**options)
     return backend
 

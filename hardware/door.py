@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from hardware.base import Backend, Input, Output, PinSpec
 from hardware.events import ContactChanged, ExitRequested, HardwareEvent, TamperChanged
 
+# Every door switch is wired between its pin and GND, with the pin's pull-up on (the
+# usual Raspberry Pi wiring: no 3V3 runs to the door). ``*_active_low`` then says whether
+# the switch closes when active (REX button: true) or opens (NC door contact, NC tamper:
+# false), and a cut wire reads high: "open"/"tampered" for NC switches (raises an alarm),
+# "not pressed" for the REX button (never opens the door). See docs/hardware.md.
+INPUTS_PULL_UP = True
+
 
 @dataclass(frozen=True)
 class DoorPins:
@@ -50,6 +57,7 @@ class DoorHardware:
                 pins.contact,
                 self._contact_changed,
                 active_high=not pins.contact_active_low,
+                pull_up=INPUTS_PULL_UP,
                 label=f"{door}.contact",
             )
         if pins.rex is not None:
@@ -57,6 +65,7 @@ class DoorHardware:
                 pins.rex,
                 self._rex_changed,
                 active_high=not pins.rex_active_low,
+                pull_up=INPUTS_PULL_UP,
                 bounce_seconds=0.05,
                 label=f"{door}.rex",
             )
@@ -65,6 +74,7 @@ class DoorHardware:
                 pins.tamper,
                 self._tamper_changed,
                 active_high=not pins.tamper_active_low,
+                pull_up=INPUTS_PULL_UP,
                 label=f"{door}.tamper",
             )
 
