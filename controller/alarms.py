@@ -107,3 +107,13 @@ def restore_open(
     for alarm in alarms:
         alarm.restored_at = now
     return alarms
+
+
+def open_alarm(session: Session, kind: AlarmKind, *, reader: str | None = None) -> Alarm | None:
+    """The newest alarm of this kind whose condition has not ended."""
+    q = select(Alarm).where(
+        Alarm.kind == kind.value, Alarm.restored_at.is_(None), Alarm.state != AlarmState.CLEARED
+    )
+    if reader is not None:
+        q = q.where(Alarm.reader == reader)
+    return session.scalar(q.order_by(Alarm.id.desc()).limit(1))

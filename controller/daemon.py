@@ -46,8 +46,11 @@ from db.models import (
 from db.types import utcnow
 from hardware import ContactChanged, ExitRequested, HardwareEvent, TamperChanged, open_backend
 from hardware.base import Backend
+from hardware.camera import Camera
 from hardware.door import AlarmOutputs, DoorHardware, DoorPins
 from hardware.sim import SimBackend
+from hardware.snapshots import store_snapshot
+from hardware.tailgating import TailgateResult, TailgateWatch
 from nyutai.config import SiteConfig
 from readers import CardPresented, Feedback, KeypadInput, ReaderOffline, ReaderOnline, ReaderTamper
 from readers.base import Reader
@@ -57,6 +60,7 @@ from readers.sim import SimReader
 log = logging.getLogger(__name__)
 
 LOOP_TICK_SECONDS = 0.05
+TAILGATE_WINDOW_SECONDS = 4.0
 HEARTBEAT_SECONDS = 5.0
 PIN_MAX_KEYS = 12
 
@@ -64,6 +68,13 @@ PIN_MAX_KEYS = 12
 @dataclass(frozen=True, slots=True)
 class Stop:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    camera_id: str
+    online: bool
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +158,8 @@ class DoorRuntime:
     recent_escorts: list[RecentEscort] = field(default_factory=list)
     policy: DoorPolicy | None = None  # last loaded; timers use it to avoid a query per tick
     first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
+    grants_at: list[float] = field(default_factory=list)  # recent entry grants (tailgating)
+    watching_until: float = 0.0  # a tailgating watch covers grants until then
 
 
 class Controller:
@@ -170,6 +183,8 @@ class Controller:
         self.readers: dict[str, Reader] = {}
         self.doors: dict[str, DoorRuntime] = {}
         self.alarm_outputs: AlarmOutputs | None = None
+        self.cameras: dict[str, Camera] = {}
+        self.tailgate_watches: dict[str, TailgateWatch] = {}
         self.enrolments: dict[str, tuple[int, float]] = {}  # reader -> (command id, deadline)
         self.unsaved: list[Event] = []  # rows that could not be committed (database down)
         self._thread: threading.Thread | None = None
@@ -201,6 +216,18 @@ class Controller:
             self.doors[code] = DoorRuntime(code, hw, has_contact=pins.contact is not None)
         if self.cfg.alarm_outputs:
             self.alarm_outputs = AlarmOutputs(self.backend, dict(self.cfg.alarm_outputs))
+        for cam_id, csec in self.cfg.cameras.items():
+            self.cameras[cam_id] = Camera(
+                cam_id,
+                csec.url,
+                buffer_seconds=max(csec.buffer_seconds, TAILGATE_WINDOW_SECONDS + 2.0),
+                on_status=lambda cid, online, reason: self.queue.put(
+                    CameraStatus(cid, online, reason)
+                ),
+            )
+            self.tailgate_watches[cam_id] = TailgateWatch(
+                self.cameras[cam_id], window_seconds=TAILGATE_WINDOW_SECONDS
+            )
         for reader_id, rsec in self.cfg.readers.items():
             reader = open_reader(
                 reader_id, rsec.url, self.queue.put, debounce=rsec.debounce_seconds
@@ -208,6 +235,8 @@ class Controller:
             self.readers[reader_id] = reader
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
+        for camera in self.cameras.values():
+            camera.start()
         for reader in self.readers.values():
             reader.start()
         self.ready.wait(10)
@@ -218,6 +247,10 @@ class Controller:
             reader.stopping.set()
         for reader in self.readers.values():
             reader.stop(timeout=2.0)
+        for watch in self.tailgate_watches.values():
+            watch.stop()
+        for camera in self.cameras.values():
+            camera.stop(timeout=2.0)
         if self._thread is not None and self._thread.is_alive():
             self.queue.put(Stop())
             self._thread.join(timeout)
@@ -271,6 +304,10 @@ class Controller:
                 self.on_tamper(door[0] if door else None, msg.active, msg.reader_id)
             elif isinstance(msg, ReaderOnline | ReaderOffline):
                 self.on_reader_state(msg)
+            elif isinstance(msg, CameraStatus):
+                self.on_camera_status(msg)
+            elif isinstance(msg, TailgateResult):
+                self.on_tailgate_result(msg)
             elif isinstance(msg, Call):
                 msg.fn()
         except SQLAlchemyError:
@@ -346,19 +383,134 @@ class Controller:
             )
             event_id = ev.id
         alarm = alarm_rows.raise_alarm(session, kind, self.clock(), event_id=event_id, **kw)
-        self._open_incident(session, alarm, [event_id])
+        snap = self._record_snapshot(
+            session,
+            kw.get("door_id"),
+            time.monotonic(),
+            {"alarm_id": alarm.id, "event_id": event_id},
+        )
+        if snap is not None:
+            alarm.snapshot_id = snap.id
+        self._open_incident(session, alarm, [event_id], [snap.id] if snap else [])
         if kind in AUDIBLE_ALARMS and not kw.get("silent") and self.alarm_outputs is not None:
             self.alarm_outputs.set(True)
         log.warning(
             "alarm %s raised (door=%s reader=%s)", kind.value, kw.get("door_id"), kw.get("reader")
         )
 
-    def _open_incident(self, session: Session, alarm: Any, event_ids: list[int]) -> None:
+    def _open_incident(
+        self, session: Session, alarm: Any, event_ids: list[int], snapshot_ids: list[int]
+    ) -> None:
         try:
             from db.incidents import open_incident_for_alarm
         except ImportError:  # the evidence module is optional at this layer
             return
-        open_incident_for_alarm(session, alarm, event_ids, [])
+        open_incident_for_alarm(session, alarm, event_ids, snapshot_ids)
+
+    def _record_snapshot(
+        self, s: Session, door_id: int | None, at: float, link: dict[str, Any]
+    ) -> Any:
+        """Store the camera frame from the moment ``at`` and chain its SHA-256 in an event.
+
+        A camera that is offline or has no frame gives None at once: no door waits for it.
+        """
+        runtime = next(
+            (d for d in self.doors.values() if d.policy and d.policy.id == door_id), None
+        )
+        cam_id = self.cfg.doors[runtime.code].camera if runtime else None
+        camera = self.cameras.get(cam_id) if cam_id else None
+        if camera is None or runtime is None or runtime.policy is None:
+            return None
+        frame = camera.snapshot_frame(at)
+        if frame is None:
+            return None
+        snap = store_snapshot(
+            s,
+            self.cfg.data_dir,
+            camera.camera_id,
+            frame.jpeg,
+            self.clock(),
+            width=frame.width,
+            height=frame.height,
+        )
+        self._event(
+            s,
+            kind="snapshot",
+            decision=D.INFO,
+            reason=Reason.SNAPSHOT,
+            door_id=door_id,
+            area_id=runtime.policy.area.id,
+            snapshot_id=snap.id,
+            snapshot_sha256=snap.sha256,
+            detail=link,
+        )
+        return snap
+
+    # --- cameras ---------------------------------------------------------------------------
+
+    def on_camera_status(self, msg: CameraStatus) -> None:
+        with session_scope(self.sessions) as s:
+            publish(
+                s,
+                "camera",
+                msg.camera_id,
+                "online" if msg.online else "offline",
+                self.clock(),
+                detail=None if msg.online else {"reason": msg.reason[:200]},
+            )
+            open_alarm = alarm_rows.open_alarm(
+                s, AlarmKind.CAMERA_OFFLINE, reader=f"camera:{msg.camera_id}"
+            )
+            if msg.online and open_alarm is not None:
+                alarm_rows.restore_open(
+                    s, AlarmKind.CAMERA_OFFLINE, self.clock(), reader=f"camera:{msg.camera_id}"
+                )
+            elif not msg.online and open_alarm is None:
+                self._raise(
+                    s,
+                    AlarmKind.CAMERA_OFFLINE,
+                    reader=f"camera:{msg.camera_id}",
+                    detail={"reason": msg.reason[:200]},
+                )
+
+    def _watch_for_tailgating(self, runtime: DoorRuntime) -> None:
+        cam_id = self.cfg.doors[runtime.code].camera
+        watch = self.tailgate_watches.get(cam_id) if cam_id else None
+        now_mono = time.monotonic()
+        runtime.grants_at = [
+            t for t in runtime.grants_at if now_mono - t < 2 * TAILGATE_WINDOW_SECONDS
+        ]
+        runtime.grants_at.append(now_mono)
+        if watch is None or now_mono < runtime.watching_until:
+            return  # an earlier watch already covers this grant
+        runtime.watching_until = now_mono + TAILGATE_WINDOW_SECONDS
+        watch.after_grant(runtime.code, now_mono, self.queue.put)
+
+    def on_tailgate_result(self, msg: TailgateResult) -> None:
+        runtime = self.doors.get(msg.door)
+        if runtime is None or msg.people is None or runtime.policy is None:
+            return
+        window_end = msg.granted_at + TAILGATE_WINDOW_SECONDS
+        grants = sum(1 for t in runtime.grants_at if msg.granted_at <= t <= window_end)
+        if msg.people <= grants:
+            return
+        with session_scope(self.sessions) as s:
+            where = dict(door_id=runtime.policy.id, area_id=runtime.policy.area.id)
+            ev = self._event(
+                s,
+                kind="tailgating",
+                decision=D.INFO,
+                reason=Reason.TAILGATING,
+                detail={"people": msg.people, "grants": grants},
+                **where,
+            )
+            self._raise(
+                s,
+                AlarmKind.TAILGATING,
+                event_id=ev.id,
+                detail={"people": msg.people, "grants": grants},
+                **where,
+            )
 
     def _feedback(self, reader_id: str, kind: Feedback) -> None:
         reader = self.readers.get(reader_id)
@@ -529,6 +681,12 @@ class Controller:
             runtime.passages.append(passage)
         self._release(runtime, policy.strike_seconds)
         self._feedback(reader, Feedback.GRANTED)
+        if direction == Direction.IN:
+            self._watch_for_tailgating(runtime)
+            if policy.snapshot_on_entry:
+                # after the release, so no door waits for a camera
+                self._record_snapshot(s, policy.id, time.monotonic(), {"event_id": ev.id})
+                s.commit()
         if not card.person.is_visitor:
             runtime.recent_escorts.append(
                 RecentEscort(card, decision, direction, time.monotonic(), ev.id)

@@ -72,6 +72,9 @@ class Reason(enum.StrEnum):
     READER_ONLINE = "reader_online"
     READER_OFFLINE = "reader_offline"
     FORGIVEN = "forgiven"
+    SNAPSHOT = "snapshot"
+    TAILGATING = "tailgating"
+    CAMERA_OFFLINE = "camera_offline"
     UNKNOWN_READER = "unknown_reader"
     BAD_INPUT = "bad_input"
     SYSTEM_UNAVAILABLE = "system_unavailable"
@@ -182,6 +185,12 @@ REASON_TEXT: dict[Reason, Sentence] = {
     Reason.FORGIVEN: Sentence(
         "警備員が入退状態をリセットしました。", "A guard reset the in/out state."
     ),
+    Reason.SNAPSHOT: Sentence("監視カメラの画像を記録しました。", "Camera snapshot recorded."),
+    Reason.TAILGATING: Sentence(
+        "許可より多くの人が通過しました（共連れの疑い）。",
+        "More people passed than were granted (suspected tailgating).",
+    ),
+    Reason.CAMERA_OFFLINE: Sentence("監視カメラが応答しません。", "Camera offline."),
     Reason.UNKNOWN_READER: Sentence(
         "扉に割り当てられていないリーダーです。", "The reader belongs to no door."
     ),

@@ -17,7 +17,7 @@ from controller.daemon import Call, Controller
 from db.engine import session_scope
 from db.models import Alarm, Event
 from hardware.sim import SimBackend
-from nyutai.config import DEMO_SITE, SiteConfig, load_config
+from nyutai.config import DEMO_SITE, CameraSection, SiteConfig, load_config
 from nyutai.demo import DEMO_CARDS, seed_people
 
 
@@ -94,9 +94,9 @@ def site_factory(
 ) -> Iterator[Callable[..., Site]]:
     started: list[Controller] = []
 
-    def make(**door_overrides: Any) -> Site:
+    def make(cameras: dict[str, CameraSection] | None = None, **door_overrides: Any) -> Site:
         cfg = load_config(DEMO_SITE, data_dir=tmp_path)
-        cfg = replace(cfg, database=replace(cfg.database, url=db_url))
+        cfg = replace(cfg, database=replace(cfg.database, url=db_url), cameras=cameras or {})
         if door_overrides:
             doors = {k: replace(v, **door_overrides) for k, v in cfg.doors.items()}
             cfg = replace(cfg, doors=doors)

@@ -385,6 +385,9 @@ DAEMON_REASONS = {
     Reason.UNKNOWN_READER,
     Reason.BAD_INPUT,
     Reason.SYSTEM_UNAVAILABLE,
+    Reason.SNAPSHOT,
+    Reason.TAILGATING,
+    Reason.CAMERA_OFFLINE,
 }
 
 
