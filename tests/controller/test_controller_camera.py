@@ -87,10 +87,14 @@ def test_tailgating(
         assert alarms[0].snapshot_id is not None
 
 
-def test_a_failed_camera_is_reported_and_never_blocks_the_door(site_factory: Callable[..., Site],
-                                                               tmp_path: Path) -> None:
-    site = site_factory(cameras={"cam": CameraSection(url=str(tmp_path / "missing.avi"))}, camera="cam",
-                        snapshot_on_entry=True)
+def test_a_failed_camera_is_reported_and_never_blocks_the_door(
+    site_factory: Callable[..., Site], tmp_path: Path
+) -> None:
+    site = site_factory(
+        cameras={"cam": CameraSection(url=str(tmp_path / "missing.avi"))},
+        camera="cam",
+        snapshot_on_entry=True,
+    )
     deadline = time.monotonic() + 10
     while not site.alarms("camera_offline") and time.monotonic() < deadline:
         site.settle(0.1)
