@@ -51,3 +51,8 @@ def db_upgrade(config_path: Path) -> None:
     cfg = _load(config_path)
     upgrade(cfg.database_url)
     click.echo("database is at the current schema")
+
+
+from readers.cli import readers_group  # noqa: E402 - subcommand groups register last
+
+main.add_command(readers_group)

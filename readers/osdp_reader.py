@@ -150,6 +150,11 @@ class OsdpReader(SupervisedReader):
         if "scbk" in params:
             if insecure == "1":
                 raise ReaderConfigError(f"reader URL {url!r}: scbk= and insecure=1 conflict")
+            if not Path(params["scbk"]).is_absolute():
+                # relative to what? the daemon's working directory is not the site file's
+                raise ReaderConfigError(
+                    f"reader URL {url!r}: scbk={params['scbk']!r} must be an absolute path"
+                )
             load_scbk(params["scbk"], url)
         elif insecure != "1":
             raise ReaderConfigError(

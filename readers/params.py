@@ -12,21 +12,22 @@ def check_known(url: str, params: dict[str, str], known: Iterable[str]) -> None:
     allowed = set(known)
     for key in params:
         if key not in allowed:
+            known_list = ", ".join(sorted(allowed))
             raise ReaderConfigError(
-                f"reader URL {url!r}: unknown parameter {key!r} (known: {', '.join(sorted(allowed))})"
+                f"reader URL {url!r}: unknown parameter {key!r} (known: {known_list})"
             )
 
 
-def int_param(
-    url: str, params: dict[str, str], key: str, default: int, low: int, high: int
-) -> int:
+def int_param(url: str, params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
     raw = params.get(key)
     if raw is None:
         return default
     try:
         value = int(raw, 0)
     except ValueError:
-        raise ReaderConfigError(f"reader URL {url!r}: {key}={raw!r} is not a whole number") from None
+        raise ReaderConfigError(
+            f"reader URL {url!r}: {key}={raw!r} is not a whole number"
+        ) from None
     if not low <= value <= high:
         raise ReaderConfigError(f"reader URL {url!r}: {key}={value} is outside {low}..{high}")
     return value

@@ -68,9 +68,7 @@ def parse_wiegand(line: bytes, bits: int) -> Card:
     elif len(text) == HEX_DIGITS[bits] and all(b in _HEX for b in text):
         value = int(text, 16)
     else:
-        raise FrameError(
-            "format", f"expected {bits} bits as 0/1 or {HEX_DIGITS[bits]} hex digits"
-        )
+        raise FrameError("format", f"expected {bits} bits as 0/1 or {HEX_DIGITS[bits]} hex digits")
     return TECHNOLOGY, decode_wiegand(value, bits)
 
 

@@ -16,7 +16,6 @@ from readers.frames import (
 from readers.frames.rdm6300 import build_rdm6300
 from readers.frames.wiegand import decode_wiegand, encode_wiegand
 
-
 # --- RDM6300 -----------------------------------------------------------------------------
 
 
@@ -137,3 +136,40 @@ def test_wiegand_framer_counts_and_rejects_wrong_length() -> None:
 def test_wiegand_unsupported_width() -> None:
     with pytest.raises(ValueError):
         WiegandFramer(37)
+
+
+# --- OSDP card data ------------------------------------------------------------------------
+
+
+def test_osdp_wiegand_26_left_aligned() -> None:
+    from readers.frames.osdp import decode_card_read
+
+    data = (encode_wiegand(123, 45678, 26) << 6).to_bytes(4, "big")
+    assert decode_card_read({"format": 1, "length": 26, "data": data}) == ("wiegand", "123:45678")
+    broken = (encode_wiegand(123, 45678, 26) ^ 1) << 6
+    with pytest.raises(FrameError, match="parity"):
+        decode_card_read({"format": 1, "length": 26, "data": broken.to_bytes(4, "big")})
+
+
+def test_osdp_raw_and_other_wiegand_lengths_are_hex() -> None:
+    from readers.frames.osdp import decode_card_read
+
+    assert decode_card_read({"format": 0, "length": 32, "data": b"\x01\x02\x03\xff"}) == (
+        "osdp",
+        "010203FF",
+    )
+    # 37-bit Wiegand: not decoded (no standard layout we trust), passed on as raw bits
+    assert decode_card_read({"format": 1, "length": 37, "data": b"\xff" * 5}) == (
+        "osdp",
+        "1FFFFFFFFF",
+    )
+    with pytest.raises(FrameError, match="length"):
+        decode_card_read({"format": 0, "length": 33, "data": b"\x01\x02\x03\x04"})
+
+
+def test_osdp_keys() -> None:
+    from readers.frames.osdp import decode_keys
+
+    assert decode_keys(b"0123456789\x7f\r") == "0123456789*#"
+    with pytest.raises(FrameError, match="key"):
+        decode_keys(b"12A")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import termios
@@ -69,10 +70,8 @@ class Wire:
 
     def close(self) -> None:
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def start_pd(wire: Wire, key: bytes) -> Any:
@@ -135,7 +134,11 @@ def test_secure_channel_cards_keys_tamper_and_feedback(
             }
         )
         card = sink.wait_for(lambda e: isinstance(e, CardPresented), what="Wiegand card")
-        assert (card.technology, card.card_id, card.reader_id) == ("wiegand", "123:45678", "osdp-in")
+        assert (card.technology, card.card_id, card.reader_id) == (
+            "wiegand",
+            "123:45678",
+            "osdp-in",
+        )
 
         pd.submit_event(
             {
@@ -169,8 +172,12 @@ def test_secure_channel_cards_keys_tamper_and_feedback(
         assert beep["on_count"] == 10  # a long beep
 
         pd.submit_event(
-            {"event": osdp.Event.Status, "type": osdp.StatusReportType.Local, "nr_entries": 2,
-             "report": bytes([1, 0])}  # fmt: skip
+            {
+                "event": osdp.Event.Status,
+                "type": osdp.StatusReportType.Local,
+                "nr_entries": 2,
+                "report": bytes([1, 0]),
+            }  # fmt: skip
         )
         tamper = sink.wait_for(lambda e: isinstance(e, ReaderTamper), what="tamper")
         assert tamper.active
@@ -246,6 +253,7 @@ def test_scbk_names_a_key_file_and_its_content_never_shows(tmp_path: Path) -> No
         ("?insecure=1&baud=14400", "not one of"),
         ("?insecure=yes", "insecure='yes'"),
         ("?insecure=1&key=00", "unknown parameter 'key'"),
+        ("?scbk=keys/door.key", "must be an absolute path"),
     ],
 )
 def test_bad_osdp_urls_are_config_errors(query: str, message: str) -> None:

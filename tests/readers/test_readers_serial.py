@@ -7,12 +7,14 @@ back" is a new pty behind the same link.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import tty
 from pathlib import Path
 
 import pytest
+from reader_helpers import EventSink
 
 from readers.errors import ReaderConfigError
 from readers.events import CardPresented, ReaderOffline, ReaderOnline
@@ -20,8 +22,6 @@ from readers.frames.rdm6300 import build_rdm6300
 from readers.frames.wiegand import encode_wiegand
 from readers.registry import open_reader, validate_reader_url
 from readers.serial_reader import SerialReader
-
-from reader_helpers import EventSink
 
 
 class Pty:
@@ -42,10 +42,8 @@ class Pty:
 
     def close(self) -> None:
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def cards(events: list[object]) -> list[str]:
@@ -108,7 +106,9 @@ def test_wiegand_and_line_over_pty(tmp_path: Path, sink: EventSink) -> None:
         pty26.write(bad_parity + b"\r\n" + b"1" * 10_000 + b"\r\n" + good + b"\r\n")
         pty_line.write(b"0102030405060708\n" + b"0102030405060708\n" + b"zz\n")
         sink.wait_for(
-            lambda _: {"w", "l"} <= {e.reader_id for e in sink.seen if isinstance(e, CardPresented)},
+            lambda _: (
+                {"w", "l"} <= {e.reader_id for e in sink.seen if isinstance(e, CardPresented)}
+            ),
             what="a card from both readers",
         )
         sink.drain(0.5)
