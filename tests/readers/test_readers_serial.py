@@ -99,8 +99,10 @@ def test_wiegand_and_line_over_pty(tmp_path: Path, sink: EventSink) -> None:
     w.start()
     line.start()
     try:
-        for rid in ("w", "l"):
-            sink.wait_for(lambda e, r=rid: isinstance(e, ReaderOnline) and e.reader_id == r)
+        sink.wait_for(
+            lambda _: {"w", "l"} <= {e.reader_id for e in sink.seen if isinstance(e, ReaderOnline)},
+            what="both readers online",
+        )
         good = format(encode_wiegand(123, 45678, 26), "026b").encode()
         bad_parity = format(encode_wiegand(123, 45678, 26) ^ 1, "026b").encode()
         pty26.write(bad_parity + b"\r\n" + b"1" * 10_000 + b"\r\n" + good + b"\r\n")
