@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 from reader_helpers import EventSink
@@ -29,26 +30,44 @@ class FelicaCard:
 
     def __init__(self, port: int, idm: bytes) -> None:
         self.port, self.idm = port, idm
+        self.target = self._target()
         self._removed = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         import nfc
-        from nfc.clf import LocalTarget
 
         clf = nfc.ContactlessFrontend(f"udp:localhost:{self.port}")
         try:
-            target = LocalTarget("212F")
-            target.sensf_res = b"\x01" + self.idm + PMM + SYSTEM_CODE
             while not self._removed.is_set():
-                clf.listen(target, 0.5)  # the port is bound only inside listen()
+                clf.listen(self.target, 0.5)  # the port is bound only inside listen()
         finally:
             clf.close()
+
+    def _target(self) -> Any:
+        from nfc.clf import LocalTarget
+
+        target = LocalTarget("212F")
+        target.sensf_res = b"\x01" + self.idm + PMM + SYSTEM_CODE
+        return target
 
     def remove(self) -> None:
         self._removed.set()
         self._thread.join(5)
+
+
+class TypeACard(FelicaCard):
+    """An ISO 14443A card (non-NXP UID: no Type 2 page reads needed to activate it)."""
+
+    def _target(self) -> Any:
+        from nfc.clf import LocalTarget
+
+        target = LocalTarget("106A")
+        target.sens_res = bytes.fromhex("4400")
+        target.sdd_res = self.idm  # the UID
+        target.sel_res = b"\x00"  # Type 2
+        return target
 
 
 @pytest.mark.slow
@@ -111,3 +130,17 @@ def test_bad_nfc_urls_are_config_errors(url: str, message: str) -> None:
 )
 def test_documented_nfc_urls_are_valid(url: str) -> None:
     assert validate_reader_url(url).scheme == "nfc"
+
+
+@pytest.mark.slow
+def test_iso14443a_uid_is_read_with_default_targets(sink: EventSink) -> None:
+    port = free_udp_port()
+    reader = open_reader("nfc-a", f"nfc:udp:localhost:{port}", sink)
+    reader.start()
+    card = TypeACard(port, bytes.fromhex("3A4B5C6D"))
+    try:
+        event = sink.wait_for(lambda e: isinstance(e, CardPresented), timeout=6, what="UID")
+        assert (event.technology, event.card_id) == ("iso14443a", "3A4B5C6D")
+    finally:
+        card.remove()
+        reader.stop()
