@@ -26,7 +26,9 @@ from readers.frames.wiegand import encode_wiegand  # noqa: E402
 CHUNK = 64
 
 
-def stream(n: int, make: Callable[[random.Random], bytes], corrupt: Callable[[bytes], bytes]):
+def stream(
+    n: int, make: Callable[[random.Random], bytes], corrupt: Callable[[bytes], bytes]
+) -> tuple[bytes, int]:
     rng = random.Random(1)
     frames, good = [], 0
     for i in range(n):
@@ -75,16 +77,15 @@ def main() -> None:
 
     for bits in (26, 34):
         digits = 7 if bits == 26 else 9
-        data, good = stream(
-            n,
-            lambda r, b=bits, d=digits: (
-                format(
-                    encode_wiegand(r.randrange(1 << (b - 18)), r.randrange(1 << 16), b), f"0{d}X"
-                ).encode()
-                + b"\r\n"
-            ),
-            lambda f, b=bits, d=digits: format(int(f[:-2], 16) ^ 1, f"0{d}X").encode() + b"\r\n",
-        )
+
+        def make(r: random.Random, b: int = bits, d: int = digits) -> bytes:
+            fc, number = r.randrange(1 << (b - 18)), r.randrange(1 << 16)
+            return format(encode_wiegand(fc, number, b), f"0{d}X").encode() + b"\r\n"
+
+        def corrupt(f: bytes, d: int = digits) -> bytes:
+            return format(int(f[:-2], 16) ^ 1, f"0{d}X").encode() + b"\r\n"  # parity
+
+        data, good = stream(n, make, corrupt)
         run(f"wiegand{bits}", WiegandFramer(bits), data, good, n)
 
     events = [

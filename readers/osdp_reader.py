@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +264,6 @@ class OsdpReader(SupervisedReader):
             except FrameError as exc:
                 self.rejected[exc.reason] += 1
                 return
-            from datetime import UTC, datetime
-
             self.sink(KeypadInput(self.reader_id, keys, time.monotonic(), datetime.now(UTC)))
             self._pending_keys += len(keys)  # acknowledged after refresh (lock is held here)
         elif kind == EV_STATUS and event.get("type") == STATUS_LOCAL:
