@@ -74,16 +74,16 @@ class Wire:
                 os.close(fd)
 
 
-def start_pd(wire: Wire, key: bytes) -> Any:
-    """A reader with LEDs, a buzzer, a keypad, secure channel, powered on."""
-    caps = osdp.PDCapabilities(
-        [
-            (osdp.Capability.LEDControl, 1, 1),
-            (osdp.Capability.AudibleControl, 1, 1),
-            (osdp.Capability.CommunicationSecurity, 1, 1),
-            (osdp.Capability.CardDataFormat, 1, 1),
-        ]
-    )
+def start_pd(wire: Wire, key: bytes | None) -> Any:
+    """A reader with LEDs, a buzzer, a keypad, secure channel if keyed, powered on."""
+    cap_list = [
+        (osdp.Capability.LEDControl, 1, 1),
+        (osdp.Capability.AudibleControl, 1, 1),
+        (osdp.Capability.CardDataFormat, 1, 1),
+    ]
+    if key is not None:
+        cap_list.append((osdp.Capability.CommunicationSecurity, 1, 1))
+    caps = osdp.PDCapabilities(cap_list)
     pd = osdp.PeripheralDevice(
         osdp.PDInfo(ADDRESS, FdChannel(wire.master), scbk=key), caps, log_level=osdp.LogLevel.Error
     )
@@ -227,6 +227,24 @@ def test_silent_reader_goes_offline_and_returns_within_10_s(
         sink.wait_for(lambda e: isinstance(e, ReaderOnline), timeout=10, what="back online")
         assert time.monotonic() - returned < 10
         assert reader.is_alive()
+    finally:
+        reader.stop()
+        pd.stop()
+        wire.close()
+
+
+@pytest.mark.slow
+def test_insecure_reader_without_secure_channel(sink: EventSink) -> None:
+    wire = Wire()
+    pd = start_pd(wire, None)
+    reader = open_reader("osdp-p", f"osdp:{wire.path}?address={ADDRESS}&insecure=1", sink)
+    reader.start()
+    try:
+        sink.wait_for(lambda e: isinstance(e, ReaderOnline), timeout=5, what="online")
+        assert not pd.is_sc_active()
+        pd.submit_event({"event": osdp.Event.KeyPress, "reader_no": 0, "data": b"7\x7f"})
+        keys = sink.wait_for(lambda e: isinstance(e, KeypadInput), what="keys")
+        assert keys.keys == "7*"
     finally:
         reader.stop()
         pd.stop()
