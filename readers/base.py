@@ -83,6 +83,9 @@ class Reader(threading.Thread):
 # doubling up to a cap so a dead reader does not spin. Module constants so tests shrink them.
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 8.0
+# A device that failed sooner than this after opening keeps backing off (it opens but is
+# broken); one that worked longer starts again from the short delay.
+STABLE_SECONDS = 10.0
 
 
 class SupervisedReader(Reader):
@@ -139,7 +142,7 @@ class SupervisedReader(Reader):
                 self.stopping.wait(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
-            delay = self.retry_min
+            opened = time.monotonic()
             reason = "stopped"
             try:
                 while not self.stopping.is_set():
@@ -152,7 +155,10 @@ class SupervisedReader(Reader):
             if self.stopping.is_set():
                 break
             self.set_offline(reason)
+            if time.monotonic() - opened > STABLE_SECONDS:
+                delay = self.retry_min
             self.stopping.wait(delay)
+            delay = min(delay * 2, self.retry_max)
         self.online = False
 
     def _safe_close(self) -> None:
