@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import threading
 import tty
 from pathlib import Path
@@ -62,11 +63,12 @@ def test_rdm6300_over_pty_valid_frames_only(tmp_path: Path, sink: EventSink) -> 
         bad = bytearray(build_rdm6300("1111111111"))
         bad[11] = ord("0") if bad[11] != ord("0") else ord("1")  # corrupt the checksum
         valid = ["0A1B2C3D4E", "62E3086CED", "0102030405"]
+        garbage = random.Random(7).randbytes(500) + b"\x02\x02\x03"  # stray STX/ETX too
 
         def writer() -> None:
             pty.write(build_rdm6300(valid[0]))
             pty.write(bytes(bad))
-            pty.write(os.urandom(500).replace(b"\x02", b"\x00"))
+            pty.write(garbage)
             pty.write(build_rdm6300(valid[1]))
             pty.write(b"\x02" + b"A" * 5000)  # endless frame: never a card, never a hang
             pty.write(build_rdm6300(valid[2]))
@@ -82,7 +84,8 @@ def test_rdm6300_over_pty_valid_frames_only(tmp_path: Path, sink: EventSink) -> 
         assert {e.technology for e in got} == {"em4100"}
         assert all(e.reader_id == "door1-in" and e.wall.tzinfo is not None for e in got)
         assert reader.rejected["checksum"] == 1
-        assert reader.rejected["garbage"] >= 500
+        assert reader.rejected["garbage"] > 0
+        assert reader.rejected["truncated"] + reader.rejected["framing"] > 0
         assert reader.is_alive() and reader.online
     finally:
         reader.stop()
