@@ -203,3 +203,8 @@ def demo(data_dir: Path, host: str, port: int) -> None:
     finally:
         ctl.stop()
         click.echo("stopped; every strike is locked")
+
+
+from readers.cli import readers_group  # noqa: E402 - subcommand groups register last
+
+main.add_command(readers_group)

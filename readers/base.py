@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from readers.events import CardPresented, Feedback, ReaderEvent
+from readers.events import CardPresented, Feedback, ReaderEvent, ReaderOffline, ReaderOnline
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class Reader(threading.Thread):
         self.debouncer = Debouncer(debounce)
         self.stopping = threading.Event()
         self.online = False
+        self.offline_reason: str | None = None  # why the reader is offline (None: never tried)
         self.last_card: str | None = None
 
     def emit_card(self, technology: str, card_id: str) -> None:
@@ -76,3 +77,92 @@ class Reader(threading.Thread):
         self.stopping.set()
         if self.is_alive():
             self.join(timeout)
+
+
+# Retry delays of a reader that cannot be opened: short first (a USB replug), then
+# doubling up to a cap so a dead reader does not spin. Module constants so tests shrink them.
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 8.0
+# A device that failed sooner than this after opening keeps backing off (it opens but is
+# broken); one that worked longer starts again from the short delay.
+STABLE_SECONDS = 10.0
+
+
+class SupervisedReader(Reader):
+    """A reader whose device may fail: open, poll until it breaks, report, back off, retry.
+
+    Drivers implement ``open_device`` (raise if the device is not there), ``poll`` (one
+    short round of I/O, a fraction of a second, raising when the device fails or goes
+    silent) and ``close_device``. Any exception is caught here: a broken reader is
+    reported offline and retried; it never ends the thread or touches other readers.
+    """
+
+    retry_min = RETRY_MIN_SECONDS
+    retry_max = RETRY_MAX_SECONDS
+
+    def open_device(self) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def close_device(self) -> None:
+        """Release the device; must not raise (called after failures too)."""
+
+    def set_online(self) -> None:
+        if self.online:
+            return
+        self.online = True
+        self.offline_reason = None
+        log.info("reader %s online", self.reader_id)
+        self.sink(ReaderOnline(self.reader_id))
+
+    def set_offline(self, reason: str) -> None:
+        """Report the reader offline once per outage (the reason is kept up to date)."""
+        first = self.online or self.offline_reason is None
+        self.online = False
+        self.offline_reason = reason
+        if first:
+            log.warning("reader %s offline: %s", self.reader_id, reason)
+            self.sink(ReaderOffline(self.reader_id, reason))
+
+    def describe_error(self, exc: BaseException) -> str:
+        """A short reason for a failure; drivers override to hide details (never secrets)."""
+        text = str(exc) or type(exc).__name__
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    def run(self) -> None:
+        delay = self.retry_min
+        while not self.stopping.is_set():
+            try:
+                self.open_device()
+            except Exception as exc:  # noqa: BLE001 - any failure is an outage, not a crash
+                self._safe_close()
+                self.set_offline(f"cannot open: {self.describe_error(exc)}")
+                self.stopping.wait(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            opened = time.monotonic()
+            reason = "stopped"
+            try:
+                while not self.stopping.is_set():
+                    self.poll()
+            except Exception as exc:  # noqa: BLE001
+                reason = self.describe_error(exc)
+                log.debug("reader %s failed", self.reader_id, exc_info=True)
+            finally:
+                self._safe_close()
+            if self.stopping.is_set():
+                break
+            self.set_offline(reason)
+            if time.monotonic() - opened > STABLE_SECONDS:
+                delay = self.retry_min
+            self.stopping.wait(delay)
+            delay = min(delay * 2, self.retry_max)
+        self.online = False
+
+    def _safe_close(self) -> None:
+        try:
+            self.close_device()
+        except Exception:  # noqa: BLE001 - closing a broken device may fail too
+            log.debug("reader %s: close failed", self.reader_id, exc_info=True)

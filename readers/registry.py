@@ -13,6 +13,9 @@ from readers.errors import ReaderConfigError
 # scheme -> "module:Class"; drivers import their hardware library only when opened
 SCHEMES: dict[str, str] = {
     "sim": "readers.sim:SimReader",
+    "serial": "readers.serial_reader:SerialReader",
+    "nfc": "readers.nfc_reader:NfcReader",
+    "osdp": "readers.osdp_reader:OsdpReader",
 }
 
 
