@@ -30,7 +30,7 @@ INCIDENT_ALARM_KINDS = frozenset(
         AlarmKind.INTEGRITY_FAILURE,
     }
 )
-CLOSING_ROLES = frozenset({Role.MANAGER, Role.ADMINISTRATOR})
+CLOSING_ROLES = frozenset({Role.MANAGER})
 
 
 class IncidentError(ValueError):
