@@ -81,7 +81,9 @@ def test_visitor_badges_expire(factory: sessionmaker[Session], cfg: SiteConfig) 
         ]
         s.add_all(badges)
         s.flush()
-        for badge, end in zip(badges, [now - timedelta(minutes=1), now + timedelta(hours=1)]):
+        for badge, end in zip(
+            badges, [now - timedelta(minutes=1), now + timedelta(hours=1)], strict=True
+        ):
             s.add(
                 Visit(
                     visitor_id=v.id,
