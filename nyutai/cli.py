@@ -51,3 +51,6 @@ def db_upgrade(config_path: Path) -> None:
     cfg = _load(config_path)
     upgrade(cfg.database_url)
     click.echo("database is at the current schema")
+
+
+from nyutai import evidence_cli  # noqa: E402,F401  (registers verify, report, purge, keys, ...)
