@@ -55,7 +55,7 @@ def chain_head(session: Session, model: type[Event] | type[AuditLog]) -> tuple[i
         .limit(1)
     ).first()
     if row is not None:
-        return int(row[0]), str(row[1])
+        return int(row[0] or 0), str(row[1])
     from db.models import DeletionRecord
 
     log_name = "events" if model is Event else "audit"

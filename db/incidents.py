@@ -99,8 +99,9 @@ def open_integrity_incident(session: Session, findings: list[str]) -> Incident |
     alarm = Alarm(kind=AlarmKind.INTEGRITY_FAILURE, raised_at=now, detail=detail)
     session.add(alarm)
     session.flush()
-    inc = open_incident_for_alarm(session, alarm, [], [])
-    assert inc is not None
+    opened = open_incident_for_alarm(session, alarm, [], [])
+    assert opened is not None  # integrity_failure is an incident kind
+    inc = opened
     inc.evidence = {"events": [], "snapshots": [], **detail}
     inc.summary += ": " + (findings[0] if findings else "")
     session.flush()

@@ -106,7 +106,7 @@ class _Walker:
             .order_by(self.model.seq)
             .execution_options(yield_per=2000)
         )
-        yield from self.session.scalars(stmt)
+        yield from self.session.scalars(stmt)  # type: ignore[misc]
 
     def seq_of_hash(self, hash_: str | None) -> int | None:
         if hash_ is None:

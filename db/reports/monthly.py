@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -227,7 +227,7 @@ def _people(session: Session, area_id: int, start: datetime, end: datetime) -> l
     ).all()
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for pid, direction, n in rows:
-        counts[pid][0 if direction == Direction.IN else 1] += n
+        counts[cast(int, pid)][0 if direction == Direction.IN else 1] += n
     out = []
     for pid, (ins, outs) in counts.items():
         p = session.get(Person, pid)
@@ -405,9 +405,9 @@ def _still_inside(
         while i < len(rows) and rows[i][2] <= at:
             pid, direction, when = rows[i]
             if direction == Direction.IN:
-                inside.setdefault(pid, when)
+                inside.setdefault(cast(int, pid), when)
             else:
-                inside.pop(pid, None)
+                inside.pop(cast(int, pid), None)
             i += 1
         for pid, since in sorted(inside.items(), key=lambda kv: kv[1]):
             p = session.get(Person, pid)

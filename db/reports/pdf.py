@@ -73,12 +73,12 @@ class ReportPDF(FPDF):
             headings_style=FontFace(emphasis=None, fill_color=(225, 225, 225)),
         ) as t:
             h = t.row()
-            for c in header:
-                h.cell(str(c))
+            for title in header:
+                h.cell(str(title))
             for row in rows:
                 r = t.row()
-                for c in row:
-                    r.cell("" if c is None else str(c))
+                for value in row:
+                    r.cell("" if value is None else str(value))
         self.ln(2)
 
     def save(self, path: Path) -> None:
