@@ -41,7 +41,7 @@ class ChainAppendError(RuntimeError):
 def _lock(session: Session, table: str) -> None:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        session.execute(text(f"UPDATE {table} SET seq = seq WHERE 0 = 1"))
+        session.execute(text(f"UPDATE {table} SET seq = seq WHERE id = -1"))  # rowid: no scan
     elif dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEYS[table]})
 
