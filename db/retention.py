@@ -5,7 +5,8 @@ Records are kept until ``retention_years`` (default 1) after the contract end da
 
 1. is refused, and the refusal audited, when the contract end is unknown, the retention
    period has not run out, the range reaches past the contract end, the approver is not an
-   active manager, or the log fails verification (a purge must not erase evidence of tampering);
+   active manager, the log fails verification (a purge must not erase evidence of tampering)
+   or the certificate cannot be printed (no Japanese font);
 2. removes the oldest rows of one log (a prefix of the chain: everything before ``before``);
 3. writes a DeletionRecord, the tombstone: range, counts, the first and last purged hashes,
    requester and approver, signed with the checkpoint key. ``verify`` resumes the chain from
@@ -31,6 +32,7 @@ from db.chain import LOG_MODELS, canonical_deletion
 from db.checkpoints import public_hex, sign
 from db.eventlog import append_audit, chain_head
 from db.models import AuditLog, DeletionRecord, Operator, Role
+from db.reports.fonts import FontMissingError, find_cjk_font
 from db.settings import RETENTION_YEARS, contract_end, get_setting
 from db.types import utcnow
 
@@ -192,6 +194,12 @@ def purge(
             before,
             requested_by,
         )
+    try:  # the certificate is part of the purge: check its font before deleting anything
+        find_cjk_font()
+    except FontMissingError as exc:
+        raise _refuse(
+            session, "certificate_unavailable", str(exc), log_name, before, requested_by
+        ) from None
     plan = plan_purge(session, log_name, before)
     if plan is None:
         raise _refuse(

@@ -249,3 +249,13 @@ def test_month_bounds_are_tokyo() -> None:
     start, end = month_bounds("2026-12")
     assert start == datetime(2026, 11, 30, 15, tzinfo=UTC)
     assert end == datetime(2026, 12, 31, 15, tzinfo=UTC)
+
+
+def test_pdf_without_japanese_font_is_a_clear_error(month, tmp_path, monkeypatch) -> None:
+    from db.reports.fonts import FontMissingError
+
+    _, report = month
+    monkeypatch.setenv("NYUTAI_PDF_FONT", str(tmp_path / "none.ttf"))
+    with pytest.raises(FontMissingError, match="none.ttf"):
+        write_monthly_pdf(report, tmp_path / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()

@@ -204,3 +204,14 @@ def test_audit_log_purge(session_factory, key_path, tmp_path, ops) -> None:
         rec = _purge(s, key_path, tmp_path, ops, log="audit", before=T0 + timedelta(minutes=5))
         assert (rec.from_seq, rec.to_seq) == (1, 5)
         assert verify_log(s, "audit", trusted_keys(key_path)).ok
+
+
+def test_no_font_no_purge(session_factory, key_path, tmp_path, ops, monkeypatch) -> None:
+    add_events(session_factory, 5)
+    monkeypatch.setenv("NYUTAI_PDF_FONT", str(tmp_path / "missing.ttf"))
+    with session_factory() as s:
+        with pytest.raises(PurgeRefused) as exc:
+            _purge(s, key_path, tmp_path, ops)
+        assert exc.value.code == "certificate_unavailable" and "missing.ttf" in str(exc.value)
+    with session_factory() as s:
+        assert _count(s) == 5
