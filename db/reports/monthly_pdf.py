@@ -11,7 +11,7 @@ from db.reports.tables import jst, report_tables
 TITLE = "特定個人情報等取扱状況報告書（入退室管理）"
 
 
-def write_monthly_pdf(report: MonthlyReport, path: Path) -> None:
+def _build(report: MonthlyReport) -> ReportPDF:
     pdf = ReportPDF(f"{TITLE} {report.month}", f"nyutai {report.site_name} {report.month}")
     pdf.heading(TITLE, size=15)
     pdf.heading("Monthly handling-status report: entry and exit control", size=10)
@@ -59,4 +59,13 @@ def write_monthly_pdf(report: MonthlyReport, path: Path) -> None:
         "Verify the records with `nyutai verify` and the public keys above.",
         size=8,
     )
-    pdf.save(path)
+    return pdf
+
+
+def monthly_pdf(report: MonthlyReport) -> bytes:
+    """The PDF as bytes (for a web download)."""
+    return bytes(_build(report).output())
+
+
+def write_monthly_pdf(report: MonthlyReport, path: Path) -> None:
+    _build(report).save(path)

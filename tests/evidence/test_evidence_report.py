@@ -21,7 +21,7 @@ from db.incidents import close_incident, open_incident_for_alarm
 from db.models import Alarm, Area, DeletionRecord, Door, Event, Operator, Person, Visit
 from db.reports.monthly import ReportError, build_monthly_report, month_bounds
 from db.reports.monthly_csv import write_monthly_csv
-from db.reports.monthly_pdf import write_monthly_pdf
+from db.reports.monthly_pdf import monthly_pdf, write_monthly_pdf
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 MONTH = "2026-05"
@@ -227,6 +227,7 @@ def test_pdf_renders_japanese_and_has_no_secrets(month, tmp_path) -> None:
     path = tmp_path / "r.pdf"
     write_monthly_pdf(report, path)
     assert path.read_bytes().startswith(b"%PDF")
+    assert monthly_pdf(report).startswith(b"%PDF")  # the web's download
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (Debian poppler-utils) is not installed")
     text = subprocess.run(
