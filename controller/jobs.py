@@ -83,6 +83,7 @@ def expire_badges(session: Session, now: datetime) -> int:
             (Credential.valid_until <= now) | Credential.id.in_(ended_visit),
         )
     ).all()
+    expired = 0
     for c in creds:
         # A badge reissued for a later visit that is still running stays active.
         running = session.scalar(
@@ -92,7 +93,8 @@ def expire_badges(session: Session, now: datetime) -> int:
             continue
         c.state = CredentialState.INACTIVE
         _audit(session, "badge.expired", "credential", str(c.id), state=c.state, label=c.label)
-    return len(creds)
+        expired += 1
+    return expired
 
 
 def expire_visitor_badges(config_path: str) -> int:

@@ -94,6 +94,17 @@ def test_visitor_badges_expire(factory: sessionmaker[Session], cfg: SiteConfig) 
                     badge_credential_id=badge.id,
                 )
             )
+        # the second badge was used before, on a visit that has ended: it stays active
+        s.add(
+            Visit(
+                visitor_id=v.id,
+                area_id=area.id,
+                purpose="前回",
+                expected_from=now - timedelta(days=2),
+                expected_until=now - timedelta(days=1),
+                badge_credential_id=badges[1].id,
+            )
+        )
     assert jobs.expire_visitor_badges(str(cfg.path)) == 1
     with factory() as s:
         assert s.scalars(select(Credential.state).order_by(Credential.id)).all() == [
