@@ -22,7 +22,7 @@ from db.engine import make_engine, make_session_factory
 from db.eventlog import append_audit, append_event
 from db.migrate import upgrade
 from db.models import AuditLog, Event
-from db.verify import ALTERED, verify_all, verify_log
+from db.verify import ALTERED, REORDERED, verify_all, verify_log
 
 pytestmark = pytest.mark.postgres
 PG_URL = os.environ.get("NYUTAI_TEST_PG_URL")
@@ -96,4 +96,10 @@ def test_values_hash_as_stored_and_edits_are_found(pg_url: str) -> None:
     with factory() as s:
         f = verify_log(s, "events", None).first
         assert f is not None and (f.kind, f.seq) == (ALTERED, 2)
+    with eng.begin() as c:  # swap rows 4 and 5 (the walk looks rows up while it streams)
+        for a, b in ((4, -1), (5, 4), (-1, 5)):
+            c.execute(text("UPDATE events SET seq = :b WHERE seq = :a"), {"a": a, "b": b})
+    with factory() as s:
+        kinds = [(f.kind, f.seq) for f in verify_log(s, "events", None).findings]
+        assert (REORDERED, 4) in kinds
     eng.dispose()
