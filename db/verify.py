@@ -94,6 +94,7 @@ class _Walker:
         self.model = LOG_MODELS[log]
         self.result = result
         self.max_findings = max_findings
+        self.start_seq, self.start_prev = 1, GENESIS
 
     def add(self, kind: str, seq: int | None, row_id: int | None, message: str) -> None:
         if len(self.result.findings) < self.max_findings:
@@ -116,6 +117,7 @@ class _Walker:
     def walk(self, start_seq: int, start_prev: str, wanted: set[int]) -> dict[int, str]:
         """Check rows from ``start_seq``; return the stored hashes of the ``wanted`` seqs."""
         seen: dict[int, str] = {}
+        self.start_seq, self.start_prev = start_seq, start_prev
         expected, prev_hash = start_seq, start_prev
         prev: Event | AuditLog | None = None
         prevprev_hash: str | None = None
@@ -162,13 +164,29 @@ class _Walker:
         content_ok: bool,
     ) -> None:
         seq = int(cur.seq)  # type: ignore[arg-type]
-        later = self.seq_of_hash(cur.prev_hash)
-        if later is not None and later > seq:
+        linked = self.seq_of_hash(cur.prev_hash)
+        if linked is None and cur.prev_hash == self.start_prev:
+            linked = self.start_seq - 1  # links to the chain's start (genesis or tombstone)
+        moved = {f.seq for f in self.result.findings if f.kind == REORDERED}
+        if linked is not None and linked > seq and prev is not None and prev.seq in moved:
+            return  # the row before this one was moved here: a consequence, not a new finding
+        if linked is not None and linked > seq:
             self.add(
                 REORDERED,
                 seq,
                 cur.id,
-                f"this row follows seq {later} in the chain: rows were moved",
+                f"this row follows seq {linked} in the chain: rows were moved",
+            )
+            return
+        if linked is not None and linked in moved:
+            return  # links to a row already reported as moved: a consequence, not a new finding
+        if linked is not None and linked < seq - 1 and moved:
+            # the other half of a move: this row belongs further up, after seq {linked}
+            self.add(
+                REORDERED,
+                seq,
+                cur.id,
+                f"this row follows seq {linked} in the chain: rows were moved",
             )
             return
         if nxt is not None and prev is not None and nxt.prev_hash == prev.hash:
