@@ -7,6 +7,8 @@ Classification of a broken link between the previous row P and the current row R
 - R.seq skips numbers                               -> rows deleted (a gap)
 - R's stored hash does not match its content        -> R altered
 - R points to a row that comes later in seq order   -> R reordered (positions swapped)
+- R points further back, after a reported move      -> R reordered (the other half)
+- R's link broke only because a moved row precedes  -> not repeated
 - the row after R still points to P                 -> R inserted
 - R points to the row before P                      -> P inserted
 - otherwise                                         -> P altered with a recomputed hash
