@@ -1,8 +1,16 @@
-"""The canonical serialization hashed into the tamper-evident chains.
+"""The canonical serialization hashed into the tamper-evident chains (format version 1).
 
-canonical(row) = JSON of the listed fields, keys sorted, no spaces, UTF-8, times as
-ISO 8601 UTC with microseconds. ``hash = sha256(prev_hash_hex + canonical).hexdigest()``.
-The field lists are part of the evidence format: changing them needs a new format version.
+``canonical(row)`` is the JSON object of the fields listed below (``EVENT_FIELDS`` /
+``AUDIT_FIELDS``), keys sorted, separators ``,`` and ``:``, no ASCII escaping, UTF-8.
+Values are normalized by column type so that what is hashed at append time equals what
+the database gives back at verification time: strings as strings, integers as integers,
+booleans as ``true``/``false``, times as ISO 8601 UTC with microseconds
+(``2026-01-31T23:59:59.000123Z``), JSON columns as JSON, missing values as ``null``.
+
+``hash = sha256(prev_hash_hex_ascii || canonical).hexdigest()``; the first row's
+``prev_hash`` is ``GENESIS`` (64 zeros). ``seq`` is inside the canonical form, so moving a
+row to another position changes its hash. Changing the field lists needs a new format
+version (docs/evidence.md).
 """
 
 from __future__ import annotations
@@ -12,7 +20,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from db.models import AuditLog, Event
+from sqlalchemy import JSON, Boolean, Integer, String
+
+from db.models import AuditLog, Base, DeletionRecord, Event
+from db.types import UTCDateTime
 
 GENESIS = "0" * 64
 FORMAT_VERSION = 1
@@ -51,21 +62,53 @@ AUDIT_FIELDS = (
     "after",
     "remote_addr",
 )
+# The fields of a deletion record that its Ed25519 signature covers (the tombstone).
+DELETION_FIELDS = (
+    "log",
+    "from_seq",
+    "to_seq",
+    "from_time",
+    "to_time",
+    "row_count",
+    "first_hash",
+    "last_hash",
+    "requested_by",
+    "approved_by",
+    "approved_at",
+)
+
+LOG_MODELS: dict[str, type[Event] | type[AuditLog]] = {"events": Event, "audit": AuditLog}
+LOG_FIELDS: dict[str, tuple[str, ...]] = {"events": EVENT_FIELDS, "audit": AUDIT_FIELDS}
 
 
-def _value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=UTC)
-        return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def format_time(v: datetime) -> str:
+    if v.tzinfo is None:  # the UTCDateTime column refuses naive times; be strict here too
+        raise ValueError("naive datetime in a chained row")
+    return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _value(model: type[Base], field: str, v: Any) -> Any:
+    if v is None:
+        return None
+    col_type = model.__table__.c[field].type  # type: ignore[attr-defined]
+    if isinstance(col_type, UTCDateTime):
+        return format_time(v)
+    if isinstance(col_type, Boolean):
+        return bool(v)
+    if isinstance(col_type, Integer):  # BigInteger is an Integer
+        return int(v)
+    if isinstance(col_type, String):
+        return str(v)  # StrEnum members and ints given for string columns
+    if isinstance(col_type, JSON):
+        # what the database returns: a JSON round trip (int keys become strings, tuples lists)
+        return json.loads(json.dumps(v, ensure_ascii=False))
     return v
 
 
 def canonical(row: Any, fields: tuple[str, ...]) -> bytes:
-    data = {f: _value(getattr(row, f)) for f in fields}
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode()
+    model = type(row)
+    data = {f: _value(model, f, getattr(row, f)) for f in fields}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def canonical_event(row: Event) -> bytes:
@@ -76,5 +119,20 @@ def canonical_audit(row: AuditLog) -> bytes:
     return canonical(row, AUDIT_FIELDS)
 
 
+def canonical_deletion(row: DeletionRecord) -> bytes:
+    return b"nyutai-deletion-v1\n" + canonical(row, DELETION_FIELDS)
+
+
 def chain_hash(prev_hash: str, payload: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()
+
+
+def row_hash(row: Event | AuditLog) -> str:
+    """The hash ``row`` should carry, recomputed from its stored fields and prev_hash."""
+    fields = EVENT_FIELDS if isinstance(row, Event) else AUDIT_FIELDS
+    return chain_hash(row.prev_hash or "", canonical(row, fields))
+
+
+def checkpoint_message(log: str, seq: int, hash_: str, created_at: datetime) -> bytes:
+    """The bytes an Ed25519 checkpoint signature covers."""
+    return f"nyutai-checkpoint-v1\n{log}\n{seq}\n{hash_}\n{format_time(created_at)}".encode()

@@ -26,3 +26,15 @@ def current_heads() -> tuple[str, ...]:
     from alembic.script import ScriptDirectory
 
     return tuple(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+# Tables in the database that the models do not describe: APScheduler's job store
+# (controller.scheduler) creates and owns its own table.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic autogenerate filter: ignore tables owned by other libraries."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)

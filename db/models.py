@@ -509,6 +509,10 @@ class DeletionRecord(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     approved_at: Mapped[datetime | None]
     certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Ed25519 signature over db.chain.canonical_deletion(): an unsigned or forged tombstone
+    # cannot stand in for deleted rows at verification
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    public_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class AccessReview(Base):

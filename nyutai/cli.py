@@ -208,3 +208,4 @@ def demo(data_dir: Path, host: str, port: int) -> None:
 from readers.cli import readers_group  # noqa: E402 - subcommand groups register last
 
 main.add_command(readers_group)
+from nyutai import evidence_cli  # noqa: E402,F401  (registers verify, report, purge, keys, ...)

@@ -67,6 +67,17 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class EvidenceSection:
+    """Where the evidence duties keep their files (relative paths are in the data directory)."""
+
+    key_file: str = "keys/checkpoint.key"  # Ed25519 checkpoint key, 0600, never in the DB
+    report_dir: str = "reports"
+    certificate_dir: str = "certificates"
+    backup_dir: str = "backups"
+    backups_keep: int = 7
+
+
+@dataclass(frozen=True)
 class AreaSection:
     name: str
     name_en: str = ""
@@ -128,6 +139,7 @@ class SiteConfig:
     database: DatabaseSection = field(default_factory=DatabaseSection)
     controller: ControllerSection = field(default_factory=ControllerSection)
     web: WebSection = field(default_factory=WebSection)
+    evidence: EvidenceSection = field(default_factory=EvidenceSection)
     areas: dict[str, AreaSection] = field(default_factory=dict)
     doors: dict[str, DoorSection] = field(default_factory=dict)
     readers: dict[str, ReaderSection] = field(default_factory=dict)
@@ -254,6 +266,8 @@ def _check_semantics(cfg: SiteConfig) -> None:
 
     if cfg.controller.gpio_backend not in BACKENDS:
         raise ConfigError(p, "controller.gpio_backend", f"one of {', '.join(sorted(BACKENDS))}")
+    if cfg.evidence.backups_keep < 1:
+        raise ConfigError(p, "evidence.backups_keep", "a whole number of at least 1")
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")
     for code, area in cfg.areas.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from db.engine import make_engine
+from db.migrate import include_object
 from db.models import Base
 
 config = context.config
@@ -28,6 +29,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTER via table copy
         compare_type=True,
+        include_object=include_object,  # not APScheduler's job table
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 00:46:49.744480
+Create Date: 2026-11-26 00:53:53.001363
 """
 from __future__ import annotations
 
@@ -277,6 +277,8 @@ def upgrade() -> None:
     sa.Column('approved_by', sa.Integer(), nullable=True),
     sa.Column('approved_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('certificate_sha256', sa.String(length=64), nullable=True),
+    sa.Column('signature', sa.LargeBinary(), nullable=True),
+    sa.Column('public_key', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['approved_by'], ['operators.id'], name=op.f('fk_deletion_records_approved_by_operators')),
     sa.ForeignKeyConstraint(['requested_by'], ['operators.id'], name=op.f('fk_deletion_records_requested_by_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deletion_records'))

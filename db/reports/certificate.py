@@ -1,0 +1,49 @@
+"""The deletion certificate (削除証明書), a PDF naming what was purged, by whose approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from db.models import DeletionRecord
+from db.reports.pdf import ReportPDF
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+LOG_NAMES = {"events": "入退室記録 / entry and exit events", "audit": "操作記録 / audit log"}
+
+
+def _jst(dt) -> str:  # type: ignore[no-untyped-def]
+    return dt.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S JST") if dt else "-"
+
+
+def write_certificate(
+    path: Path, rec: DeletionRecord, *, site_name: str, requested_by: str, approved_by: str
+) -> None:
+    pdf = ReportPDF("削除証明書 / Certificate of deletion", f"nyutai deletion record {rec.id}")
+    pdf.heading("削除証明書 / Certificate of deletion", size=16)
+    pdf.para(
+        "下記の記録は、保存期間（契約終了後の保存期間）の満了後、責任者の承認を得て削除しました。"
+        "削除した範囲の最初と最後のハッシュ値を記録し、残る記録の連鎖は検証可能です。\n"
+        "The records below were deleted after their retention period, with a manager's "
+        "approval. The first and last hashes of the range are kept, so the remaining chain "
+        "stays verifiable."
+    )
+    pdf.pairs(
+        [
+            ("事業所 / Site", site_name),
+            ("削除記録番号 / Record", str(rec.id)),
+            ("対象 / Log", LOG_NAMES.get(rec.log, rec.log)),
+            ("連番 / Sequence", f"{rec.from_seq} – {rec.to_seq}"),
+            ("期間 / Period", f"{_jst(rec.from_time)} – {_jst(rec.to_time)}"),
+            ("件数 / Rows", str(rec.row_count)),
+            ("最初のハッシュ / First hash", rec.first_hash),
+            ("最後のハッシュ / Last hash", rec.last_hash),
+            ("申請者 / Requested by", requested_by),
+            ("承認者 / Approved by", approved_by),
+            ("承認・削除日時 / Approved at", _jst(rec.approved_at)),
+            ("署名鍵 / Signing key (Ed25519)", rec.public_key or "-"),
+            ("署名 / Signature", (rec.signature or b"").hex()),
+        ]
+    )
+    pdf.para("検証 / Verify: nyutai verify --config SITE.toml")
+    pdf.save(path)

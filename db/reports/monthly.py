@@ -1,0 +1,493 @@
+"""Section 10: the monthly handling-status report (特定個人情報等取扱状況報告書), as data.
+
+``build_monthly_report`` gathers, per managed area and for one Asia/Tokyo calendar month:
+entries and exits per person, visits (purpose, escort, declared devices), denials by reason,
+alarms and incidents with their handling, and who was still inside at each day's end; and,
+site-wide, deletions and the signed checkpoint hashes with the signing public keys.
+CSV and PDF renderings live beside this module. The report never carries My Number, PINs,
+card ids, notes or event details: only the columns listed in the dataclasses below.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from controller.reasons import sentence
+from db.models import (
+    Alarm,
+    Area,
+    Checkpoint,
+    Decision,
+    DeletionRecord,
+    Direction,
+    Door,
+    Event,
+    Incident,
+    Operator,
+    Person,
+    PersonKind,
+    Visit,
+)
+from db.settings import end_of_day
+from db.types import utcnow
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked (bad month, unknown area)."""
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    person_id: int
+    name: str
+    kind: str
+    organization: str
+    entries: int
+    exits: int
+
+
+@dataclass(frozen=True)
+class VisitLine:
+    visit_id: int
+    visitor: str
+    organization: str
+    purpose: str
+    host: str
+    escort: str
+    devices: str
+    expected_from: datetime
+    expected_until: datetime
+    signed_in_at: datetime | None
+    signed_out_at: datetime | None
+    entries: int
+
+
+@dataclass(frozen=True)
+class DenialLine:
+    reason: str
+    text_ja: str
+    text_en: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AlarmLine:
+    alarm_id: int
+    kind: str
+    text_ja: str
+    raised_at: datetime
+    place: str
+    state: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+    comment: str
+    cleared_at: datetime | None
+    cleared_by: str
+
+
+@dataclass(frozen=True)
+class IncidentLine:
+    incident_id: int
+    kind: str
+    opened_at: datetime
+    state: str
+    summary: str
+    cause: str
+    prevention: str
+    closed_at: datetime | None
+    closed_by: str
+    evidence_events: int
+    evidence_snapshots: int
+
+
+@dataclass(frozen=True)
+class InsideLine:
+    day: date
+    person_id: int
+    name: str
+    kind: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class DeletionLine:
+    record_id: int
+    log: str
+    from_seq: int
+    to_seq: int
+    from_time: datetime
+    to_time: datetime
+    row_count: int
+    first_hash: str
+    last_hash: str
+    approved_by: str
+    approved_at: datetime | None
+    certificate_sha256: str
+
+
+@dataclass(frozen=True)
+class CheckpointLine:
+    log: str
+    seq: int
+    hash: str
+    created_at: datetime
+    public_key: str
+
+
+@dataclass
+class AreaSection:
+    code: str
+    name: str
+    name_en: str
+    people: list[PersonLine] = field(default_factory=list)
+    visits: list[VisitLine] = field(default_factory=list)
+    denials: list[DenialLine] = field(default_factory=list)
+    alarms: list[AlarmLine] = field(default_factory=list)
+    incidents: list[IncidentLine] = field(default_factory=list)
+    still_inside: list[InsideLine] = field(default_factory=list)
+
+    @property
+    def entries(self) -> int:
+        return sum(p.entries for p in self.people)
+
+    @property
+    def exits(self) -> int:
+        return sum(p.exits for p in self.people)
+
+
+@dataclass
+class MonthlyReport:
+    month: str
+    site_name: str
+    start: datetime  # UTC instants of the month's Asia/Tokyo bounds
+    end: datetime
+    generated_at: datetime
+    end_of_day: time
+    areas: list[AreaSection]
+    site_alarms: list[AlarmLine]  # alarms and incidents tied to no area (e.g. integrity)
+    site_incidents: list[IncidentLine]
+    deletions: list[DeletionLine]
+    checkpoints: list[CheckpointLine]
+    public_keys: list[str]
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """UTC instants of the start of ``month`` (YYYY-MM) and of the next month, in Tokyo."""
+    try:
+        y, m = (int(x) for x in month.split("-"))
+        first = date(y, m, 1)
+    except ValueError:
+        raise ReportError(f"month must be YYYY-MM, got {month!r}") from None
+    nxt = date(y + (m == 12), m % 12 + 1, 1)
+    return (
+        datetime.combine(first, time(0), TOKYO),
+        datetime.combine(nxt, time(0), TOKYO),
+    )
+
+
+def _name(p: Person | None) -> str:
+    return p.name if p is not None else ""
+
+
+def _op_name(session: Session, op_id: int | None) -> str:
+    if op_id is None:
+        return ""
+    op = session.get(Operator, op_id)
+    return op.display_name if op else str(op_id)
+
+
+def _event_area():  # type: ignore[no-untyped-def]
+    """The event's area: its own area_id, else its door's area."""
+    return func.coalesce(Event.area_id, Door.area_id)
+
+
+def _people(session: Session, area_id: int, start: datetime, end: datetime) -> list[PersonLine]:
+    area = _event_area()
+    rows = session.execute(
+        select(Event.person_id, Event.direction, func.count())
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(
+            area == area_id,
+            Event.occurred_at >= start,
+            Event.occurred_at < end,
+            Event.decision == Decision.GRANTED,
+            Event.person_id.is_not(None),
+            Event.direction.in_([Direction.IN, Direction.OUT]),
+        )
+        .group_by(Event.person_id, Event.direction)
+    ).all()
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for pid, direction, n in rows:
+        counts[cast(int, pid)][0 if direction == Direction.IN else 1] += n
+    out = []
+    for pid, (ins, outs) in counts.items():
+        p = session.get(Person, pid)
+        out.append(
+            PersonLine(
+                pid,
+                _name(p),
+                p.kind if p else "",
+                (p.organization or "") if p else "",
+                ins,
+                outs,
+            )
+        )
+    return sorted(out, key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+
+
+def _devices(declared: list[Any] | None) -> str:
+    parts = []
+    for d in declared or []:
+        if isinstance(d, dict):
+            kind, serial = d.get("kind", ""), d.get("serial", "")
+            parts.append(f"{kind} ({serial})" if serial else str(kind))
+        else:
+            parts.append(str(d))
+    return ", ".join(parts)
+
+
+def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> list[VisitLine]:
+    visits = session.scalars(
+        select(Visit)
+        .where(Visit.area_id == area_id, Visit.expected_from < end, Visit.expected_until >= start)
+        .order_by(Visit.expected_from, Visit.id)
+    ).all()
+    out = []
+    for v in visits:
+        entries = session.scalar(
+            select(func.count()).where(
+                Event.visit_id == v.id,
+                Event.decision == Decision.GRANTED,
+                Event.direction == Direction.IN,
+                Event.occurred_at >= start,
+                Event.occurred_at < end,
+            )
+        )
+        out.append(
+            VisitLine(
+                v.id,
+                _name(v.visitor),
+                v.visitor.organization or "",
+                v.purpose,
+                _name(v.host),
+                _name(v.escort),
+                _devices(v.declared_devices),
+                v.expected_from,
+                v.expected_until,
+                v.signed_in_at,
+                v.signed_out_at,
+                int(entries or 0),
+            )
+        )
+    return out
+
+
+def _denials(session: Session, area_id: int, start: datetime, end: datetime) -> list[DenialLine]:
+    rows = session.execute(
+        select(Event.reason, func.count())
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(
+            _event_area() == area_id,
+            Event.occurred_at >= start,
+            Event.occurred_at < end,
+            Event.decision == Decision.DENIED,
+        )
+        .group_by(Event.reason)
+    ).all()
+    lines = [DenialLine(r, sentence(r, "ja"), sentence(r, "en"), n) for r, n in rows]
+    return sorted(lines, key=lambda d: (-d.count, d.reason))
+
+
+def _alarm_line(session: Session, a: Alarm) -> AlarmLine:
+    place = a.door.name if a.door else (a.area.name if a.area else (a.reader or ""))
+    return AlarmLine(
+        a.id,
+        a.kind,
+        sentence(a.kind, "ja"),
+        a.raised_at,
+        place,
+        a.state,
+        a.acknowledged_at,
+        _op_name(session, a.acknowledged_by),
+        a.ack_comment or "",
+        a.cleared_at,
+        _op_name(session, a.cleared_by),
+    )
+
+
+def _alarms(
+    session: Session, area_id: int | None, start: datetime, end: datetime
+) -> list[AlarmLine]:
+    door = aliased(Door)
+    area = func.coalesce(Alarm.area_id, door.area_id)
+    where = area.is_(None) if area_id is None else area == area_id
+    alarms = session.scalars(
+        select(Alarm)
+        .outerjoin(door, Alarm.door_id == door.id)
+        .where(where, Alarm.raised_at >= start, Alarm.raised_at < end)
+        .order_by(Alarm.raised_at, Alarm.id)
+    ).all()
+    return [_alarm_line(session, a) for a in alarms]
+
+
+def _incidents(
+    session: Session, area_id: int | None, start: datetime, end: datetime
+) -> list[IncidentLine]:
+    where = Incident.area_id.is_(None) if area_id is None else Incident.area_id == area_id
+    in_month = or_(
+        (Incident.opened_at >= start) & (Incident.opened_at < end),
+        (Incident.closed_at >= start) & (Incident.closed_at < end),
+    )
+    incs = session.scalars(
+        select(Incident).where(where, in_month).order_by(Incident.opened_at, Incident.id)
+    ).all()
+    return [
+        IncidentLine(
+            i.id,
+            i.kind,
+            i.opened_at,
+            i.state,
+            i.summary,
+            i.cause or "",
+            i.prevention or "",
+            i.closed_at,
+            _op_name(session, i.closed_by),
+            len((i.evidence or {}).get("events", [])),
+            len((i.evidence or {}).get("snapshots", [])),
+        )
+        for i in incs
+    ]
+
+
+def day_ends(month_start: datetime, month_end: datetime, eod: time) -> list[tuple[date, datetime]]:
+    """(Tokyo date, UTC instant of that day's end-of-day time) for each day of the month."""
+    out = []
+    d = month_start.astimezone(TOKYO).date()
+    last = (month_end.astimezone(TOKYO) - timedelta(seconds=1)).date()
+    while d <= last:
+        out.append((d, datetime.combine(d, eod, TOKYO)))
+        d += timedelta(days=1)
+    return out
+
+
+def _still_inside(
+    session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
+) -> list[InsideLine]:
+    # Replay every granted in/out of the area up to the month's end: occupancy at a day's end
+    # depends on entries made before the month started too.
+    rows = session.execute(
+        select(Event.person_id, Event.direction, Event.occurred_at)
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(
+            _event_area() == area_id,
+            Event.occurred_at < end,
+            Event.decision == Decision.GRANTED,
+            Event.person_id.is_not(None),
+            Event.direction.in_([Direction.IN, Direction.OUT]),
+        )
+        .order_by(Event.occurred_at, Event.seq)
+    ).all()
+    inside: dict[int, datetime] = {}
+    out: list[InsideLine] = []
+    i = 0
+    for day, at in day_ends(start, end, eod):
+        if at > now:
+            break  # that day has not ended yet
+        while i < len(rows) and rows[i][2] <= at:
+            pid, direction, when = rows[i]
+            if direction == Direction.IN:
+                inside.setdefault(cast(int, pid), when)
+            else:
+                inside.pop(cast(int, pid), None)
+            i += 1
+        for pid, since in sorted(inside.items(), key=lambda kv: kv[1]):
+            p = session.get(Person, pid)
+            out.append(InsideLine(day, pid, _name(p), p.kind if p else "", since))
+    return out
+
+
+def build_monthly_report(
+    session: Session,
+    month: str,
+    *,
+    area_codes: list[str] | None = None,
+    site_name: str = "nyutai",
+    public_keys: list[str] | None = None,
+    now: datetime | None = None,
+) -> MonthlyReport:
+    start, end = month_bounds(month)
+    now = now or utcnow()
+    eod = end_of_day(session)
+    q = select(Area).order_by(Area.code)
+    if area_codes:
+        q = q.where(Area.code.in_(area_codes))
+    areas = session.scalars(q).all()
+    if area_codes:
+        missing = set(area_codes) - {a.code for a in areas}
+        if missing:
+            raise ReportError(f"unknown area(s): {', '.join(sorted(missing))}")
+    sections = []
+    for a in areas:
+        sections.append(
+            AreaSection(
+                a.code,
+                a.name,
+                a.name_en or "",
+                people=_people(session, a.id, start, end),
+                visits=_visits(session, a.id, start, end),
+                denials=_denials(session, a.id, start, end),
+                alarms=_alarms(session, a.id, start, end),
+                incidents=_incidents(session, a.id, start, end),
+                still_inside=_still_inside(session, a.id, start, end, eod, now),
+            )
+        )
+    dels = session.scalars(
+        select(DeletionRecord)
+        .where(DeletionRecord.created_at >= start, DeletionRecord.created_at < end)
+        .order_by(DeletionRecord.id)
+    ).all()
+    cps = session.scalars(
+        select(Checkpoint)
+        .where(Checkpoint.created_at >= start, Checkpoint.created_at < end)
+        .order_by(Checkpoint.created_at, Checkpoint.log)
+    ).all()
+    keys = list(dict.fromkeys([*(public_keys or []), *(c.public_key for c in cps)]))
+    return MonthlyReport(
+        month=month,
+        site_name=site_name,
+        start=start,
+        end=end,
+        generated_at=now,
+        end_of_day=eod,
+        areas=sections,
+        site_alarms=_alarms(session, None, start, end),
+        site_incidents=_incidents(session, None, start, end),
+        deletions=[
+            DeletionLine(
+                d.id,
+                d.log,
+                d.from_seq,
+                d.to_seq,
+                d.from_time,
+                d.to_time,
+                d.row_count,
+                d.first_hash,
+                d.last_hash,
+                _op_name(session, d.approved_by),
+                d.approved_at,
+                d.certificate_sha256 or "",
+            )
+            for d in dels
+        ],
+        checkpoints=[CheckpointLine(c.log, c.seq, c.hash, c.created_at, c.public_key) for c in cps],
+        public_keys=keys,
+    )

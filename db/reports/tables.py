@@ -1,0 +1,232 @@
+"""The monthly report as titled tables of text cells, shared by the CSV and PDF renderings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from db.reports.monthly import MonthlyReport
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+KIND_JA = {"staff": "従業者", "visitor": "部外者"}
+STATE_JA = {
+    "raised": "発報中",
+    "acknowledged": "確認済",
+    "cleared": "解除済",
+    "open": "対応中",
+    "closed": "完了",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # machine name of the section (first CSV column)
+    title: str
+    area: str  # area code, "" for site-wide tables
+    header: list[str]
+    rows: list[list[str]]
+    widths: tuple[float, ...] | None = None  # PDF column widths (mm), summing to 190
+
+
+def jst(dt: datetime | None) -> str:
+    return dt.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def report_tables(r: MonthlyReport) -> list[Table]:
+    t: list[Table] = []
+    for a in r.areas:
+        label = f"{a.name} ({a.code})"
+        t.append(
+            Table(
+                "entries_exits",
+                f"{label} 入退室回数（個人別） / Entries and exits per person",
+                a.code,
+                ["氏名 / Name", "区分 / Kind", "所属 / Organization", "入室 / In", "退室 / Out"],
+                [
+                    [
+                        p.name,
+                        KIND_JA.get(p.kind, p.kind),
+                        p.organization,
+                        str(p.entries),
+                        str(p.exits),
+                    ]
+                    for p in a.people
+                ],
+                (55, 25, 60, 25, 25),
+            )
+        )
+        t.append(
+            Table(
+                "visitors",
+                f"{label} 部外者の入室 / Visitors",
+                a.code,
+                [
+                    "来訪者 / Visitor",
+                    "所属 / Org.",
+                    "用件 / Purpose",
+                    "立会者 / Escort",
+                    "持込機器 / Devices",
+                    "予定 / Planned",
+                    "受付・退出 / In-out",
+                    "入室 / In",
+                ],
+                [
+                    [
+                        v.visitor,
+                        v.organization,
+                        v.purpose,
+                        v.escort or v.host,
+                        v.devices,
+                        f"{jst(v.expected_from)}–{jst(v.expected_until)[11:]}",
+                        f"{jst(v.signed_in_at)}–{jst(v.signed_out_at)[11:]}",
+                        str(v.entries),
+                    ]
+                    for v in a.visits
+                ],
+                (22, 20, 32, 20, 28, 28, 28, 12),
+            )
+        )
+        t.append(
+            Table(
+                "denials",
+                f"{label} 入室拒否（理由別） / Denials by reason",
+                a.code,
+                ["理由 / Reason", "説明", "Description", "件数 / Count"],
+                [[d.reason, d.text_ja, d.text_en, str(d.count)] for d in a.denials],
+                (40, 60, 70, 20),
+            )
+        )
+        t.append(_alarm_table(f"{label} 警報 / Alarms", a.code, a.alarms))
+        t.append(_incident_table(f"{label} 事故・インシデント / Incidents", a.code, a.incidents))
+        t.append(
+            Table(
+                "still_inside",
+                f"{label} 終業時刻（{r.end_of_day:%H:%M}）の在室者 / Still inside at day end",
+                a.code,
+                ["日付 / Day", "氏名 / Name", "区分 / Kind", "入室時刻 / Since"],
+                [
+                    [str(s.day), s.name, KIND_JA.get(s.kind, s.kind), jst(s.since)]
+                    for s in a.still_inside
+                ],
+                (30, 70, 30, 60),
+            )
+        )
+    t.append(_alarm_table("区域外の警報 / Site-wide alarms", "", r.site_alarms))
+    t.append(_incident_table("区域外のインシデント / Site-wide incidents", "", r.site_incidents))
+    t.append(
+        Table(
+            "deletions",
+            "記録の削除 / Deletions",
+            "",
+            [
+                "番号",
+                "記録 / Log",
+                "連番 / Seq",
+                "期間 / Period",
+                "件数",
+                "最後のハッシュ / Last hash",
+                "承認者 / Approver",
+                "承認日時",
+            ],  # fmt: skip
+            [
+                [
+                    str(d.record_id),
+                    d.log,
+                    f"{d.from_seq}–{d.to_seq}",
+                    f"{jst(d.from_time)}–{jst(d.to_time)}",
+                    str(d.row_count),
+                    d.last_hash,
+                    d.approved_by,
+                    jst(d.approved_at),
+                ]
+                for d in r.deletions
+            ],
+            (10, 14, 18, 34, 12, 50, 24, 28),
+        )
+    )
+    t.append(
+        Table(
+            "checkpoints",
+            "署名付きチェックポイント / Signed checkpoints",
+            "",
+            ["日時 / Time", "記録 / Log", "連番 / Seq", "ハッシュ / Hash (SHA-256)"],
+            [[jst(c.created_at), c.log, str(c.seq), c.hash] for c in r.checkpoints],
+            (30, 18, 18, 124),
+        )
+    )
+    t.append(
+        Table(
+            "public_keys",
+            "署名検証用公開鍵 / Public keys (Ed25519)",
+            "",
+            ["公開鍵 / Public key (hex)"],
+            [[k] for k in r.public_keys],
+            (190,),
+        )
+    )
+    return t
+
+
+def _alarm_table(title: str, area: str, alarms: list) -> Table:  # type: ignore[type-arg]
+    return Table(
+        "alarms",
+        title,
+        area,
+        [
+            "発生 / Raised",
+            "種類 / Kind",
+            "場所 / Place",
+            "状態",
+            "確認 / Ack",
+            "確認者",
+            "コメント / Comment",
+            "解除 / Cleared",
+        ],  # fmt: skip
+        [
+            [
+                jst(a.raised_at),
+                a.text_ja,
+                a.place,
+                STATE_JA.get(a.state, a.state),
+                jst(a.acknowledged_at),
+                a.acknowledged_by,
+                a.comment,
+                jst(a.cleared_at),
+            ]
+            for a in alarms
+        ],
+        (26, 28, 26, 14, 26, 18, 30, 22),
+    )
+
+
+def _incident_table(title: str, area: str, incidents: list) -> Table:  # type: ignore[type-arg]
+    return Table(
+        "incidents",
+        title,
+        area,
+        [
+            "番号",
+            "発生 / Opened",
+            "概要 / Summary",
+            "状態",
+            "原因 / Cause",
+            "再発防止 / Prevention",
+            "完了 / Closed",
+            "証拠 / Evidence",
+        ],  # fmt: skip
+        [
+            [
+                str(i.incident_id),
+                jst(i.opened_at),
+                i.summary,
+                STATE_JA.get(i.state, i.state),
+                i.cause,
+                i.prevention,
+                f"{jst(i.closed_at)} {i.closed_by}".strip(),
+                f"events {i.evidence_events}, snapshots {i.evidence_snapshots}",
+            ]
+            for i in incidents
+        ],
+        (10, 24, 36, 12, 30, 30, 24, 24),
+    )

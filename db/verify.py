@@ -1,0 +1,329 @@
+"""Verification of the hash-chained logs, their signed checkpoints and purge tombstones.
+
+``verify_log`` walks a log in ``seq`` order and names the first row that was altered,
+inserted, deleted or reordered (and up to ``max_findings`` more, resynchronising after each).
+Classification of a broken link between the previous row P and the current row R:
+
+- R.seq skips numbers                               -> rows deleted (a gap)
+- R's stored hash does not match its content        -> R altered
+- R points to a row that comes later in seq order   -> R reordered (positions swapped)
+- R points further back, after a reported move      -> R reordered (the other half)
+- R's link broke only because a moved row precedes  -> not repeated
+- the row after R still points to P                 -> R inserted
+- R points to the row before P                      -> P inserted
+- otherwise                                         -> P altered with a recomputed hash
+
+A hash chain alone cannot show rows cut from its end, nor a chain rewritten from some row on
+with fresh hashes: signed checkpoints catch both up to the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.chain import GENESIS, LOG_MODELS, canonical_deletion, row_hash
+from db.checkpoints import checkpoint_valid, signature_ok
+from db.models import AuditLog, Checkpoint, DeletionRecord, Event
+
+ALTERED = "altered"
+INSERTED = "inserted"
+DELETED = "deleted"
+REORDERED = "reordered"
+BAD_CHECKPOINT = "bad_checkpoint"
+BAD_TOMBSTONE = "bad_tombstone"
+
+
+@dataclass(frozen=True)
+class Finding:
+    log: str
+    kind: str
+    seq: int | None
+    row_id: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "no seq"
+        rid = f" (id {self.row_id})" if self.row_id is not None else ""
+        return f"{self.log}: {self.kind} at {where}{rid}: {self.message}"
+
+
+@dataclass
+class LogResult:
+    log: str
+    rows_checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head_hash: str | None = None
+    checkpoints_checked: int = 0
+    tombstones_checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first(self) -> Finding | None:
+        return min(self.findings, key=lambda f: (f.seq is None, f.seq or 0), default=None)
+
+
+@dataclass
+class VerifyResult:
+    logs: list[LogResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.logs)
+
+    @property
+    def first(self) -> Finding | None:
+        firsts = [r.first for r in self.logs if r.first is not None]
+        return firsts[0] if firsts else None
+
+
+class _Walker:
+    """Walks one log's rows and records findings."""
+
+    def __init__(self, session: Session, log: str, result: LogResult, max_findings: int) -> None:
+        self.session = session
+        self.log = log
+        self.model = LOG_MODELS[log]
+        self.result = result
+        self.max_findings = max_findings
+        self.start_seq, self.start_prev = 1, GENESIS
+
+    def add(self, kind: str, seq: int | None, row_id: int | None, message: str) -> None:
+        if len(self.result.findings) < self.max_findings:
+            self.result.findings.append(Finding(self.log, kind, seq, row_id, message))
+
+    def rows(self, start_seq: int) -> Iterator[Event | AuditLog]:
+        stmt = (
+            select(self.model)
+            .where(self.model.seq >= start_seq)
+            .order_by(self.model.seq)
+            .execution_options(yield_per=2000)
+        )
+        yield from self.session.scalars(stmt)  # type: ignore[misc]
+
+    def seq_of_hash(self, hash_: str | None) -> int | None:
+        if hash_ is None:
+            return None
+        return self.session.scalar(select(self.model.seq).where(self.model.hash == hash_).limit(1))
+
+    def walk(self, start_seq: int, start_prev: str, wanted: set[int]) -> dict[int, str]:
+        """Check rows from ``start_seq``; return the stored hashes of the ``wanted`` seqs."""
+        seen: dict[int, str] = {}
+        self.start_seq, self.start_prev = start_seq, start_prev
+        expected, prev_hash = start_seq, start_prev
+        prev: Event | AuditLog | None = None
+        prevprev_hash: str | None = None
+        it = self.rows(start_seq)
+        cur = next(it, None)
+        while cur is not None:
+            nxt = next(it, None)
+            seq = int(cur.seq)  # type: ignore[arg-type]
+            r = self.result
+            r.rows_checked += 1
+            r.first_seq = seq if r.first_seq is None else r.first_seq
+            r.last_seq, r.head_hash = seq, cur.hash
+            if seq in wanted:
+                seen[seq] = str(cur.hash)
+            content_ok = row_hash(cur) == cur.hash
+            if seq != expected:
+                self.add(
+                    DELETED,
+                    expected,
+                    None,
+                    f"rows seq {expected}..{seq - 1} are missing (deleted)",
+                )
+                if not content_ok:
+                    self.add(ALTERED, seq, cur.id, "the row's content does not match its hash")
+            elif cur.prev_hash != prev_hash:
+                self._broken_link(prev, cur, nxt, prevprev_hash, content_ok)
+            elif not content_ok:
+                if nxt is not None and prev is not None and nxt.prev_hash == prev.hash:
+                    msg = "this row is not in the chain: the next row links past it"
+                    self.add(INSERTED, seq, cur.id, msg)
+                else:
+                    self.add(ALTERED, seq, cur.id, "the row's content does not match its hash")
+            prevprev_hash = prev.hash if prev is not None else None
+            prev, prev_hash, expected = cur, str(cur.hash), seq + 1
+            cur = nxt
+        return seen
+
+    def _broken_link(
+        self,
+        prev: Event | AuditLog | None,
+        cur: Event | AuditLog,
+        nxt: Event | AuditLog | None,
+        prevprev_hash: str | None,
+        content_ok: bool,
+    ) -> None:
+        seq = int(cur.seq)  # type: ignore[arg-type]
+        linked = self.seq_of_hash(cur.prev_hash)
+        if linked is None and cur.prev_hash == self.start_prev:
+            linked = self.start_seq - 1  # links to the chain's start (genesis or tombstone)
+        moved = {f.seq for f in self.result.findings if f.kind == REORDERED}
+        if linked is not None and linked > seq and prev is not None and prev.seq in moved:
+            return  # the row before this one was moved here: a consequence, not a new finding
+        if linked is not None and linked > seq:
+            self.add(
+                REORDERED,
+                seq,
+                cur.id,
+                f"this row follows seq {linked} in the chain: rows were moved",
+            )
+            return
+        if linked is not None and linked in moved:
+            return  # links to a row already reported as moved: a consequence, not a new finding
+        if linked is not None and linked < seq - 1 and moved:
+            # the other half of a move: this row belongs further up, after seq {linked}
+            self.add(
+                REORDERED,
+                seq,
+                cur.id,
+                f"this row follows seq {linked} in the chain: rows were moved",
+            )
+            return
+        if nxt is not None and prev is not None and nxt.prev_hash == prev.hash:
+            msg = "this row is not in the chain: the next row links past it"
+            self.add(INSERTED, seq, cur.id, msg)
+            return
+        if prev is not None and prevprev_hash is not None and cur.prev_hash == prevprev_hash:
+            self.add(
+                INSERTED,
+                prev.seq,
+                prev.id,
+                "this row is not in the chain: the next row links past it",
+            )
+            return
+        if not content_ok:
+            self.add(ALTERED, seq, cur.id, "the row's content does not match its hash")
+            return
+        if prev is None:
+            self.add(ALTERED, seq, cur.id, "the first row does not link to the chain's start")
+            return
+        self.add(
+            ALTERED,
+            prev.seq,
+            prev.id,
+            f"this row was altered and its hash recomputed: seq {seq} still links to the original",
+        )
+
+
+def verify_log(
+    session: Session,
+    log: str,
+    trusted_keys: set[str] | None,
+    *,
+    since: datetime | None = None,
+    max_findings: int = 20,
+) -> LogResult:
+    """Check one log ("events" or "audit"); ``trusted_keys`` None skips signature checks."""
+    model = LOG_MODELS[log]
+    result = LogResult(log)
+    w = _Walker(session, log, result, max_findings)
+    if trusted_keys is None:
+        result.warnings.append("no trusted public key: signatures were not checked")
+
+    # 1. tombstones: contiguous from seq 1, each signed; the chain resumes after the last
+    start_seq, start_prev = 1, GENESIS
+    tombs = session.scalars(
+        select(DeletionRecord).where(DeletionRecord.log == log).order_by(DeletionRecord.from_seq)
+    ).all()
+    for t in tombs:
+        result.tombstones_checked += 1
+        if t.from_seq != start_seq:
+            w.add(
+                BAD_TOMBSTONE,
+                t.from_seq,
+                None,
+                f"deletion record {t.id} starts at seq {t.from_seq}, expected {start_seq}",
+            )
+        if trusted_keys is not None and not any(
+            signature_ok(k, t.signature or b"", canonical_deletion(t)) for k in trusted_keys
+        ):
+            w.add(
+                BAD_TOMBSTONE,
+                t.from_seq,
+                None,
+                f"deletion record {t.id} (seq {t.from_seq}..{t.to_seq}) has no valid signature",
+            )
+        start_seq, start_prev = t.to_seq + 1, t.last_hash
+    if tombs:
+        left = session.scalar(select(func.count()).select_from(model).where(model.seq < start_seq))
+        if left:
+            w.add(INSERTED, None, None, f"{left} rows lie inside a purged range")
+
+    # 2. rows outside the chain (written without append_*)
+    for rid in session.scalars(select(model.id).where(model.seq.is_(None)).limit(max_findings)):
+        w.add(INSERTED, None, rid, "this row has no sequence number: it was not appended")
+
+    # 3. checkpoints
+    cps = session.scalars(
+        select(Checkpoint).where(Checkpoint.log == log).order_by(Checkpoint.seq)
+    ).all()
+    good_cps = []
+    for cp in cps:
+        result.checkpoints_checked += 1
+        if trusted_keys is not None and not checkpoint_valid(cp, trusted_keys):
+            w.add(BAD_CHECKPOINT, cp.seq, None, f"checkpoint {cp.id} has no valid signature")
+        else:
+            good_cps.append(cp)
+
+    # --from DATE: resume from the last good checkpoint made before DATE, if any
+    if since is not None:
+        anchors = [c for c in good_cps if c.created_at <= since and c.seq >= start_seq]
+        if anchors:
+            a = max(anchors, key=lambda c: c.seq)
+            stored = session.scalar(select(model.hash).where(model.seq == a.seq))
+            if stored != a.hash:
+                w.add(ALTERED, a.seq, None, f"the row differs from signed checkpoint {a.id}")
+            start_seq, start_prev = a.seq + 1, a.hash
+
+    wanted = {c.seq for c in good_cps if c.seq >= start_seq}
+    seen = w.walk(start_seq, start_prev, wanted)
+
+    for cp in good_cps:
+        if cp.seq < start_seq:
+            if tombs and cp.seq == tombs[-1].to_seq and cp.hash != tombs[-1].last_hash:
+                w.add(BAD_TOMBSTONE, cp.seq, None, f"tombstone disagrees with checkpoint {cp.id}")
+            continue
+        if result.last_seq is None or cp.seq > result.last_seq:
+            first_missing = (result.last_seq or start_seq - 1) + 1
+            w.add(
+                DELETED,
+                first_missing,
+                None,
+                f"rows seq {first_missing}..{cp.seq} are missing: checkpoint {cp.id} "
+                f"({cp.created_at:%Y-%m-%d %H:%M} UTC) signed seq {cp.seq}",
+            )
+        elif cp.seq in seen and seen[cp.seq] != cp.hash:
+            w.add(
+                ALTERED,
+                cp.seq,
+                None,
+                f"the row's hash differs from signed checkpoint {cp.id}: the chain was rewritten",
+            )
+    return result
+
+
+def verify_all(
+    session: Session,
+    trusted_keys: set[str] | None,
+    *,
+    since: datetime | None = None,
+    max_findings: int = 20,
+) -> VerifyResult:
+    return VerifyResult(
+        [
+            verify_log(session, name, trusted_keys, since=since, max_findings=max_findings)
+            for name in LOG_MODELS
+        ]
+    )

@@ -1,0 +1,377 @@
+"""Evidence commands: verify, report monthly, purge, checkpoint, keys generate, review, retention.
+
+Registered on the ``nyutai`` group by one import at the bottom of nyutai/cli.py.
+Dates given on the command line are Asia/Tokyo calendar dates.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nyutai.cli import _load, config_option, main
+from nyutai.config import SiteConfig
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _factory(cfg: SiteConfig) -> sessionmaker[Session]:
+    from db.engine import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(cfg.database_url))
+
+
+def _tokyo_midnight(value: str, option: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(value), time(0), TOKYO)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+
+
+def _operator(session: Session, username: str | None, option: str):  # type: ignore[no-untyped-def]
+    from db.models import Operator
+
+    if username is None:
+        return None
+    op = session.scalars(select(Operator).where(Operator.username == username)).first()
+    if op is None:
+        raise click.ClickException(f"{option}: no operator {username!r}")
+    return op
+
+
+def _key_path(cfg: SiteConfig) -> Path:
+    return cfg.data_path(cfg.evidence.key_file)
+
+
+# --- verify ----------
+
+
+@main.command("verify")
+@config_option
+@click.option("--from", "from_date", help="Check from this date (YYYY-MM-DD, Asia/Tokyo).")
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    help="Trust this Ed25519 public key (hex); default: the site's trusted key file.",
+)
+def verify_cmd(config_path: Path, from_date: str | None, public_keys: tuple[str, ...]) -> None:
+    """Check the hash chains, checkpoints and tombstones; exit 1 on any finding."""
+    from db.checkpoints import trusted_keys
+    from db.verify import verify_all
+
+    cfg = _load(config_path)
+    since = _tokyo_midnight(from_date, "--from") if from_date else None
+    keys: set[str] | None = set(public_keys) or trusted_keys(_key_path(cfg)) or None
+    with _factory(cfg)() as s:
+        result = verify_all(s, keys, since=since)
+    for r in result.logs:
+        span = f"seq {r.first_seq}..{r.last_seq}" if r.rows_checked else "no rows"
+        click.echo(
+            f"{r.log}: {r.rows_checked} rows ({span}), {r.checkpoints_checked} checkpoints, "
+            f"{r.tombstones_checked} tombstones: {'OK' if r.ok else 'FAILED'}"
+        )
+        if r.head_hash:
+            click.echo(f"  head hash {r.head_hash}")
+        for w in r.warnings:
+            click.echo(f"  warning: {w}")
+        for f in r.findings:
+            click.echo(f"  {f}")
+    for k in sorted(keys or ()):
+        click.echo(f"trusted public key: {k}")
+    if not result.ok:
+        first = result.first
+        click.echo(f"FIRST FAILURE: {first}", err=True)
+        sys.exit(1)
+
+
+# --- checkpoint and keys ----------
+
+
+@main.command("checkpoint")
+@config_option
+@click.option("--force", is_flag=True, help="Sign even if today's checkpoint exists.")
+def checkpoint_cmd(config_path: Path, force: bool) -> None:
+    """Sign the head of each log now."""
+    from db.checkpoints import SigningKeyError, create_checkpoints, load_key
+
+    cfg = _load(config_path)
+    try:
+        key = load_key(_key_path(cfg))
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _factory(cfg).begin() as s:
+        made = create_checkpoints(s, key, daily=not force)
+        for cp in made:
+            click.echo(f"{cp.log}: seq {cp.seq} hash {cp.hash}")
+    if not made:
+        click.echo("nothing to sign (empty logs, or already signed today)")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """The checkpoint signing key."""
+
+
+@keys_group.command("generate")
+@config_option
+@click.option("--force", is_flag=True, help="Replace an existing key (old checkpoints stay valid).")
+def keys_generate(config_path: Path, force: bool) -> None:
+    """Create the Ed25519 checkpoint key (0600) in the data directory; print its public key."""
+    from db.checkpoints import SigningKeyError, generate_key
+
+    cfg = _load(config_path)
+    try:
+        pub = generate_key(_key_path(cfg), force=force)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"public key: {pub}")
+    click.echo("keep a copy of this public key outside the system, for auditors")
+
+
+# --- reports ----------
+
+
+@main.group("report")
+def report_group() -> None:
+    """Reports for managers and the city."""
+
+
+@report_group.command("monthly")
+@config_option
+@click.option("--month", required=True, help="YYYY-MM (Asia/Tokyo).")
+@click.option("--area", "areas", multiple=True, help="Area code (repeatable); default all.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory; default the data directory's report folder.",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["csv", "pdf"]),
+    multiple=True,
+    default=("csv", "pdf"),
+    show_default=True,
+)
+def report_monthly(
+    config_path: Path,
+    month: str,
+    areas: tuple[str, ...],
+    out_dir: Path | None,
+    formats: tuple[str, ...],
+) -> None:
+    """The monthly handling-status report (CSV for Excel, PDF)."""
+    from db.checkpoints import load_key, public_hex
+    from db.reports.fonts import FontMissingError
+    from db.reports.monthly import ReportError, build_monthly_report
+    from db.reports.monthly_csv import write_monthly_csv
+    from db.reports.monthly_pdf import write_monthly_pdf
+
+    cfg = _load(config_path)
+    keys = [public_hex(load_key(_key_path(cfg)))] if _key_path(cfg).exists() else []
+    out = out_dir or cfg.data_path(cfg.evidence.report_dir) / month
+    suffix = "-" + "-".join(areas) if areas else ""
+    with _factory(cfg)() as s:
+        try:
+            report = build_monthly_report(
+                s, month, area_codes=list(areas) or None, site_name=cfg.site.name, public_keys=keys
+            )
+        except ReportError as exc:
+            raise click.ClickException(str(exc)) from None
+    if "csv" in formats:
+        p = out / f"monthly-{month}{suffix}.csv"
+        write_monthly_csv(report, p)
+        click.echo(f"wrote {p}")
+    if "pdf" in formats:
+        p = out / f"monthly-{month}{suffix}.pdf"
+        try:
+            write_monthly_pdf(report, p)
+        except FontMissingError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"wrote {p}")
+
+
+# --- retention and purge ----------
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Contract end date and retention period."""
+
+
+@retention_group.command("show")
+@config_option
+def retention_show(config_path: Path) -> None:
+    from db.retention import retention_end
+    from db.settings import CONTRACT_END, RETENTION_YEARS, get_setting
+
+    cfg = _load(config_path)
+    with _factory(cfg)() as s:
+        click.echo(f"contract_end: {get_setting(s, CONTRACT_END)}")
+        click.echo(f"retention_years: {get_setting(s, RETENTION_YEARS)}")
+        end = retention_end(s)
+        click.echo(f"purge possible from: {end if end else 'never (contract end not set)'}")
+
+
+@retention_group.command("set")
+@config_option
+@click.option("--contract-end", help="YYYY-MM-DD")
+@click.option("--years", type=int, help="Years kept after the contract end (at least 1).")
+@click.option("--operator", "username", required=True, help="Your operator username.")
+def retention_set(
+    config_path: Path, contract_end: str | None, years: int | None, username: str
+) -> None:
+    """Set the contract end and/or retention (audited; administrators and managers)."""
+    from db.eventlog import append_audit
+    from db.models import AuditLog, Role
+    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, get_setting, set_setting
+    from db.types import utcnow
+
+    cfg = _load(config_path)
+    with _factory(cfg).begin() as s:
+        op = _operator(s, username, "--operator")
+        if op.role not in (Role.ADMINISTRATOR, Role.MANAGER) or not op.active:
+            raise click.ClickException("only an active administrator or manager may do this")
+        for key, value in ((CONTRACT_END, contract_end), (RETENTION_YEARS, years)):
+            if value is None:
+                continue
+            before = get_setting(s, key)
+            try:
+                set_setting(s, key, value)
+            except SettingError as exc:
+                raise click.ClickException(str(exc)) from None
+            append_audit(
+                s,
+                AuditLog(
+                    occurred_at=utcnow(),
+                    operator_id=op.id,
+                    username=op.username,
+                    action="setting.update",
+                    target_type="setting",
+                    target_id=key,
+                    before={"value": before},
+                    after={"value": value},
+                ),
+            )
+            click.echo(f"{key}: {before} -> {value}")
+
+
+@main.command("purge")
+@config_option
+@click.option("--log", "log_name", type=click.Choice(["events", "audit"]), required=True)
+@click.option("--before", required=True, help="Purge records before this date (YYYY-MM-DD).")
+@click.option("--requested-by", required=True, help="Operator asking for the purge.")
+@click.option("--approved-by", required=True, help="The approving manager.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be purged.")
+def purge_cmd(
+    config_path: Path,
+    log_name: str,
+    before: str,
+    requested_by: str,
+    approved_by: str,
+    dry_run: bool,
+) -> None:
+    """Purge records past retention: tombstone, deletion record and certificate (PDF)."""
+    from db.checkpoints import SigningKeyError, load_key
+    from db.retention import PurgeRefused, plan_purge, purge
+
+    cfg = _load(config_path)
+    cutoff = _tokyo_midnight(before, "--before")
+    with _factory(cfg)() as s:
+        if dry_run:
+            plan = plan_purge(s, log_name, cutoff)
+            click.echo(
+                f"would purge {plan.row_count} rows, seq {plan.from_seq}..{plan.to_seq}"
+                if plan
+                else "nothing to purge"
+            )
+            return
+        try:
+            key = load_key(_key_path(cfg))
+        except SigningKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            rec = purge(
+                s,
+                log_name,
+                cutoff,
+                requested_by=_operator(s, requested_by, "--requested-by"),
+                approved_by=_operator(s, approved_by, "--approved-by"),
+                key=key,
+                certificate_dir=cfg.data_path(cfg.evidence.certificate_dir),
+                site_name=cfg.site.name,
+            )
+        except PurgeRefused as exc:
+            raise click.ClickException(f"purge refused ({exc.code}): {exc}") from None
+        click.echo(
+            f"purged {rec.row_count} rows of {rec.log}, seq {rec.from_seq}..{rec.to_seq}; "
+            f"deletion record {rec.id}, certificate sha256 {rec.certificate_sha256}"
+        )
+
+
+# --- access review ----------
+
+
+@main.group("review")
+def review_group() -> None:
+    """Access review (section 9)."""
+
+
+@review_group.command("list")
+@config_option
+def review_list(config_path: Path) -> None:
+    """Authorizations unused for 90 days, trainings expiring, designations without access."""
+    from db.review import review_items
+
+    cfg = _load(config_path)
+    with _factory(cfg)() as s:
+        items = review_items(s)
+    for i in items:
+        auth = f"authorization {i.authorization_id}" if i.authorization_id else "designation"
+        click.echo(f"{i.finding}\t{auth}\tperson {i.person_id} {i.person}\t{i.area}\t{i.detail}")
+    if not items:
+        click.echo("nothing to review")
+
+
+@review_group.command("decide")
+@config_option
+@click.option("--operator", "username", required=True, help="The deciding manager.")
+@click.option("--authorization", "authorization_id", type=int)
+@click.option("--person", "person_id", type=int, help="For a designation without authorization.")
+@click.option("--finding", default="manual")
+@click.option("--decision", type=click.Choice(["keep", "revoke"]), required=True)
+@click.option("--note")
+def review_decide(
+    config_path: Path,
+    username: str,
+    authorization_id: int | None,
+    person_id: int | None,
+    finding: str,
+    decision: str,
+    note: str | None,
+) -> None:
+    """Record a keep/revoke decision (audited)."""
+    from db.review import ReviewError, record_designation_review, record_review
+
+    if (authorization_id is None) == (person_id is None):
+        raise click.UsageError("give exactly one of --authorization and --person")
+    cfg = _load(config_path)
+    with _factory(cfg).begin() as s:
+        op = _operator(s, username, "--operator")
+        try:
+            if authorization_id is not None:
+                record_review(s, op, authorization_id, finding, decision, note)
+            else:
+                assert person_id is not None
+                record_designation_review(s, op, person_id, decision, note)
+        except ReviewError as exc:
+            raise click.ClickException(f"{exc.code}: {exc}") from None
+    click.echo(f"recorded: {decision}")

@@ -1,0 +1,262 @@
+"""The monthly report against a synthetic month whose figures the test computes by itself."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import shutil
+import subprocess
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.checkpoints import create_checkpoints, generate_key, load_key
+from db.eventlog import append_event
+from db.incidents import close_incident, open_incident_for_alarm
+from db.models import Alarm, Area, DeletionRecord, Door, Event, Operator, Person, Visit
+from db.reports.monthly import ReportError, build_monthly_report, month_bounds
+from db.reports.monthly_csv import write_monthly_csv
+from db.reports.monthly_pdf import monthly_pdf, write_monthly_pdf
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+MONTH = "2026-05"
+MY_NUMBER = "123456789018"  # a 12-digit individual number that must never be printed
+PIN = "482913"
+REASONS = ["unknown_card", "no_authorization", "pin_wrong", "training_expired", "antipassback"]
+
+
+def _in_month(t: datetime) -> bool:
+    return t.astimezone(TOKYO).strftime("%Y-%m") == MONTH
+
+
+def seed(factory: sessionmaker[Session], rnd: random.Random, key_path: Path) -> dict:
+    """Write a month of rows; return the plain facts the expected figures are computed from."""
+    facts: dict = {"events": [], "visits": []}
+    with factory() as s:
+        areas = [Area(code="server-room", name="サーバ室"), Area(code="mn-room", name="処理室")]
+        s.add_all(areas)
+        s.flush()
+        doors = [
+            Door(code=f"d{i}", name=f"扉{i}", area_id=a.id) for i, a in enumerate(areas + areas)
+        ]
+        s.add_all(doors)
+        staff = [
+            Person(name=f"従業者{i}", designated=True, notes=f"個人番号 {MY_NUMBER}")
+            for i in range(4)
+        ]
+        visitors = [
+            Person(name=f"来訪者{i}", kind="visitor", organization="協力会社") for i in range(2)
+        ]
+        s.add_all(staff + visitors)
+        mgr = Operator(
+            username="mgr", display_name="管理 責任者", role="manager", password_hash="x"
+        )
+        s.add(mgr)
+        s.flush()
+        for i, v in enumerate(visitors):
+            visit = Visit(
+                visitor_id=v.id,
+                area_id=areas[0].id,
+                purpose=f"=保守点検 {i}",  # a formula-looking purpose: must be defused in CSV
+                escort_id=staff[0].id,
+                declared_devices=[{"kind": "laptop", "serial": f"SN{i}"}],
+                expected_from=datetime(2026, 5, 10 + i, 1, 0, tzinfo=UTC),
+                expected_until=datetime(2026, 5, 10 + i, 8, 0, tzinfo=UTC),
+            )
+            s.add(visit)
+            s.flush()
+            facts["visits"].append((areas[0].id, visit.id, v.id))
+        people = [(p.id, p.kind) for p in staff + visitors]
+        start = datetime(2026, 4, 25, tzinfo=UTC)
+        times = [start + timedelta(minutes=rnd.randrange(60 * 24 * 42)) for _ in range(250)]
+        m0, m1 = month_bounds(MONTH)
+        times += [m0, m0 - timedelta(microseconds=1), m1, m1 - timedelta(microseconds=1)]
+        for t in sorted(times):
+            pid, kind = rnd.choice(people)
+            door = rnd.choice(doors)
+            granted = rnd.random() < 0.75
+            via_door = rnd.random() < 0.5  # the area comes from the door, or is set directly
+            visit_id = next((v for a, v, p in facts["visits"] if p == pid), None)
+            ev = Event(
+                occurred_at=t,
+                kind="presentation",
+                door_id=door.id if via_door else None,
+                area_id=None if via_door else door.area_id,
+                person_id=pid,
+                direction=rnd.choice(["in", "out"]),
+                decision="granted" if granted else "denied",
+                reason="granted" if granted else rnd.choice(REASONS),
+                visitor=kind == "visitor",
+                visit_id=visit_id,
+                raw_card_id="0102030405060708",
+                detail={"my_number": MY_NUMBER, "pin": PIN},
+            )
+            append_event(s, ev)
+            facts["events"].append(
+                (t, door.area_id, pid, ev.direction, ev.decision, ev.reason, visit_id)
+            )
+        # alarms and incidents: two in May in area 0, one in April, one site-wide
+        for when, door in [
+            (datetime(2026, 5, 3, tzinfo=UTC), doors[0]),
+            (datetime(2026, 5, 20, tzinfo=UTC), doors[1]),
+            (datetime(2026, 4, 20, tzinfo=UTC), doors[0]),
+        ]:
+            alarm = Alarm(kind="door_forced", door_id=door.id, raised_at=when)
+            s.add(alarm)
+            s.flush()
+            s.refresh(alarm)
+            open_incident_for_alarm(s, alarm, [1, 2], [])
+        s.add(Alarm(kind="integrity_failure", raised_at=datetime(2026, 5, 5, tzinfo=UTC)))
+        s.flush()
+        inc = close_incident(s, 1, mgr, "配線不良", "配線を交換し月次点検に追加")
+        inc.closed_at = datetime(2026, 5, 4, tzinfo=UTC)
+        s.add(
+            DeletionRecord(
+                created_at=datetime(2026, 5, 15, tzinfo=UTC),
+                log="events",
+                from_seq=0,
+                to_seq=0,
+                from_time=datetime(2020, 1, 1, tzinfo=UTC),
+                to_time=datetime(2020, 1, 2, tzinfo=UTC),
+                row_count=7,
+                first_hash="1" * 64,
+                last_hash="2" * 64,
+                approved_by=mgr.id,
+            )
+        )
+        cps = create_checkpoints(s, load_key(key_path), now=datetime(2026, 5, 31, 14, tzinfo=UTC))
+        facts["checkpoint_hashes"] = {c.hash for c in cps}
+        facts["area_ids"] = [a.id for a in areas]
+        s.commit()
+    return facts
+
+
+@pytest.fixture
+def month(session_factory, tmp_path):  # type: ignore[no-untyped-def]
+    key_path = tmp_path / "k" / "checkpoint.key"
+    generate_key(key_path)
+    facts = seed(session_factory, random.Random(20260501), key_path)
+    with session_factory() as s:
+        report = build_monthly_report(
+            s, MONTH, site_name="テスト事業所", now=datetime(2026, 7, 1, tzinfo=UTC)
+        )
+    return facts, report
+
+
+def test_entries_exits_denials_match_independent_count(month) -> None:
+    facts, report = month
+    by_code = {a.code: a for a in report.areas}
+    for code, area_id in zip(["server-room", "mn-room"], facts["area_ids"], strict=True):
+        ins, outs, denials = Counter(), Counter(), Counter()
+        for t, a, pid, direction, decision, reason, _ in facts["events"]:
+            if a != area_id or not _in_month(t):
+                continue
+            if decision == "granted":
+                (ins if direction == "in" else outs)[pid] += 1
+            else:
+                denials[reason] += 1
+        sec = by_code[code]
+        assert {p.person_id: p.entries for p in sec.people if p.entries} == dict(ins)
+        assert {p.person_id: p.exits for p in sec.people if p.exits} == dict(outs)
+        assert {d.reason: d.count for d in sec.denials} == dict(denials)
+        assert sum(ins.values()) > 10 and sum(denials.values()) > 3  # the data is not trivial
+
+
+def test_still_inside_matches_last_event_rule(month) -> None:
+    facts, report = month
+    for sec, area_id in zip(report.areas, sorted(facts["area_ids"], reverse=True), strict=True):
+        # areas come sorted by code: mn-room (2nd created) before server-room
+        expected = set()
+        d = date(2026, 5, 1)
+        while d.month == 5:
+            end = datetime.combine(d, time(20, 0), TOKYO)
+            last: dict[int, str] = {}
+            for t, a, pid, direction, decision, *_ in facts["events"]:
+                if a == area_id and decision == "granted" and t <= end:
+                    last[pid] = direction
+            expected |= {(d, pid) for pid, direction in last.items() if direction == "in"}
+            d += timedelta(days=1)
+        assert {(x.day, x.person_id) for x in sec.still_inside} == expected
+        assert expected
+
+
+def test_visits_alarms_incidents_deletions_checkpoints(month) -> None:
+    facts, report = month
+    server = next(a for a in report.areas if a.code == "server-room")
+    assert [v.purpose for v in server.visits] == ["=保守点検 0", "=保守点検 1"]
+    assert server.visits[0].devices == "laptop (SN0)" and server.visits[0].escort == "従業者0"
+    for v in server.visits:
+        expected = sum(
+            1
+            for t, a, pid, direction, decision, _, visit_id in facts["events"]
+            if visit_id == v.visit_id and decision == "granted" and direction == "in"
+            and _in_month(t)
+        )  # fmt: skip
+        assert v.entries == expected
+    assert [a.raised_at.day for a in server.alarms] == [3]  # the April one is not in May
+    assert server.incidents[0].cause == "配線不良" and server.incidents[0].state == "closed"
+    assert [a.kind for a in report.site_alarms] == ["integrity_failure"]
+    assert [d.row_count for d in report.deletions] == [7]
+    assert {c.hash for c in report.checkpoints} == facts["checkpoint_hashes"]
+    assert len(report.public_keys) == 1
+
+
+def test_csv_is_excel_friendly_and_has_no_secrets(month, tmp_path) -> None:
+    _, report = month
+    path = tmp_path / "r.csv"
+    write_monthly_csv(report, path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    text = raw.decode("utf-8-sig")
+    assert MY_NUMBER not in text and PIN not in text and "0102030405060708" not in text
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    visitor_rows = [r for r in rows if r[:2] == ["visitors", "server-room"] and len(r) > 3]
+    assert [r[4] for r in visitor_rows] == ["'=保守点検 0", "'=保守点検 1"]
+    cp_rows = [r for r in rows if r[0] == "checkpoints" and len(r) == 6]
+    assert {r[5] for r in cp_rows} == {c.hash for c in report.checkpoints}
+    assert len(cp_rows) == 2
+
+
+def test_pdf_renders_japanese_and_has_no_secrets(month, tmp_path) -> None:
+    _, report = month
+    path = tmp_path / "r.pdf"
+    write_monthly_pdf(report, path)
+    assert path.read_bytes().startswith(b"%PDF")
+    assert monthly_pdf(report).startswith(b"%PDF")  # the web's download
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian poppler-utils) is not installed")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "特定個人情報等取扱状況報告書" in text and "サーバ室" in text and "従業者0" in text
+    assert report.checkpoints[0].hash in text.replace(" ", "").replace("\n", "")
+    assert MY_NUMBER not in text and PIN not in text
+
+
+def test_area_filter_and_bad_month(session_factory) -> None:
+    with session_factory() as s:
+        with pytest.raises(ReportError):
+            build_monthly_report(s, "2026-13")
+        with pytest.raises(ReportError, match="nowhere"):
+            build_monthly_report(s, MONTH, area_codes=["nowhere"])
+
+
+def test_month_bounds_are_tokyo() -> None:
+    start, end = month_bounds("2026-12")
+    assert start == datetime(2026, 11, 30, 15, tzinfo=UTC)
+    assert end == datetime(2026, 12, 31, 15, tzinfo=UTC)
+
+
+def test_pdf_without_japanese_font_is_a_clear_error(month, tmp_path, monkeypatch) -> None:
+    from db.reports.fonts import FontMissingError
+
+    _, report = month
+    monkeypatch.setenv("NYUTAI_PDF_FONT", str(tmp_path / "none.ttf"))
+    with pytest.raises(FontMissingError, match="none.ttf"):
+        write_monthly_pdf(report, tmp_path / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()
