@@ -32,6 +32,7 @@ from controller.status import publish
 from db.commands import CommandKind
 from db.engine import make_engine, make_session_factory, session_scope
 from db.eventlog import append_event
+from db.incidents import open_incident_for_alarm
 from db.models import (
     Command,
     CommandState,
@@ -401,10 +402,6 @@ class Controller:
     def _open_incident(
         self, session: Session, alarm: Any, event_ids: list[int], snapshot_ids: list[int]
     ) -> None:
-        try:
-            from db.incidents import open_incident_for_alarm
-        except ImportError:  # the evidence module is optional at this layer
-            return
         open_incident_for_alarm(session, alarm, event_ids, snapshot_ids)
 
     def _record_snapshot(

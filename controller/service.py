@@ -8,10 +8,13 @@ import threading
 from types import FrameType
 
 from alembic.runtime.migration import MigrationContext
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller.daemon import Controller
+from controller.scheduler import start_scheduler
 from db.engine import make_engine, make_session_factory
 from db.migrate import current_heads
+from hardware.sdnotify import notify
 from nyutai.config import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ def run_until_signalled(controller: Controller, stop: threading.Event | None = N
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
     controller.start()
+    scheduler = start_duties(controller)
     _notify("READY=1")
     log.info(
         "controller running with %d doors and %d readers",
@@ -64,13 +68,15 @@ def run_until_signalled(controller: Controller, stop: threading.Event | None = N
             pass
     finally:
         _notify("STOPPING=1")
+        scheduler.shutdown(wait=False)
         controller.stop()
         log.info("controller stopped; every strike is locked")
 
 
+def start_duties(controller: Controller) -> BackgroundScheduler:
+    """The scheduled evidence duties (APScheduler 3) run in the controller process only."""
+    return start_scheduler(controller.cfg, controller.sessions)
+
+
 def _notify(message: str) -> None:
-    try:
-        from hardware.sdnotify import notify
-    except ImportError:  # pragma: no cover - the module ships with the hardware package
-        return
     notify(message)

@@ -165,7 +165,7 @@ def demo(data_dir: Path, host: str, port: int) -> None:
 
     from web.serve import serve
 
-    from controller.service import build_controller
+    from controller.service import build_controller, start_duties
     from db.engine import make_engine, make_session_factory, session_scope
     from db.migrate import upgrade
     from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, prepare_data_dir, seed_demo
@@ -193,14 +193,21 @@ def demo(data_dir: Path, host: str, port: int) -> None:
         + f", unknown={UNKNOWN_CARD}"
     )
     click.echo(f"Try: nyutai tap --config {site} --reader sr-in --card {DEMO_CARDS['yamada'][1]}")
+    key_file = cfg.data_path(cfg.evidence.key_file)
+    if not key_file.exists():
+        from db.checkpoints import generate_key
+
+        click.echo(f"Checkpoint signing key created: {key_file} (public {generate_key(key_file)})")
     ctl = build_controller(cfg)
     ctl.start()
+    scheduler = start_duties(ctl)
     click.echo(f"Web console: {url}  (Ctrl-C stops both)")
     try:
         serve(cfg)
     except KeyboardInterrupt:
         pass
     finally:
+        scheduler.shutdown(wait=False)
         ctl.stop()
         click.echo("stopped; every strike is locked")
 

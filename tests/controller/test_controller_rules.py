@@ -201,6 +201,13 @@ def test_forced_door_raises_alarm_and_siren(site: Site) -> None:
     assert len(site.alarms("door_forced")) == 1
     assert site.io("siren").is_active and site.io("lamp").is_active
     assert site.events(reason="door_forced")
+    with session_scope(site.sessions) as s:
+        from db.models import Incident
+
+        (incident,) = s.scalars(select(Incident)).all()
+        assert (
+            incident.kind == "door_forced" and incident.alarm_id == site.alarms("door_forced")[0].id
+        )
 
 
 def test_exit_button_is_not_forced(site: Site) -> None:
