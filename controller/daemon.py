@@ -92,6 +92,8 @@ Message = (
     | ReaderOffline
     | ReaderTamper
     | HardwareEvent
+    | CameraStatus
+    | TailgateResult
     | Stop
     | Call
 )
