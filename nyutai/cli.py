@@ -51,3 +51,9 @@ def db_upgrade(config_path: Path) -> None:
     cfg = _load(config_path)
     upgrade(cfg.database_url)
     click.echo("database is at the current schema")
+
+
+from web.cli import api_token, operators  # noqa: E402
+
+main.add_command(operators)
+main.add_command(api_token)

@@ -1,0 +1,142 @@
+"""Site administration: operators and roles, areas, doors, settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from db.models import (
+    AntipassbackMode,
+    Area,
+    Door,
+    EscortPolicy,
+    Operator,
+    Role,
+    SiteSetting,
+    WebSession,
+)
+from db.types import utcnow
+from web.accounts import AccountError, create_operator
+from web.audit import audit, snapshot
+from web.db import get_session
+from web.roles import requires
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+OPERATOR_FIELDS = ("username", "display_name", "role", "active")
+AREA_FIELDS = (
+    "name",
+    "name_en",
+    "permitted_devices",
+    "antipassback",
+    "escort_policy",
+    "visitor_exit_needs_escort",
+    "max_visitors_per_escort",
+    "two_person_rule",
+)
+
+
+@bp.route("/")
+@requires("admin.view")
+def index():  # type: ignore[no-untyped-def]
+    db = get_session()
+    return render_template(
+        "admin.html",
+        operators=db.scalars(select(Operator).order_by(Operator.username)).all(),
+        areas=db.scalars(select(Area).order_by(Area.code)).all(),
+        doors=db.scalars(select(Door).order_by(Door.code)).all(),
+        settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
+        roles=list(Role),
+        antipassback_modes=list(AntipassbackMode),
+        escort_policies=list(EscortPolicy),
+    )
+
+
+@bp.route("/operators", methods=["POST"])
+@requires("admin.edit")
+def operator_create():  # type: ignore[no-untyped-def]
+    db = get_session()
+    actor = db.get(Operator, current_user.id)
+    try:
+        create_operator(
+            db,
+            request.form.get("username", ""),
+            request.form.get("role", ""),
+            request.form.get("password", ""),
+            request.form.get("display_name", "").strip() or None,
+            actor=actor,
+        )
+    except AccountError as exc:
+        db.rollback()
+        flash(_("The operator was not created: %(why)s", why=str(exc)), "error")
+        return redirect(url_for("admin.index"))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/operators/<int:operator_id>", methods=["POST"])
+@requires("admin.edit")
+def operator_update(operator_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    op = db.get(Operator, operator_id)
+    if op is None:
+        abort(404)
+    before = snapshot(op, OPERATOR_FIELDS)
+    role = request.form.get("role", op.role)
+    if role not in set(Role):
+        abort(400)
+    active = request.form.get("active") == "1"
+    if op.id == current_user.id and (not active or role != Role.ADMINISTRATOR):
+        flash(_("You cannot demote or deactivate yourself."), "error")
+        return redirect(url_for("admin.index"))
+    op.role, op.active = role, active
+    if op.role != before["role"] or not active:
+        # a changed role takes effect at once: end the operator's open sessions
+        db.execute(
+            update(WebSession)
+            .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit("operator.update", "operator", op.id, before=before, after=snapshot(op, OPERATOR_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/areas/<int:area_id>", methods=["POST"])
+@requires("admin.edit")
+def area_update(area_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    area = db.get(Area, area_id)
+    if area is None:
+        abort(404)
+    before = snapshot(area, AREA_FIELDS)
+    f = request.form
+    if f.get("antipassback") not in set(AntipassbackMode) or f.get("escort_policy") not in set(
+        EscortPolicy
+    ):
+        abort(400)
+    try:
+        max_visitors = int(f.get("max_visitors_per_escort", ""))
+    except ValueError:
+        max_visitors = 0
+    if max_visitors < 1:
+        flash(_("At least one visitor per escort."), "error")
+        return redirect(url_for("admin.index"))
+    area.name = f.get("name", area.name).strip()[:200] or area.name
+    area.name_en = f.get("name_en", "").strip()[:200] or None
+    area.permitted_devices = sorted(
+        {d.strip() for d in f.get("permitted_devices", "").split(",") if d.strip()}
+    )
+    area.antipassback = f["antipassback"]
+    area.escort_policy = f["escort_policy"]
+    area.visitor_exit_needs_escort = f.get("visitor_exit_needs_escort") == "1"
+    area.two_person_rule = f.get("two_person_rule") == "1"
+    area.max_visitors_per_escort = max_visitors
+    audit("area.update", "area", area.id, before=before, after=snapshot(area, AREA_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
