@@ -91,3 +91,26 @@ def create_operator(
         ),
     )
     return op
+
+
+def create_api_token(session: Session, operator: Operator, label: str) -> tuple[int, str]:
+    """A new API token for ``operator``: (row id, the token). Only its hash is stored, so
+    the token is shown once (flushes; the caller commits)."""
+    from db.models import ApiToken
+    from web.auth import new_token, token_hash
+
+    token = new_token()
+    row = ApiToken(operator_id=operator.id, token_hash=token_hash(token), label=label[:100])
+    session.add(row)
+    session.flush()
+    append_audit(
+        session,
+        AuditLog(
+            occurred_at=utcnow(),
+            action="api_token.create",
+            target_type="api_token",
+            target_id=str(row.id),
+            after={"operator": operator.username, "label": label[:100]},
+        ),
+    )
+    return row.id, token

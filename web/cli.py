@@ -89,28 +89,13 @@ def api_token() -> None:
 @click.option("--label", required=True, help="What the token is for.")
 def api_token_create(config_path: Path, username: str, label: str) -> None:
     """Create a token; it is printed once and only its hash is stored."""
-    from web.auth import new_token, token_hash
+    from web.accounts import create_api_token
 
-    token = new_token()
     with session_scope(_factory(config_path)) as session:
         op = session.scalar(select(Operator).where(Operator.username == username))
         if op is None or not op.active:
             raise click.ClickException(f"no active operator {username!r}")
-        row = ApiToken(operator_id=op.id, token_hash=token_hash(token), label=label[:100])
-        session.add(row)
-        session.flush()
-        append_audit(
-            session,
-            AuditLog(
-                occurred_at=utcnow(),
-                operator_id=None,
-                username=None,
-                action="api_token.create",
-                target_type="api_token",
-                target_id=str(row.id),
-                after={"operator": username, "label": label[:100]},
-            ),
-        )
+        _id, token = create_api_token(session, op, label)
     click.echo(token)
 
 
