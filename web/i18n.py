@@ -9,7 +9,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
-from controller.reasons import sentence
+from controller.reasons import ALARM_TEXT, AlarmKind, sentence
 
 LOCALES = ("ja", "en")
 babel = Babel()
@@ -40,6 +40,17 @@ def reason_text(code: str | None) -> str:
     return sentence(code, str(get_locale() or "ja")) if code else ""
 
 
+def alarm_text(kind: str | None) -> str:
+    """An alarm kind's name (the reason table has some of the same codes as sentences)."""
+    if not kind:
+        return ""
+    try:
+        text = ALARM_TEXT[AlarmKind(kind)]
+    except ValueError:
+        return kind
+    return text.ja if str(get_locale() or "ja") == "ja" else text.en
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
@@ -49,6 +60,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["reason"] = reason_text
+    app.jinja_env.filters["alarm"] = alarm_text
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or "ja")
     app.jinja_env.globals["LOCALES"] = LOCALES
     _ = current_user  # imported so templates can rely on Flask-Login's context processor

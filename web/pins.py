@@ -24,8 +24,9 @@ def pin_problem(pin: str) -> str | None:
         return "pin_short"
     if len(set(pin)) == 1:
         return "pin_repeated"
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
-    if steps in ({1}, {-1}):
+    # ascending or descending runs, wrapping 9->0 the way people type them (1234567890)
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    if steps in ({1}, {9}):
         return "pin_sequence"
     return None
 
