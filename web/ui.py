@@ -78,6 +78,23 @@ CREDENTIAL_STATE_LABELS = {
     "locked": _l("Locked (wrong PINs)"),
     "returned": _l("Returned"),
 }
+ANTIPASSBACK_LABELS = {
+    "off": _l("Off"),
+    "alert": _l("Alert only"),
+    "enforce": _l("Enforce"),
+}
+ESCORT_POLICY_LABELS = {
+    "named": _l("Only the named escort"),
+    "any": _l("Any authorized escort"),
+}
+# product names, the same in every language
+TECHNOLOGY_LABELS = {
+    "felica": "FeliCa",
+    "iso14443a": "ISO 14443A (MIFARE)",
+    "em4100": "EM4100 (125 kHz)",
+    "wiegand": "Wiegand",
+    "osdp": "OSDP",
+}
 ID_KINDS = {
     "drivers_license": _l("Driver's license"),
     "passport": _l("Passport"),
@@ -130,6 +147,9 @@ def init_app(app: Flask) -> None:
         device_state_label=_label(DEVICE_STATE_LABELS),
         auth_state_label=_label(AUTH_STATE_LABELS),
         training_label=_label(TRAINING_LABELS),
+        technology_label=_label(TECHNOLOGY_LABELS),
+        antipassback_label=_label(ANTIPASSBACK_LABELS),
+        escort_policy_label=_label(ESCORT_POLICY_LABELS),
         weekday_label=_label(WEEKDAY_LABELS),
         credential_state_label=_label(CREDENTIAL_STATE_LABELS),
         device_label=_label(DEVICE_KINDS),

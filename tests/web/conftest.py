@@ -49,8 +49,10 @@ class Site:
 
 
 def seed_site(session: Session) -> Site:
+    names = {"administrator": "管理 太郎", "manager": "責任 花子", "guard": "警備 次郎",
+             "auditor": "監査 三郎"}
     for role in ROLES:
-        create_operator(session, role, role, PASSWORD, f"{role} 担当")
+        create_operator(session, role, role, PASSWORD, names[role])
     sr = Area(
         code="server-room",
         name="サーバ室",
