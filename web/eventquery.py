@@ -93,7 +93,7 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
     return f
 
 
-def filtered(f: EventFilter) -> Select[tuple[Event]]:
+def filtered(f: EventFilter) -> Select[Event]:  # type: ignore[type-var]
     q = select(Event)
     if f.since is not None:
         q = q.where(Event.occurred_at >= f.since)
@@ -251,8 +251,7 @@ def csv_stream(session: Session, f: EventFilter, locale: str, zone: ZoneInfo) ->
     yield "\ufeff" + buf.getvalue()
     buf.seek(0)
     buf.truncate()
-    n = 0
-    for ev in iterate(session, f):
+    for n, ev in enumerate(iterate(session, f), start=1):
         w.writerow(
             [
                 _csv_safe(v)
@@ -273,7 +272,6 @@ def csv_stream(session: Session, f: EventFilter, locale: str, zone: ZoneInfo) ->
                 )
             ]
         )
-        n += 1
         if n % 200 == 0:
             yield buf.getvalue()
             buf.seek(0)

@@ -40,7 +40,9 @@ def test_login_logout_and_server_side_revocation(
     assert _actions(session_factory)[-2:] == ["login", "logout"]
 
 
-def test_session_id_is_renewed_on_login(app: Flask, site: Site, auth: Auth, session_factory) -> None:
+def test_session_id_is_renewed_on_login(
+    app: Flask, site: Site, auth: Auth, session_factory
+) -> None:
     auth.login("guard")
     auth.post("/logout")
     auth.login("guard")
@@ -97,7 +99,10 @@ def test_unknown_user_gets_the_same_answer(app: Flask, site: Site, auth: Auth) -
     a = auth.login("nobody", PASSWORD)
     b = auth.login("guard", "not the password!")
     assert a.status_code == b.status_code == 401
-    assert "ユーザー名またはパスワードが違います" in a.text and "ユーザー名またはパスワードが違います" in b.text
+    assert (
+        "ユーザー名またはパスワードが違います" in a.text
+        and "ユーザー名またはパスワードが違います" in b.text
+    )
 
 
 def test_idle_timeout(app: Flask, site: Site, auth: Auth, session_factory) -> None:
@@ -195,8 +200,17 @@ def test_operators_cli(tmp_path: Path, db_url: str, session_factory) -> None:
 
     cfg = _site_file(tmp_path, db_url)
     runner = CliRunner()
-    base = ["operators", "create", "--config", str(cfg), "--username", "admin",
-            "--role", "administrator", "--password-stdin"]
+    base = [
+        "operators",
+        "create",
+        "--config",
+        str(cfg),
+        "--username",
+        "admin",
+        "--role",
+        "administrator",
+        "--password-stdin",
+    ]
     weak = runner.invoke(main, base, input="short\n")
     assert weak.exit_code != 0 and "weak password" in weak.output
     ok = runner.invoke(main, base, input="a long enough passphrase\n")
@@ -220,18 +234,30 @@ def test_api_tokens(app: Flask, site: Site, tmp_path: Path, db_url: str, client)
 
     cfg = _site_file(tmp_path, db_url)
     runner = CliRunner()
-    out = runner.invoke(main, ["api-token", "create", "--config", str(cfg), "--username",
-                               "auditor", "--label", "SIEM"])
+    out = runner.invoke(
+        main,
+        ["api-token", "create", "--config", str(cfg), "--username", "auditor", "--label", "SIEM"],
+    )
     assert out.exit_code == 0, out.output
     token = out.output.strip()
     assert client.get("/api/v1/events").status_code == 401
     assert client.get("/api/v1/events", headers={"Authorization": "Bearer nope"}).status_code == 401
     resp = client.get("/api/v1/events", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200 and resp.json == {"events": [], "next": None}
-    guard = runner.invoke(main, ["api-token", "create", "--config", str(cfg), "--username",
-                                 "guard", "--label", "x"]).output.strip()
-    assert client.get("/api/v1/events", headers={"Authorization": f"Bearer {guard}"}).status_code == 403
-    assert client.get("/api/v1/alarms", headers={"Authorization": f"Bearer {guard}"}).status_code == 200
+    guard = runner.invoke(
+        main, ["api-token", "create", "--config", str(cfg), "--username", "guard", "--label", "x"]
+    ).output.strip()
+    assert (
+        client.get("/api/v1/events", headers={"Authorization": f"Bearer {guard}"}).status_code
+        == 403
+    )
+    assert (
+        client.get("/api/v1/alarms", headers={"Authorization": f"Bearer {guard}"}).status_code
+        == 200
+    )
     # revoked tokens stop working
     assert runner.invoke(main, ["api-token", "revoke", "--config", str(cfg), "1"]).exit_code == 0
-    assert client.get("/api/v1/events", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/events", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 401
+    )

@@ -29,15 +29,22 @@ from tests.web.conftest import PASSWORD, Site
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
     "--disable-sync",
 ]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-                       " (apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+    ),
 ]
 
 
@@ -77,9 +84,13 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="ja-JP",
-                                  accept_downloads=True)
+def page(
+    browser: Any, live_server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Any]:
+    # depends on live_server so the page (and its polling) closes before the server stops
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, locale="ja-JP", accept_downloads=True
+    )
     pg = context.new_page()
     pg.set_default_timeout(10_000)
     yield pg
@@ -118,9 +129,15 @@ def test_guard_registers_a_visitor_and_signs_them_out(
     # the escort list follows the chosen area (script): the My Number room first ...
     page.select_option("#visit-area", str(site.mynumber_room))
     page.select_option("#visit-area", str(site.server_room))
-    assert page.locator(f'#visit-escort option[data-area="{site.mynumber_room}"]').first.is_disabled()
-    page.select_option("#visit-escort", element=page.query_selector(
-        f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]'))
+    assert page.locator(
+        f'#visit-escort option[data-area="{site.mynumber_room}"]'
+    ).first.is_disabled()
+    page.select_option(
+        "#visit-escort",
+        element=page.query_selector(
+            f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]'
+        ),
+    )
     page.select_option("select[name=device_kind_1]", "maintenance-laptop")
     page.fill("input[name=device_serial_1]", "SN-123")
     page.click("#register-visit")
@@ -147,11 +164,19 @@ def test_manager_filters_the_log_and_downloads_csv(
 ) -> None:
     with session_factory() as s:
         for i in range(30):
-            append_event(s, Event(occurred_at=utcnow(), kind="presentation", direction="in",
-                                  door_id=site.sr_door, area_id=site.server_room,
-                                  person_id=site.tanaka if i % 2 else site.sato,
-                                  decision="granted" if i % 2 else "denied",
-                                  reason="granted" if i % 2 else "not_designated"))
+            append_event(
+                s,
+                Event(
+                    occurred_at=utcnow(),
+                    kind="presentation",
+                    direction="in",
+                    door_id=site.sr_door,
+                    area_id=site.server_room,
+                    person_id=site.tanaka if i % 2 else site.sato,
+                    decision="granted" if i % 2 else "denied",
+                    reason="granted" if i % 2 else "not_designated",
+                ),
+            )
         s.commit()
     login(page, live_server, "manager")
     page.click("text=入退室記録")
@@ -160,7 +185,10 @@ def test_manager_filters_the_log_and_downloads_csv(
     page.wait_for_url("**decision=denied**")
     rows = page.locator("#event-table tbody tr")
     assert rows.count() == 15
-    assert "佐藤 次郎" in rows.first.inner_text() and "田中" not in page.locator("#event-table").inner_text()
+    assert (
+        "佐藤 次郎" in rows.first.inner_text()
+        and "田中" not in page.locator("#event-table").inner_text()
+    )
     with page.expect_download() as info:
         page.click("#csv-export")
     raw = Path(info.value.path()).read_bytes()
@@ -176,13 +204,29 @@ def _play_controller(factory: Any, site: Site, stop: threading.Event) -> None:
         with factory() as s:
             cmd = s.scalars(select(Command).where(Command.state == CommandState.QUEUED)).first()
             if cmd is not None and cmd.kind == "tap":
-                ev = append_event(s, Event(occurred_at=utcnow(), kind="presentation",
-                                           reader=cmd.payload["reader"], direction="in",
-                                           door_id=site.sr_door, area_id=site.server_room,
-                                           person_id=site.tanaka, decision="granted",
-                                           reason="granted", raw_card_id=cmd.payload["card"]))
-                s.add(Presence(person_id=site.tanaka, area_id=site.server_room,
-                               entered_at=utcnow(), event_id=ev.id))
+                ev = append_event(
+                    s,
+                    Event(
+                        occurred_at=utcnow(),
+                        kind="presentation",
+                        reader=cmd.payload["reader"],
+                        direction="in",
+                        door_id=site.sr_door,
+                        area_id=site.server_room,
+                        person_id=site.tanaka,
+                        decision="granted",
+                        reason="granted",
+                        raw_card_id=cmd.payload["card"],
+                    ),
+                )
+                s.add(
+                    Presence(
+                        person_id=site.tanaka,
+                        area_id=site.server_room,
+                        entered_at=utcnow(),
+                        event_id=ev.id,
+                    )
+                )
                 cmd.state, cmd.processed_at = CommandState.DONE, utcnow()
                 s.commit()
                 return
@@ -229,24 +273,65 @@ def _busy_day(factory: Any, site: Site) -> None:
         visitor = Person(kind=PersonKind.VISITOR, name="山田 太郎", organization="保守サービス")
         s.add(visitor)
         s.flush()
-        s.add(Presence(person_id=visitor.id, area_id=site.server_room, entered_at=now,
-                       escort_person_id=site.tanaka))
+        s.add(
+            Presence(
+                person_id=visitor.id,
+                area_id=site.server_room,
+                entered_at=now,
+                escort_person_id=site.tanaka,
+            )
+        )
         s.add(Presence(person_id=site.suzuki, area_id=site.mynumber_room, entered_at=now))
         s.add(Alarm(kind="door_held", door_id=site.mn_door, raised_at=now))
-        for kind, key, state in (("reader", "sr-in", "online"), ("reader", "sr-out", "online"),
-                                 ("reader", "mn-front-in", "online"),
-                                 ("door", "server-room-door", "locked"),
-                                 ("door", "mynumber-front", "held")):
+        for kind, key, state in (
+            ("reader", "sr-in", "online"),
+            ("reader", "sr-out", "online"),
+            ("reader", "mn-front-in", "online"),
+            ("door", "server-room-door", "locked"),
+            ("door", "mynumber-front", "held"),
+        ):
             s.add(DeviceStatus(kind=kind, key=key, state=state, updated_at=now))
         for i in range(40):
-            append_event(s, Event(occurred_at=now - timedelta(minutes=7 * i), kind="presentation",
-                                  direction="in", door_id=site.sr_door, area_id=site.server_room,
-                                  person_id=site.tanaka, decision="granted", reason="granted"))
-        append_event(s, Event(occurred_at=now, kind="presentation", direction="in",
-                              door_id=site.sr_door, area_id=site.server_room,
-                              person_id=visitor.id, visitor=True, escort_person_id=site.tanaka,
-                              decision="granted", reason="granted_escorted", purpose="サーバ保守"))
-        append_event(s, Event(occurred_at=now, kind="presentation", direction="in",
-                              door_id=site.mn_door, area_id=site.mynumber_room,
-                              person_id=site.sato, decision="denied", reason="not_designated"))
+            append_event(
+                s,
+                Event(
+                    occurred_at=now - timedelta(minutes=7 * i),
+                    kind="presentation",
+                    direction="in",
+                    door_id=site.sr_door,
+                    area_id=site.server_room,
+                    person_id=site.tanaka,
+                    decision="granted",
+                    reason="granted",
+                ),
+            )
+        append_event(
+            s,
+            Event(
+                occurred_at=now,
+                kind="presentation",
+                direction="in",
+                door_id=site.sr_door,
+                area_id=site.server_room,
+                person_id=visitor.id,
+                visitor=True,
+                escort_person_id=site.tanaka,
+                decision="granted",
+                reason="granted_escorted",
+                purpose="サーバ保守",
+            ),
+        )
+        append_event(
+            s,
+            Event(
+                occurred_at=now,
+                kind="presentation",
+                direction="in",
+                door_id=site.mn_door,
+                area_id=site.mynumber_room,
+                person_id=site.sato,
+                decision="denied",
+                reason="not_designated",
+            ),
+        )
         s.commit()

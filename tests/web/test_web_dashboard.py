@@ -21,20 +21,44 @@ def test_live_block_shows_occupancy_alarms_devices_and_hours(
         visitor = Person(kind=PersonKind.VISITOR, name="来訪 花子")
         s.add(visitor)
         s.flush()
-        s.add_all([
-            Presence(person_id=site.tanaka, area_id=site.server_room, entered_at=now),
-            Presence(person_id=visitor.id, area_id=site.server_room, entered_at=now,
-                     escort_person_id=site.tanaka),
-            Alarm(kind="door_forced", door_id=site.sr_door, raised_at=now),
-            Alarm(kind="tamper", raised_at=now, state="cleared"),
-            DeviceStatus(kind="reader", key="sr-in", state="offline", updated_at=now),
-        ])
+        s.add_all(
+            [
+                Presence(person_id=site.tanaka, area_id=site.server_room, entered_at=now),
+                Presence(
+                    person_id=visitor.id,
+                    area_id=site.server_room,
+                    entered_at=now,
+                    escort_person_id=site.tanaka,
+                ),
+                Alarm(kind="door_forced", door_id=site.sr_door, raised_at=now),
+                Alarm(kind="tamper", raised_at=now, state="cleared"),
+                DeviceStatus(kind="reader", key="sr-in", state="offline", updated_at=now),
+            ]
+        )
         for minutes in (0, 1, 2):
-            append_event(s, Event(occurred_at=now - timedelta(minutes=minutes), kind="presentation",
-                                  direction="in", decision="granted", reason="granted",
-                                  person_id=site.tanaka, door_id=site.sr_door))
-        append_event(s, Event(occurred_at=now, kind="presentation", direction="in",
-                              decision="denied", reason="unknown_card", raw_card_id="DEADBEEF"))
+            append_event(
+                s,
+                Event(
+                    occurred_at=now - timedelta(minutes=minutes),
+                    kind="presentation",
+                    direction="in",
+                    decision="granted",
+                    reason="granted",
+                    person_id=site.tanaka,
+                    door_id=site.sr_door,
+                ),
+            )
+        append_event(
+            s,
+            Event(
+                occurred_at=now,
+                kind="presentation",
+                direction="in",
+                decision="denied",
+                reason="unknown_card",
+                raw_card_id="DEADBEEF",
+            ),
+        )
         s.commit()
     auth.login("guard")
     html = auth.client.get("/dashboard/live").text
@@ -45,8 +69,11 @@ def test_live_block_shows_occupancy_alarms_devices_and_hours(
     assert "扉のこじ開け" in html and "機器のいたずら" not in html  # cleared alarms leave
     assert "オフライン" in html
     tokyo = ZoneInfo("Asia/Tokyo")
-    today = [m for m in (0, 1, 2)
-             if (now - timedelta(minutes=m)).astimezone(tokyo).date() == now.astimezone(tokyo).date()]
+    today = [
+        m
+        for m in (0, 1, 2)
+        if (now - timedelta(minutes=m)).astimezone(tokyo).date() == now.astimezone(tokyo).date()
+    ]
     assert f'id="entries-today">{len(today)}<' in html
     assert "DEADBEEF" in html and "登録されていないカードです。" in html
     full = auth.client.get("/dashboard").text

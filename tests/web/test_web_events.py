@@ -38,7 +38,7 @@ def add_events(factory: sessionmaker[Session], site: Site, n: int = 120) -> list
                     person_id=who,
                     decision="denied" if i % 3 == 0 else "granted",
                     reason="no_authorization" if i % 3 == 0 else "granted",
-                    purpose="=HYPERLINK(\"http://evil\")" if i == 5 else "保守作業",
+                    purpose='=HYPERLINK("http://evil")' if i == 5 else "保守作業",
                     visitor=who == visitor.id,
                     raw_card_id="0102030405060708",
                 ),
@@ -63,7 +63,9 @@ def test_keyset_pages_cover_every_row_once_in_order(site: Site, session_factory)
         assert [e.id for e in seen] == sorted(ids, reverse=True)  # ties broken by id
         # going back from the last page gives the previous page again
         back = eventquery.page(s, f, before=page.prev_cursor, size=7)
-        assert [e.id for e in back.rows] == [e.id for e in seen[-len(page.rows) - 7 : -len(page.rows)]]
+        assert [e.id for e in back.rows] == [
+            e.id for e in seen[-len(page.rows) - 7 : -len(page.rows)]
+        ]
 
 
 def test_pages_stay_stable_when_new_events_arrive(site: Site, session_factory) -> None:
@@ -71,8 +73,15 @@ def test_pages_stay_stable_when_new_events_arrive(site: Site, session_factory) -
     f = eventquery.EventFilter()
     with session_factory() as s:
         first = eventquery.page(s, f, size=5)
-        append_event(s, Event(occurred_at=T0 + timedelta(hours=5), kind="presentation",
-                              decision="granted", reason="granted"))
+        append_event(
+            s,
+            Event(
+                occurred_at=T0 + timedelta(hours=5),
+                kind="presentation",
+                decision="granted",
+                reason="granted",
+            ),
+        )
         s.commit()
         second = eventquery.page(s, f, after=first.next_cursor, size=5)
         assert not {e.id for e in first.rows} & {e.id for e in second.rows}
@@ -138,8 +147,11 @@ def test_event_page_and_csv_export(app: Flask, site: Site, auth: Auth, session_f
     assert rows[1][0] == "2026-04-01 09:29:00"  # newest first, shown in Tokyo time
     formula = [r for r in rows if "HYPERLINK" in r[9]]
     assert formula == []  # row 5 is in the other area
-    all_rows = list(csv.reader(io.StringIO(
-        auth.client.get("/events/export.csv").get_data().decode("utf-8-sig"))))
+    all_rows = list(
+        csv.reader(
+            io.StringIO(auth.client.get("/events/export.csv").get_data().decode("utf-8-sig"))
+        )
+    )
     (cell,) = [r[9] for r in all_rows if "HYPERLINK" in r[9]]
     assert cell.startswith("'=")  # formula injection neutralised
     # English export has English headers and reason sentences
@@ -156,7 +168,9 @@ def test_api_events_uses_the_same_filters(app: Flask, site: Site, session_factor
 
     ids = add_events(session_factory, site, 30)
     with session_factory() as s:
-        _id, token = create_api_token(s, s.scalar(select(Operator).where(Operator.username == "auditor")), "t")
+        _id, token = create_api_token(
+            s, s.scalar(select(Operator).where(Operator.username == "auditor")), "t"
+        )
         s.commit()
     h = {"Authorization": f"Bearer {token}"}
     got, cursor = [], None

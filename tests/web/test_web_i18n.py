@@ -29,16 +29,33 @@ METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2)}
 
 # words that are the same in Japanese UI (brand, acronyms, technology names)
-ALLOWED = {"nyutai", "English", "CSV", "PIN", "ID", "JST", "USB", "PC", "FeliCa", "ISO",
-           "MIFARE", "EM", "kHz", "Wiegand", "OSDP"}
+ALLOWED = {
+    "nyutai",
+    "English",
+    "CSV",
+    "PIN",
+    "ID",
+    "JST",
+    "USB",
+    "PC",
+    "FeliCa",
+    "ISO",
+    "MIFARE",
+    "EM",
+    "kHz",
+    "Wiegand",
+    "OSDP",
+}
 WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def test_every_message_has_a_japanese_translation() -> None:
     with PO.open("rb") as f:
         catalog = read_po(f, locale="ja")
-    found = {msg[2] if isinstance(msg[2], str) else msg[2][0]
-             for msg in extract_from_dir(str(WEB), METHODS, keywords=KEYWORDS)}
+    found = {
+        msg[2] if isinstance(msg[2], str) else msg[2][0]
+        for msg in extract_from_dir(str(WEB), METHODS, keywords=KEYWORDS)
+    }
     assert len(found) > 250
     untranslated = sorted(m for m in found if not (catalog.get(m) and catalog.get(m).string))
     assert untranslated == [], "run the catalog update; untranslated: " + repr(untranslated[:20])
@@ -99,35 +116,79 @@ def busy_site(site: Site, session_factory) -> Site:  # type: ignore[no-untyped-d
     """Rows in every table the pages show, so every branch of the templates renders."""
     now = utcnow()
     with session_factory() as s:
-        visit = Visit(visitor_id=site.sato, area_id=site.server_room, purpose="点検",
-                      escort_id=site.tanaka, id_checked=True, id_kind="passport",
-                      declared_devices=[{"kind": "maintenance-laptop", "serial": "12"}],
-                      expected_from=now, expected_until=now)
+        visit = Visit(
+            visitor_id=site.sato,
+            area_id=site.server_room,
+            purpose="点検",
+            escort_id=site.tanaka,
+            id_checked=True,
+            id_kind="passport",
+            declared_devices=[{"kind": "maintenance-laptop", "serial": "12"}],
+            expected_from=now,
+            expected_until=now,
+        )
         s.add(visit)
         s.flush()
-        s.add(Presence(person_id=site.sato, area_id=site.server_room, entered_at=now,
-                       escort_person_id=site.tanaka, visit_id=visit.id))
+        s.add(
+            Presence(
+                person_id=site.sato,
+                area_id=site.server_room,
+                entered_at=now,
+                escort_person_id=site.tanaka,
+                visit_id=visit.id,
+            )
+        )
         s.add(Alarm(kind="door_held", door_id=site.sr_door, raised_at=now))
-        s.add(Alarm(kind="tamper", door_id=site.sr_door, raised_at=now, state="cleared",
-                    cleared_at=now))
-        for kind, key, state in (("reader", "sr-in", "online"), ("door", "server-room-door", "locked"),
-                                 ("reader", "sr-out", "offline")):
+        s.add(
+            Alarm(
+                kind="tamper", door_id=site.sr_door, raised_at=now, state="cleared", cleared_at=now
+            )
+        )
+        for kind, key, state in (
+            ("reader", "sr-in", "online"),
+            ("door", "server-room-door", "locked"),
+            ("reader", "sr-out", "offline"),
+        ):
             s.add(DeviceStatus(kind=kind, key=key, state=state, updated_at=now))
-        for decision, reason, direction in (("granted", "granted", "in"),
-                                            ("denied", "training_expired", "in"),
-                                            ("granted", "exit", "out")):
-            append_event(s, Event(occurred_at=now, kind="presentation", door_id=site.sr_door,
-                                  area_id=site.server_room, direction=direction,
-                                  person_id=site.tanaka, decision=decision, reason=reason,
-                                  escort_person_id=site.tanaka, purpose="保守"))
+        for decision, reason, direction in (
+            ("granted", "granted", "in"),
+            ("denied", "training_expired", "in"),
+            ("granted", "exit", "out"),
+        ):
+            append_event(
+                s,
+                Event(
+                    occurred_at=now,
+                    kind="presentation",
+                    door_id=site.sr_door,
+                    area_id=site.server_room,
+                    direction=direction,
+                    person_id=site.tanaka,
+                    decision=decision,
+                    reason=reason,
+                    escort_person_id=site.tanaka,
+                    purpose="保守",
+                ),
+            )
         s.commit()
     return site
 
 
 PAGES = {
-    "manager": ["/dashboard", "/events/", "/authorizations/", "/people/", "/people/?kind=all",
-                "/people/new", "/people/1", "/people/1/edit", "/visitors/", "/visitors/?q=佐藤",
-                "/alarms/", "/simulator/"],
+    "manager": [
+        "/dashboard",
+        "/events/",
+        "/authorizations/",
+        "/people/",
+        "/people/?kind=all",
+        "/people/new",
+        "/people/1",
+        "/people/1/edit",
+        "/visitors/",
+        "/visitors/?q=佐藤",
+        "/alarms/",
+        "/simulator/",
+    ],
     "auditor": ["/audit/", "/audit/verify", "/admin/"],
     "administrator": ["/admin/"],
     "anonymous": ["/login", "/no-such-page"],

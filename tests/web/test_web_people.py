@@ -15,9 +15,17 @@ from web.pins import pin_problem
 
 @pytest.mark.parametrize(
     ("pin", "problem"),
-    [("12345", "pin_short"), ("111111", "pin_repeated"), ("123456", "pin_sequence"),
-     ("987654", "pin_sequence"), ("12a456", "pin_format"), ("１２３４５６", "pin_format"),
-     ("480213", None), ("1234567890", "pin_sequence"), ("112358", None)],
+    [
+        ("12345", "pin_short"),
+        ("111111", "pin_repeated"),
+        ("123456", "pin_sequence"),
+        ("987654", "pin_sequence"),
+        ("12a456", "pin_format"),
+        ("１２３４５６", "pin_format"),
+        ("480213", None),
+        ("1234567890", "pin_sequence"),
+        ("112358", None),
+    ],
 )
 def test_pin_rule(pin: str, problem: str | None) -> None:
     assert pin_problem(pin) == problem
@@ -50,9 +58,11 @@ def test_person_edit_is_audited_with_before_and_after(
     app: Flask, site: Site, auth: Auth, session_factory
 ) -> None:
     auth.login("manager")
-    resp = auth.post(f"/people/{site.sato}/edit",
-                     {"name": "佐藤 次郎", "designated": "1", "employee_no": "E003"},
-                     page=f"/people/{site.sato}/edit")
+    resp = auth.post(
+        f"/people/{site.sato}/edit",
+        {"name": "佐藤 次郎", "designated": "1", "employee_no": "E003"},
+        page=f"/people/{site.sato}/edit",
+    )
     assert resp.status_code == 302
     with session_factory() as s:
         assert s.get(Person, site.sato).designated
@@ -76,14 +86,21 @@ def test_card_enrolment_typed_and_presented(
 ) -> None:
     auth.login("manager")
     page = f"/people/{site.sato}"
-    bad = auth.post(f"/people/{site.sato}/cards", {"technology": "felica", "card_id": "XYZ"},
-                    page=page)
+    bad = auth.post(
+        f"/people/{site.sato}/cards", {"technology": "felica", "card_id": "XYZ"}, page=page
+    )
     assert "カードIDが正しくありません" in auth.client.get(bad.headers["Location"]).text
-    dup = auth.post(f"/people/{site.sato}/cards",
-                    {"technology": "felica", "card_id": "0102030405060708"}, page=page)
+    dup = auth.post(
+        f"/people/{site.sato}/cards",
+        {"technology": "felica", "card_id": "0102030405060708"},
+        page=page,
+    )
     assert "登録済み" in auth.client.get(dup.headers["Location"]).text
-    auth.post(f"/people/{site.sato}/cards", {"technology": "iso14443a", "card_id": "de:ad:be:ef"},
-              page=page)
+    auth.post(
+        f"/people/{site.sato}/cards",
+        {"technology": "iso14443a", "card_id": "de:ad:be:ef"},
+        page=page,
+    )
     resp = auth.post(f"/people/{site.sato}/enrol", {"reader": "mn-front-in"}, page=page)
     wait_url = resp.headers["Location"]
     assert 'data-state="waiting"' in auth.client.get(wait_url).text
@@ -93,10 +110,16 @@ def test_card_enrolment_typed_and_presented(
         cmd.result = {"technology": "felica", "card_id": "1111222233334444"}
         s.commit()
     assert "1111222233334444" in auth.client.get(wait_url).text
-    auth.post(f"/people/{site.sato}/cards",
-              {"technology": "felica", "card_id": "1111222233334444", "label": "S-9"}, page=page)
+    auth.post(
+        f"/people/{site.sato}/cards",
+        {"technology": "felica", "card_id": "1111222233334444", "label": "S-9"},
+        page=page,
+    )
     with session_factory() as s:
-        cards = {c.card_id for c in s.scalars(select(Credential).where(Credential.person_id == site.sato))}
+        cards = {
+            c.card_id
+            for c in s.scalars(select(Credential).where(Credential.person_id == site.sato))
+        }
     assert cards == {"DEADBEEF", "1111222233334444"}
 
 
@@ -140,12 +163,18 @@ def test_forgive_and_simulator_enqueue_commands(
     app: Flask, site: Site, auth: Auth, session_factory
 ) -> None:
     auth.login("manager")
-    auth.post(f"/people/{site.tanaka}/forgive", {"area_id": str(site.server_room)},
-              page=f"/people/{site.tanaka}")
-    auth.post("/simulator/tap", {"reader": "sr-in", "card": "felica:0102030405060708"},
-              page="/simulator/")
+    auth.post(
+        f"/people/{site.tanaka}/forgive",
+        {"area_id": str(site.server_room)},
+        page=f"/people/{site.tanaka}",
+    )
+    auth.post(
+        "/simulator/tap", {"reader": "sr-in", "card": "felica:0102030405060708"}, page="/simulator/"
+    )
     auth.post("/simulator/keys", {"reader": "mn-front-in", "keys": "480213"}, page="/simulator/")
-    bad = auth.post("/simulator/tap", {"reader": "nowhere", "card": "felica:01"}, page="/simulator/")
+    bad = auth.post(
+        "/simulator/tap", {"reader": "nowhere", "card": "felica:01"}, page="/simulator/"
+    )
     assert bad.status_code == 400
     with session_factory() as s:
         cmds = [(c.kind, c.payload) for c in s.scalars(select(Command).order_by(Command.id))]
@@ -164,12 +193,15 @@ def test_authorization_list_highlights_training(
     auth.login("manager")
     html = auth.client.get(f"/authorizations/?area={site.server_room}").text
     rows = {r.split('data-person="')[1].split('"')[0]: r for r in html.split("<tr")[2:]}
-    assert 'training current' in rows["田中 一郎"]
-    assert 'training expired' in rows["鈴木 花子"]
-    assert 'training missing' in rows["佐藤 次郎"]
+    assert "training current" in rows["田中 一郎"]
+    assert "training expired" in rows["鈴木 花子"]
+    assert "training missing" in rows["佐藤 次郎"]
     # approve / revoke flow with audit
-    auth.post("/authorizations/new", {"person_id": site.sato, "area_id": site.server_room,
-                                      "valid_until": "2027-03-31"}, page="/authorizations/")
+    auth.post(
+        "/authorizations/new",
+        {"person_id": site.sato, "area_id": site.server_room, "valid_until": "2027-03-31"},
+        page="/authorizations/",
+    )
     from db.models import Authorization
 
     with session_factory() as s:

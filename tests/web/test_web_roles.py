@@ -11,7 +11,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from db.models import Operator
-
 from tests.web.conftest import Auth, Site
 
 ALL = {"administrator", "manager", "guard", "auditor"}
@@ -102,8 +101,15 @@ def seeded(app: Flask, site: Site, session_factory):  # type: ignore[no-untyped-
 
     with session_factory() as s:
         s.add(Alarm(kind="door_forced", door_id=site.sr_door, raised_at=utcnow()))
-        s.add(Visit(visitor_id=site.sato, area_id=site.server_room, purpose="点検",
-                    expected_from=utcnow(), expected_until=utcnow()))
+        s.add(
+            Visit(
+                visitor_id=site.sato,
+                area_id=site.server_room,
+                purpose="点検",
+                expected_from=utcnow(),
+                expected_until=utcnow(),
+            )
+        )
         cmd = enqueue(s, CommandKind.ENROL, {"reader": "sr-in", "timeout": 30})
         tokens = {}
         for op in s.scalars(select(Operator)):

@@ -58,7 +58,9 @@ def test_only_eligible_escorts_are_offered(app: Flask, site: Site, auth: Auth) -
     assert "佐藤 次郎" not in escort_select  # not designated
 
 
-def test_register_refusals_save_nothing(app: Flask, site: Site, auth: Auth, session_factory) -> None:
+def test_register_refusals_save_nothing(
+    app: Flask, site: Site, auth: Auth, session_factory
+) -> None:
     auth.login("guard")
     before = _counts(session_factory)
     no_purpose = auth.post("/visitors/", _form(site, purpose=""), page="/visitors/")
@@ -68,8 +70,9 @@ def test_register_refusals_save_nothing(app: Flask, site: Site, auth: Auth, sess
     assert "usb-memory" in usb.text and "許可されていない機器" in usb.text
     bad_escort = auth.post("/visitors/", _form(site, escort_id=str(site.suzuki)), page="/visitors/")
     assert bad_escort.status_code == 400 and "立会者になれません" in bad_escort.text
-    laptop_mn = auth.post("/visitors/", _form(site, area_id=str(site.mynumber_room)),
-                          page="/visitors/")
+    laptop_mn = auth.post(
+        "/visitors/", _form(site, area_id=str(site.mynumber_room)), page="/visitors/"
+    )
     assert laptop_mn.status_code == 400  # the My Number room permits no devices at all
     assert _counts(session_factory) == before
     # the refused form keeps what the guard typed
@@ -92,9 +95,11 @@ def test_register_issue_badge_and_sign_out(
     page = auth.client.get("/visitors/").text
     assert "山田 太郎" in page and "保守用ノートPC" in page
     # badge by typing its id
-    resp = auth.post(f"/visitors/{vid}/badge",
-                     {"technology": "felica", "card_id": "01 02 03 04 05 06 07 99", "label": "V-7"},
-                     page="/visitors/")
+    resp = auth.post(
+        f"/visitors/{vid}/badge",
+        {"technology": "felica", "card_id": "01 02 03 04 05 06 07 99", "label": "V-7"},
+        page="/visitors/",
+    )
     assert resp.status_code == 302
     with session_factory() as s:
         visit = s.get(Visit, vid)
@@ -117,16 +122,22 @@ def test_register_issue_badge_and_sign_out(
     auth.post("/visitors/", _form(site, name="次の 来訪者"), page="/visitors/")
     with session_factory() as s:
         vid2 = max(v.id for v in s.scalars(select(Visit)))
-    resp = auth.post(f"/visitors/{vid2}/badge",
-                     {"technology": "felica", "card_id": "0102030405060799"}, page="/visitors/")
+    resp = auth.post(
+        f"/visitors/{vid2}/badge",
+        {"technology": "felica", "card_id": "0102030405060799"},
+        page="/visitors/",
+    )
     with session_factory() as s:
         assert s.get(Visit, vid2).badge_credential_id == s.get(Visit, vid).badge_credential_id
     # a staff card cannot be handed out as a visitor badge
     auth.post("/visitors/", _form(site, name="三人目"), page="/visitors/")
     with session_factory() as s:
         vid3 = max(v.id for v in s.scalars(select(Visit)))
-    auth.post(f"/visitors/{vid3}/badge", {"technology": "felica", "card_id": "0102030405060708"},
-              page="/visitors/")
+    auth.post(
+        f"/visitors/{vid3}/badge",
+        {"technology": "felica", "card_id": "0102030405060708"},
+        page="/visitors/",
+    )
     with session_factory() as s:
         assert s.get(Visit, vid3).badge_credential_id is None
         assert s.get(Credential, site.tanaka_card).person_id == site.tanaka
@@ -150,13 +161,18 @@ def test_badge_by_presentation(app: Flask, site: Site, auth: Auth, session_facto
         s.commit()
     done = auth.client.get(wait_url).text
     assert 'data-state="done"' in done and "0A0B0C0D0E0F1011" in done
-    auth.post(f"/visitors/{vid}/badge", {"technology": "felica", "card_id": "0A0B0C0D0E0F1011"},
-              page="/visitors/")
+    auth.post(
+        f"/visitors/{vid}/badge",
+        {"technology": "felica", "card_id": "0A0B0C0D0E0F1011"},
+        page="/visitors/",
+    )
     with session_factory() as s:
         assert s.get(Visit, vid).badge.card_id == "0A0B0C0D0E0F1011"
 
 
-def test_repeat_visitor_is_found_and_reused(app: Flask, site: Site, auth: Auth, session_factory) -> None:
+def test_repeat_visitor_is_found_and_reused(
+    app: Flask, site: Site, auth: Auth, session_factory
+) -> None:
     auth.login("guard")
     auth.post("/visitors/", _form(site, device_kind_1=""), page="/visitors/")
     with session_factory() as s:
