@@ -140,3 +140,60 @@ def area_update(area_id: int):  # type: ignore[no-untyped-def]
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+DOOR_FIELDS = (
+    "name",
+    "strike_seconds",
+    "held_open_seconds",
+    "pin_required",
+    "pin_timeout_seconds",
+    "escort_window_seconds",
+    "ask_purpose",
+    "snapshot_on_entry",
+)
+# seconds an administrator may set; outside these a typo would open or lock a door oddly
+DOOR_LIMITS = {
+    "strike_seconds": (1.0, 60.0),
+    "held_open_seconds": (5.0, 3600.0),
+    "pin_timeout_seconds": (3.0, 120.0),
+    "escort_window_seconds": (3.0, 120.0),
+}
+
+
+@bp.route("/doors/<int:door_id>", methods=["POST"])
+@requires("admin.edit")
+def door_update(door_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    door = db.get(Door, door_id)
+    if door is None:
+        abort(404)
+    before = snapshot(door, DOOR_FIELDS)
+    f = request.form
+    values: dict[str, float] = {}
+    for key, (low, high) in DOOR_LIMITS.items():
+        try:
+            values[key] = float(f.get(key, ""))
+        except ValueError:
+            values[key] = -1.0
+        if not low <= values[key] <= high:
+            flash(
+                _(
+                    "%(field)s must be between %(low)s and %(high)s seconds.",
+                    field=key,
+                    low=low,
+                    high=high,
+                ),
+                "error",
+            )
+            return redirect(url_for("admin.index"))
+    door.name = f.get("name", "").strip()[:200] or door.name
+    for key, value in values.items():
+        setattr(door, key, value)
+    door.pin_required = f.get("pin_required") == "1"
+    door.ask_purpose = f.get("ask_purpose") == "1"
+    door.snapshot_on_entry = f.get("snapshot_on_entry") == "1"
+    audit("door.update", "door", door.id, before=before, after=snapshot(door, DOOR_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
