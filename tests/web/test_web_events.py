@@ -95,6 +95,13 @@ def test_batched_iteration_matches_one_query(site: Site, session_factory) -> Non
         small = [e.id for e in eventquery.iterate(s, f, batch=3)]
         big = [e.id for e in eventquery.iterate(s, f, batch=10_000)]
     assert small == big and len(big) == len([i for i in range(50) if i % 3 != 0])
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Asia/Tokyo")
+    with session_factory() as s:
+        csv_small = "".join(eventquery.csv_stream(s, f, "ja", zone, batch=3))
+        csv_big = "".join(eventquery.csv_stream(s, f, "ja", zone, batch=10_000))
+    assert csv_small == csv_big and csv_big.count("\r\n") == 1 + len(big)
 
 
 @pytest.mark.parametrize(
