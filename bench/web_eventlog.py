@@ -41,10 +41,10 @@ def fill(url: str, rows: int) -> None:
                 }
             )
             if len(batch) == 10_000:
-                conn.execute(insert(Event.__table__), batch)
+                conn.execute(insert(Event), batch)
                 batch.clear()
         if batch:
-            conn.execute(insert(Event.__table__), batch)
+            conn.execute(insert(Event), batch)
     engine.dispose()
 
 
