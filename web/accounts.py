@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,11 +26,11 @@ class AccountError(ValueError):
 def password_problem(password: str, username: str = "") -> str | None:
     """Why ``password`` is too weak, or None. Length is what matters most (NIST 800-63B)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"at least {MIN_PASSWORD_LENGTH} characters are needed"
+        return _("at least %(n)s characters are needed", n=MIN_PASSWORD_LENGTH)
     if len(set(password)) < 4:
-        return "too few different characters"
+        return _("too few different characters")
     if username and username.lower() in password.lower():
-        return "the password must not contain the user name"
+        return _("the password must not contain the user name")
     return None
 
 
@@ -60,16 +61,16 @@ def create_operator(
     """Create an operator (flushes; the caller commits). Weak passwords are refused."""
     username = username.strip()
     if not username or len(username) > 64:
-        raise AccountError("the user name must be 1 to 64 characters")
+        raise AccountError(_("the user name must be 1 to 64 characters"))
     try:
         role = Role(role).value
     except ValueError:
         raise AccountError(f"unknown role {role!r} (one of: {', '.join(Role)})") from None
     problem = password_problem(password, username)
     if problem:
-        raise AccountError(f"weak password: {problem}")
+        raise AccountError(_("weak password: %(problem)s", problem=problem))
     if session.scalar(select(Operator.id).where(Operator.username == username)) is not None:
-        raise AccountError(f"the user name {username!r} is taken")
+        raise AccountError(_("the user name %(name)s is taken", name=repr(username)))
     op = Operator(
         username=username,
         display_name=display_name or username,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,16 +35,16 @@ def normalise_card_id(technology: str, raw: str) -> tuple[str, str]:
     try:
         tech = Technology(technology)
     except ValueError:
-        raise CardIdError("unknown card technology") from None
+        raise CardIdError(_("unknown card technology")) from None
     value = raw.strip().upper()
     if tech == Technology.WIEGAND:
         if not _WIEGAND.match(value):
-            raise CardIdError("Wiegand ids look like FACILITY:NUMBER, e.g. 12:34567")
+            raise CardIdError(_("Wiegand ids look like FACILITY:NUMBER, e.g. 12:34567"))
         return tech.value, value
     value = re.sub(r"[\s:\-]", "", value)
     if not _HEX.match(value) or len(value) not in HEX_LENGTHS[tech]:
         lengths = "/".join(str(n) for n in HEX_LENGTHS[tech][:3])
-        raise CardIdError(f"expected {lengths} hexadecimal digits")
+        raise CardIdError(_("expected %(lengths)s hexadecimal digits", lengths=lengths))
     return tech.value, value
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
@@ -54,16 +55,16 @@ def _local_time(value: str, zone: ZoneInfo, name: str) -> datetime:
             return datetime.strptime(value, fmt).replace(tzinfo=zone).astimezone(UTC)
         except ValueError:
             continue
-    raise FilterError(name, "expected a date and time like 2026-04-01T09:00")
+    raise FilterError(name, _("expected a date and time like 2026-04-01T09:00"))
 
 
 def _int(value: str, name: str) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise FilterError(name, "expected a number") from None
+        raise FilterError(name, _("expected a number")) from None
     if n < 0:
-        raise FilterError(name, "expected a positive number")
+        raise FilterError(name, _("expected a positive number"))
     return n
 
 
@@ -88,7 +89,7 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
         except FilterError as exc:
             f.errors.append(str(exc))
         except ValueError:
-            f.errors.append(f"{key}: unknown value")
+            f.errors.append(f"{key}: " + _("unknown value"))
     f.visitors_only = args.get("visitors") in ("1", "on", "true")
     f.alarms_only = args.get("alarms") in ("1", "on", "true")
     return f

@@ -134,6 +134,9 @@ def test_bad_filter_values_are_named_not_fatal(app: Flask, site: Site, auth: Aut
     resp = auth.client.get("/events/?from=yesterday&decision=maybe&area=x")
     assert resp.status_code == 200
     assert "from:" in resp.text and "decision:" in resp.text and "area:" in resp.text
+    assert (
+        "2026-04-01T09:00 のような日時を指定してください" in resp.text
+    )  # in the operator's language
 
 
 def test_event_page_and_csv_export(app: Flask, site: Site, auth: Auth, session_factory) -> None:
