@@ -74,6 +74,8 @@ def test_register_refusals_save_nothing(
         "/visitors/", _form(site, area_id=str(site.mynumber_room)), page="/visitors/"
     )
     assert laptop_mn.status_code == 400  # the My Number room permits no devices at all
+    no_host = auth.post("/visitors/", _form(site, host_id="9999"), page="/visitors/")
+    assert no_host.status_code == 400
     assert _counts(session_factory) == before
     # the refused form keeps what the guard typed
     assert "保守サービス株式会社" in usb.text

@@ -174,6 +174,8 @@ def _validate(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         errors.append(_("The expected window needs a start and a later end."))
     out["start"], out["end"] = start, end
     host = db.get(Person, int(form["host_id"])) if str(form.get("host_id", "")).isdigit() else None
+    if form.get("host_id") and (host is None or host.kind != PersonKind.STAFF or not host.active):
+        errors.append(_("Choose the host among the active staff."))
     out["host"] = host
     escort = None
     if str(form.get("escort_id", "")).isdigit():
