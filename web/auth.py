@@ -23,7 +23,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import select, update
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -265,3 +265,43 @@ def language():  # type: ignore[no-untyped-def]
     if code in current_app.config["NYUTAI_LOCALES"]:
         session["locale"] = code
     return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@requires(LOGGED_IN)
+def account():  # type: ignore[no-untyped-def]
+    """The operator's own password: current one, then the new one twice."""
+    from web.accounts import password_problem
+
+    if request.method == "POST":
+        if current_user.via_token:
+            abort(403)
+        db = get_session()
+        op = db.get(Operator, current_user.id)
+        assert op is not None
+        current, new, again = (request.form.get(k, "") for k in ("current", "new", "again"))
+        if not verify_password(op.password_hash, current):
+            audit("password_change_failed", "operator", op.id)
+            db.commit()
+            flash(_("The current password is wrong."), "error")
+        elif new != again:
+            flash(_("The two new passwords differ."), "error")
+        elif (problem := password_problem(new, op.username)) is not None:
+            flash(_("The password was not changed: %(why)s", why=problem), "error")
+        else:
+            op.password_hash = hash_password(new)
+            # other sessions (another PC, a stolen cookie) end; this one stays
+            db.execute(
+                update(WebSession)
+                .where(
+                    WebSession.operator_id == op.id,
+                    WebSession.id != current_user.session_id,
+                    WebSession.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            audit("password_change", "operator", op.id, after={"password": "(set)"})
+            db.commit()
+            flash(_("Your password is changed."), "info")
+        return redirect(url_for("auth.account"))
+    return render_template("account.html")

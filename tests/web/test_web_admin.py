@@ -112,3 +112,61 @@ def test_audit_log_export(app: Flask, site: Site, auth: Auth) -> None:
     text = resp.get_data().decode("utf-8")
     assert text.startswith("\ufeffseq,")
     assert ",auditor,login," in text and ",auditor,events.export," in text
+
+
+def test_own_password_change(app: Flask, site: Site, session_factory) -> None:
+    from tests.web.conftest import PASSWORD
+
+    other = Auth(app.test_client())
+    other.login("guard")  # the same operator on another PC
+    me = Auth(app.test_client())
+    me.login("guard")
+    new = "a brand new passphrase"
+    me.post("/account", {"current": "wrong", "new": new, "again": new}, page="/account")
+    me.post("/account", {"current": PASSWORD, "new": new, "again": new + "x"}, page="/account")
+    me.post("/account", {"current": PASSWORD, "new": "short", "again": "short"}, page="/account")
+    assert Auth(app.test_client()).login("guard", new).status_code == 401
+    resp = me.post("/account", {"current": PASSWORD, "new": new, "again": new}, page="/account")
+    assert "パスワードを変更しました" in me.client.get(resp.headers["Location"]).text
+    assert me.client.get("/dashboard").status_code == 200  # this session stays
+    assert other.client.get("/dashboard").status_code == 302  # the other one ended
+    assert Auth(app.test_client()).login("guard", new).status_code == 302
+    with session_factory() as s:
+        actions = [a.action for a in s.scalars(select(AuditLog))]
+        texts = " ".join(str((a.before, a.after)) for a in s.scalars(select(AuditLog)))
+    assert "password_change_failed" in actions and "password_change" in actions
+    assert new not in texts and PASSWORD not in texts
+
+
+def test_admin_password_reset_and_settings(app: Flask, site: Site, session_factory) -> None:
+    guard = Auth(app.test_client())
+    guard.login("guard")
+    admin = Auth(app.test_client())
+    admin.login("administrator")
+    with session_factory() as s:
+        gid = s.scalar(select(Operator.id).where(Operator.username == "guard"))
+    admin.post(f"/admin/operators/{gid}/password", {"password": "short"}, page="/admin/")
+    assert guard.client.get("/dashboard").status_code == 200
+    admin.post(
+        f"/admin/operators/{gid}/password", {"password": "reset by the admin 1"}, page="/admin/"
+    )
+    assert guard.client.get("/dashboard").status_code == 302
+    assert Auth(app.test_client()).login("guard", "reset by the admin 1").status_code == 302
+    admin.post("/admin/settings", {"key": "Bad Key", "value": "1"}, page="/admin/")
+    admin.post("/admin/settings", {"key": "contract_end", "value": "not json"}, page="/admin/")
+    admin.post("/admin/settings", {"key": "contract_end", "value": '"2027-03-31"'}, page="/admin/")
+    admin.post("/admin/settings", {"key": "contract_end", "value": '"2028-03-31"'}, page="/admin/")
+    from db.models import SiteSetting
+
+    with session_factory() as s:
+        assert [(r.key, r.value) for r in s.scalars(select(SiteSetting))] == [
+            ("contract_end", "2028-03-31")
+        ]
+        row = s.scalars(
+            select(AuditLog).where(AuditLog.action == "setting.update").order_by(AuditLog.id.desc())
+        ).first()
+        assert row.before == {"value": "2027-03-31"} and row.after == {"value": "2028-03-31"}
+        reset = s.scalars(
+            select(AuditLog).where(AuditLog.action == "operator.password_reset")
+        ).one()
+        assert "reset by the admin" not in str(reset.after)

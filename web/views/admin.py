@@ -197,3 +197,61 @@ def door_update(door_id: int):  # type: ignore[no-untyped-def]
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+@bp.route("/operators/<int:operator_id>/password", methods=["POST"])
+@requires("admin.edit")
+def operator_password(operator_id: int):  # type: ignore[no-untyped-def]
+    """An administrator sets a new password (e.g. forgotten); the operator's sessions end."""
+    from web.accounts import hash_password, password_problem
+
+    db = get_session()
+    op = db.get(Operator, operator_id)
+    if op is None:
+        abort(404)
+    password = request.form.get("password", "")
+    problem = password_problem(password, op.username)
+    if problem:
+        flash(_("The password was not changed: %(why)s", why=problem), "error")
+        return redirect(url_for("admin.index"))
+    op.password_hash = hash_password(password)
+    op.failed_logins, op.locked_until = 0, None
+    db.execute(
+        update(WebSession)
+        .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    audit("operator.password_reset", "operator", op.id, after={"password": "(set)"})
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/settings", methods=["POST"])
+@requires("admin.edit")
+def setting_update():  # type: ignore[no-untyped-def]
+    """Set one site setting; the value is JSON (a date is "2027-03-31", a number 5)."""
+    import json
+    import re
+
+    db = get_session()
+    key = request.form.get("key", "").strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_.]{0,63}", key):
+        flash(_("Setting names use lowercase letters, digits, '_' and '.'."), "error")
+        return redirect(url_for("admin.index"))
+    try:
+        value = json.loads(request.form.get("value", ""))
+    except ValueError:
+        flash(_('The value must be JSON, e.g. "2027-03-31", 5 or true.'), "error")
+        return redirect(url_for("admin.index"))
+    row = db.get(SiteSetting, key)
+    before = {"value": row.value} if row else None
+    if row is None:
+        row = SiteSetting(key=key, value=value, updated_at=utcnow())
+        db.add(row)
+    else:
+        row.value, row.updated_at = value, utcnow()
+    audit("setting.update", "setting", key, before=before, after={"value": value})
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
