@@ -31,6 +31,7 @@ KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngett
 # words that are the same in Japanese UI (brand, acronyms, technology names)
 ALLOWED = {
     "nyutai",
+    "JSON",
     "English",
     "CSV",
     "PIN",
