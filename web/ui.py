@@ -8,6 +8,8 @@ from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from web.schedule import format_schedule
+
 NAV = (
     ("dashboard.index", _l("Dashboard"), "live.view"),
     ("visitors.index", _l("Visitors"), "visitors.view"),
@@ -139,6 +141,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         nav_items=nav_items,
         filter_args=filter_args,
+        schedule_text=format_schedule,
         area_name=area_name,
         role_label=_label(ROLE_LABELS),
         decision_label=_label(DECISION_LABELS),

@@ -25,10 +25,19 @@ from web.db import get_session
 from web.eligibility import last_trainings, training_expiry, training_state
 from web.i18n import site_zone
 from web.roles import requires
+from web.schedule import ScheduleError, parse_schedule
 
 bp = Blueprint("authorizations", __name__, url_prefix="/authorizations")
 
-FIELDS = ("person_id", "area_id", "valid_from", "valid_until", "default_purpose", "state")
+FIELDS = (
+    "person_id",
+    "area_id",
+    "valid_from",
+    "valid_until",
+    "default_purpose",
+    "schedule",
+    "state",
+)
 
 
 def _int_arg(name: str) -> int | None:
@@ -190,6 +199,12 @@ def edit(auth_id: int):  # type: ignore[no-untyped-def]
         flash(_("Dates must look like 2026-04-01."), "error")
         return redirect(url_for("authorizations.index"))
     auth.default_purpose = (request.form.get("default_purpose") or "").strip()[:200] or None
+    try:
+        auth.schedule = parse_schedule(request.form.get("schedule", ""))
+    except ScheduleError as exc:
+        db.rollback()
+        flash(_("The schedule is not understood near: %(part)s", part=str(exc)), "error")
+        return redirect(url_for("authorizations.index"))
     audit(
         "authorization.edit", "authorization", auth.id, before=before, after=snapshot(auth, FIELDS)
     )
