@@ -163,12 +163,11 @@ def demo(data_dir: Path, host: str, port: int) -> None:
     """Run the demo: controller + web console on SQLite, simulated doors, sample people."""
     from dataclasses import replace
 
-    from web.serve import serve
-
     from controller.service import build_controller, start_duties
     from db.engine import make_engine, make_session_factory, session_scope
     from db.migrate import upgrade
     from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, prepare_data_dir, seed_demo
+    from web.serve import serve
 
     site = prepare_data_dir(data_dir)
     cfg = _load(site)
@@ -216,3 +215,7 @@ from readers.cli import readers_group  # noqa: E402 - subcommand groups register
 
 main.add_command(readers_group)
 from nyutai import evidence_cli  # noqa: E402,F401  (registers verify, report, purge, keys, ...)
+from web.cli import api_token, operators  # noqa: E402
+
+main.add_command(operators)
+main.add_command(api_token)

@@ -1,0 +1,337 @@
+"""Real headless Chromium against the console served by waitress on a loopback port.
+
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package; never downloads a
+browser. Where the controller would act (a card presented at a simulated door), a thread in
+the test plays its part by answering the command row (the lead's end-to-end tests run the
+real controller). On failure a screenshot is saved next to the test's tmp_path.
+Set NYUTAI_SCREENSHOTS=DIR to also save the README screenshots there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from db.eventlog import append_event
+from db.models import Command, CommandState, Credential, Event, Presence
+from db.types import utcnow
+from tests.web.conftest import PASSWORD, Site
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(app: Any, site: Site) -> Iterator[str]:
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=_free_port(), threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    host, port = server.effective_host, server.effective_port
+    yield f"http://{host}:{port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def page(
+    browser: Any, live_server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Any]:
+    # depends on live_server so the page (and its polling) closes before the server stops
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, locale="ja-JP", accept_downloads=True
+    )
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        shot = tmp_path / f"{request.node.name}.png"
+        pg.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot on failure: {shot}")
+    context.close()
+
+
+def login(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base}/dashboard")
+
+
+def readme_shot(page: Any, name: str) -> None:
+    target = os.environ.get("NYUTAI_SCREENSHOTS")
+    if target:
+        page.screenshot(path=str(Path(target) / name), full_page=True)
+
+
+def test_guard_registers_a_visitor_and_signs_them_out(
+    page: Any, live_server: str, site: Site, session_factory: Any
+) -> None:
+    login(page, live_server, "guard")
+    page.click("text=来訪者")
+    page.fill("#visit-form input[name=name]", "山田 太郎")
+    page.fill("#visit-form input[name=organization]", "保守サービス株式会社")
+    page.check("#visit-form input[name=id_checked]")
+    page.select_option("#visit-form select[name=id_kind]", "drivers_license")
+    page.fill("#visit-form input[name=purpose]", "サーバ保守")
+    # the escort list follows the chosen area (script): the My Number room first ...
+    page.select_option("#visit-area", str(site.mynumber_room))
+    page.select_option("#visit-area", str(site.server_room))
+    assert page.locator(
+        f'#visit-escort option[data-area="{site.mynumber_room}"]'
+    ).first.is_disabled()
+    page.select_option(
+        "#visit-escort",
+        element=page.query_selector(
+            f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]'
+        ),
+    )
+    page.select_option("select[name=device_kind_1]", "maintenance-laptop")
+    page.fill("input[name=device_serial_1]", "SN-123")
+    page.click("#register-visit")
+    visit = page.locator("li.visit", has_text="山田 太郎")
+    visit.wait_for()
+    assert "保守用ノートPC (SN-123)" in visit.inner_text()
+    visit.locator("input[name=card_id]").fill("0102030405069999")
+    visit.locator("input[name=label]").fill("V-01")
+    visit.locator("button.issue-badge").click()
+    page.locator("li.visit", has_text="山田 太郎").locator(".badge-issued").wait_for()
+    readme_shot(page, "visitors.png")
+    visit = page.locator("li.visit", has_text="山田 太郎")
+    visit.locator("input[name=devices_confirmed]").check()
+    visit.locator("button.sign-out").click()
+    page.locator(".flash.info", has_text="バッジを回収しました").wait_for()
+    assert page.locator("li.visit", has_text="山田 太郎").count() == 0
+    with session_factory() as s:
+        badge = s.scalars(select(Credential).where(Credential.card_id == "0102030405069999")).one()
+        assert badge.state == "returned" and badge.temporary
+
+
+def test_manager_filters_the_log_and_downloads_csv(
+    page: Any, live_server: str, site: Site, session_factory: Any
+) -> None:
+    with session_factory() as s:
+        for i in range(30):
+            append_event(
+                s,
+                Event(
+                    occurred_at=utcnow(),
+                    kind="presentation",
+                    direction="in",
+                    door_id=site.sr_door,
+                    area_id=site.server_room,
+                    person_id=site.tanaka if i % 2 else site.sato,
+                    decision="granted" if i % 2 else "denied",
+                    reason="granted" if i % 2 else "not_designated",
+                ),
+            )
+        s.commit()
+    login(page, live_server, "manager")
+    page.click("text=入退室記録")
+    page.select_option("select[name=decision]", "denied")
+    page.click("#apply-filter")
+    page.wait_for_url("**decision=denied**")
+    rows = page.locator("#event-table tbody tr")
+    assert rows.count() == 15
+    assert (
+        "佐藤 次郎" in rows.first.inner_text()
+        and "田中" not in page.locator("#event-table").inner_text()
+    )
+    with page.expect_download() as info:
+        page.click("#csv-export")
+    raw = Path(info.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(table) == 16 and all(r[6] == "denied" for r in table[1:])
+    assert table[1][8] == "特定個人情報の取扱者として指定されていません。"
+
+
+def _play_controller(factory: Any, site: Site, stop: threading.Event) -> None:
+    """The controller's part for one tap: an event row, presence, the command marked done."""
+    while not stop.is_set():
+        with factory() as s:
+            cmd = s.scalars(select(Command).where(Command.state == CommandState.QUEUED)).first()
+            if cmd is not None and cmd.kind == "tap":
+                ev = append_event(
+                    s,
+                    Event(
+                        occurred_at=utcnow(),
+                        kind="presentation",
+                        reader=cmd.payload["reader"],
+                        direction="in",
+                        door_id=site.sr_door,
+                        area_id=site.server_room,
+                        person_id=site.tanaka,
+                        decision="granted",
+                        reason="granted",
+                        raw_card_id=cmd.payload["card"],
+                    ),
+                )
+                s.add(
+                    Presence(
+                        person_id=site.tanaka,
+                        area_id=site.server_room,
+                        entered_at=utcnow(),
+                        event_id=ev.id,
+                    )
+                )
+                cmd.state, cmd.processed_at = CommandState.DONE, utcnow()
+                s.commit()
+                return
+        time.sleep(0.1)
+
+
+def test_dashboard_shows_a_simulated_presentation_without_reload(
+    page: Any, live_server: str, site: Site, session_factory: Any
+) -> None:
+    login(page, live_server, "guard")
+    page.evaluate("window.__notReloaded = true")
+    assert page.locator("#latest-events").inner_text().count("田中 一郎") == 0
+    sim = page.context.new_page()
+    sim.goto(f"{live_server}/simulator/")
+    stop = threading.Event()
+    controller = threading.Thread(target=_play_controller, args=(session_factory, site, stop))
+    controller.start()
+    try:
+        door = sim.locator("#door-server-room-door form.tap").first
+        door.locator("select[name=card]").select_option("felica:0102030405060708")
+        door.locator("button.present").click()
+        sim.locator(".flash.info").wait_for()
+        page.bring_to_front()
+        page.locator("#latest-events", has_text="田中 一郎").wait_for(timeout=10_000)
+    finally:
+        stop.set()
+        controller.join()
+    assert page.evaluate("window.__notReloaded") is True  # updated in place, not reloaded
+    assert page.locator('[data-area="server-room"]').inner_text() == "1"
+    if os.environ.get("NYUTAI_SCREENSHOTS"):
+        _busy_day(session_factory, site)
+        page.wait_for_timeout(3000)  # the next refresh brings the new rows in
+        readme_shot(page, "dashboard.png")
+
+
+def _busy_day(factory: Any, site: Site) -> None:
+    """More rows for the README picture: a visitor with escort, an alarm, a day of entries."""
+    from datetime import timedelta
+
+    from db.models import Alarm, DeviceStatus, Person, PersonKind
+
+    now = utcnow()
+    with factory() as s:
+        visitor = Person(kind=PersonKind.VISITOR, name="山田 太郎", organization="保守サービス")
+        s.add(visitor)
+        s.flush()
+        s.add(
+            Presence(
+                person_id=visitor.id,
+                area_id=site.server_room,
+                entered_at=now,
+                escort_person_id=site.tanaka,
+            )
+        )
+        s.add(Presence(person_id=site.suzuki, area_id=site.mynumber_room, entered_at=now))
+        s.add(Alarm(kind="door_held", door_id=site.mn_door, raised_at=now))
+        for kind, key, state in (
+            ("reader", "sr-in", "online"),
+            ("reader", "sr-out", "online"),
+            ("reader", "mn-front-in", "online"),
+            ("door", "server-room-door", "locked"),
+            ("door", "mynumber-front", "held"),
+        ):
+            s.add(DeviceStatus(kind=kind, key=key, state=state, updated_at=now))
+        for i in range(40):
+            append_event(
+                s,
+                Event(
+                    occurred_at=now - timedelta(minutes=7 * i),
+                    kind="presentation",
+                    direction="in",
+                    door_id=site.sr_door,
+                    area_id=site.server_room,
+                    person_id=site.tanaka,
+                    decision="granted",
+                    reason="granted",
+                ),
+            )
+        append_event(
+            s,
+            Event(
+                occurred_at=now,
+                kind="presentation",
+                direction="in",
+                door_id=site.sr_door,
+                area_id=site.server_room,
+                person_id=visitor.id,
+                visitor=True,
+                escort_person_id=site.tanaka,
+                decision="granted",
+                reason="granted_escorted",
+                purpose="サーバ保守",
+            ),
+        )
+        append_event(
+            s,
+            Event(
+                occurred_at=now,
+                kind="presentation",
+                direction="in",
+                door_id=site.mn_door,
+                area_id=site.mynumber_room,
+                person_id=site.sato,
+                decision="denied",
+                reason="not_designated",
+            ),
+        )
+        s.commit()

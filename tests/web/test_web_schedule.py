@@ -1,0 +1,61 @@
+"""Typed weekly schedules for authorizations."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from db.models import AuditLog, Authorization
+from tests.web.conftest import Auth, Site
+from web.schedule import ScheduleError, format_schedule, parse_schedule
+
+
+def test_parse_and_format() -> None:
+    s = parse_schedule("Mon-Fri 08:00-12:00, 13:00-20:00; sat 09:00-12:00")
+    assert s == {
+        **{
+            d: [["08:00", "12:00"], ["13:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
+        },
+        "sat": [["09:00", "12:00"]],
+    }
+    assert parse_schedule(format_schedule(s)) == s
+    assert parse_schedule("月-金 08:00-20:00; 土 09:00-12:00") == parse_schedule(
+        "mon-fri 08:00-20:00; sat 09:00-12:00"
+    )
+    assert parse_schedule("  ") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "fri-mon 08:00-20:00",
+        "mon 20:00-08:00",
+        "xyz 08:00-09:00",
+        "mon 25:00-26:00",
+        "mon 8-9",
+        "mon",
+    ],
+)
+def test_bad_schedules_are_refused(bad: str) -> None:
+    with pytest.raises(ScheduleError):
+        parse_schedule(bad)
+
+
+def test_edit_schedule_in_the_console(app: Flask, site: Site, auth: Auth, session_factory) -> None:
+    auth.login("manager")
+    url = f"/authorizations/{site.auth_tanaka}/edit"
+    bad = auth.post(url, {"schedule": "mon 20:00-08:00"}, page="/authorizations/")
+    assert "時間帯の指定を読み取れません" in auth.client.get(bad.headers["Location"]).text
+    auth.post(url, {"schedule": "月-金 08:00-20:00"}, page="/authorizations/")
+    with session_factory() as s:
+        auth_row = s.get(Authorization, site.auth_tanaka)
+        assert auth_row.schedule == {
+            d: [["08:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
+        }
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "authorization.edit")).one()
+        assert row.before["schedule"] is None and row.after["schedule"]["mon"] == [
+            ["08:00", "20:00"]
+        ]
+    page = auth.client.get(f"/authorizations/?person={site.tanaka}").text
+    assert "月 08:00-20:00" in page

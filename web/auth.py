@@ -1,0 +1,307 @@
+"""Login, logout, server-side sessions, API tokens and the central permission check."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select, update
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from db.models import ApiToken, Operator, WebSession
+from db.types import utcnow
+from web.accounts import hash_password, needs_rehash, verify_password
+from web.audit import audit
+from web.db import get_session
+from web.roles import LOGGED_IN, PUBLIC, allowed, requires
+
+log = logging.getLogger(__name__)
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# last_seen_at is written at most this often, so busy pages do not write on every request
+SEEN_RESOLUTION = timedelta(seconds=30)
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+
+
+@dataclass
+class CurrentOperator(UserMixin):
+    """The signed-in operator as plain values (no ORM object outlives the request session)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    locale: str
+    session_id: int | None = None  # WebSession row; None for API tokens
+    via_token: bool = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def can(self, permission: str) -> bool:
+        return allowed(self.role, permission)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _passive() -> bool:
+    """Background polling must not keep an idle session alive."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_nyutai_passive", False))
+
+
+def passive(view):  # type: ignore[no-untyped-def]
+    """Mark a polled endpoint: it does not count as operator activity for the idle timeout."""
+    view._nyutai_passive = True
+    return view
+
+
+@login_manager.request_loader
+def _load(req) -> CurrentOperator | None:  # type: ignore[no-untyped-def]
+    if req.path.startswith("/api/"):
+        return _load_api_token(req.headers.get("Authorization", ""))
+    token = session.get("sid")
+    if not token:
+        return None
+    db = get_session()
+    row = db.execute(
+        select(WebSession, Operator)
+        .join(Operator, Operator.id == WebSession.operator_id)
+        .where(WebSession.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        session.clear()
+        return None
+    ws, op = row
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["NYUTAI_IDLE_TIMEOUT_MINUTES"])
+    if ws.revoked_at is not None or not op.active:
+        session.clear()
+        return None
+    if now - ws.last_seen_at > idle:
+        ws.revoked_at = now
+        audit("session_expired", "operator", op.id, operator=op)
+        db.commit()
+        session.clear()
+        return None
+    if not _passive() and now - ws.last_seen_at > SEEN_RESOLUTION:
+        ws.last_seen_at = now
+        db.commit()
+    return CurrentOperator(op.id, op.username, op.display_name, op.role, op.locale, ws.id)
+
+
+def _load_api_token(header: str) -> CurrentOperator | None:
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    db = get_session()
+    row = db.execute(
+        select(ApiToken, Operator)
+        .join(Operator, Operator.id == ApiToken.operator_id)
+        .where(ApiToken.token_hash == token_hash(token.strip()))
+    ).first()
+    if row is None:
+        return None
+    tok, op = row
+    if tok.revoked_at is not None or not op.active:
+        return None
+    now = utcnow()
+    if tok.last_used_at is None or now - tok.last_used_at > SEEN_RESOLUTION:
+        tok.last_used_at = now
+        db.commit()
+    return CurrentOperator(op.id, op.username, op.display_name, op.role, op.locale, via_token=True)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        abort(401)
+    return redirect(
+        url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    )
+
+
+def check_permission() -> None:
+    """before_request: the endpoint's declared permission against the operator's role."""
+    endpoint = request.endpoint
+    if endpoint is None:
+        return  # 404/405 handled by Flask
+    if endpoint == "static":
+        return
+    view = current_app.view_functions.get(endpoint)
+    permission = getattr(view, "_nyutai_permission", None)
+    if permission is None:
+        log.error("endpoint %s declares no permission: refused", endpoint)
+        abort(403)
+    if permission == PUBLIC:
+        return
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()  # type: ignore[no-any-return]
+    if permission != LOGGED_IN and not current_user.can(permission):
+        abort(403)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are server-side rows instead
+    app.before_request(check_permission)
+    app.register_blueprint(bp)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=1024)])
+
+
+def _safe_next(target: str | None) -> str:
+    # only local paths: an open redirect would let a phishing link bounce through us
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@requires(PUBLIC)
+def login():  # type: ignore[no-untyped-def]
+    form = LoginForm()
+    if form.validate_on_submit():
+        db = get_session()
+        username = form.username.data.strip()
+        op = db.scalar(select(Operator).where(Operator.username == username))
+        now = utcnow()
+        if op is not None and op.locked_until is not None and op.locked_until > now:
+            verify_password(None, form.password.data)  # same cost as a real attempt
+            audit("login_locked", "operator", op.id, username=username)
+            db.commit()
+            flash(_("Too many failed attempts. Try again later."), "error")
+            return render_template("login.html", form=form), 429
+        ok = verify_password(op.password_hash if op else None, form.password.data)
+        if not ok or op is None or not op.active:
+            if op is not None:
+                op.failed_logins += 1
+                if op.failed_logins >= MAX_FAILED_LOGINS:
+                    op.locked_until = now + LOCKOUT
+                    op.failed_logins = 0
+                    audit("login_lockout", "operator", op.id, username=username)
+            audit("login_failed", "operator", op.id if op else None, username=username[:64])
+            db.commit()
+            log.info("failed login for %r from %s", username[:64], request.remote_addr)
+            flash(_("The user name or password is wrong."), "error")
+            return render_template("login.html", form=form), 401
+        if needs_rehash(op.password_hash):
+            op.password_hash = hash_password(form.password.data)
+        op.failed_logins = 0
+        op.locked_until = None
+        op.last_login_at = now
+        token = new_token()
+        db.add(
+            WebSession(
+                token_hash=token_hash(token),
+                operator_id=op.id,
+                last_seen_at=now,
+                remote_addr=request.remote_addr,
+            )
+        )
+        audit("login", "operator", op.id, operator=op)
+        db.commit()
+        # a fresh session (new id, new CSRF token) so a planted cookie is worth nothing
+        keep_locale = session.get("locale")
+        session.clear()
+        session["sid"] = token
+        if keep_locale:
+            session["locale"] = keep_locale
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(LOGGED_IN)
+def logout():  # type: ignore[no-untyped-def]
+    db = get_session()
+    if current_user.session_id is not None:
+        ws = db.get(WebSession, current_user.session_id)
+        if ws is not None:
+            ws.revoked_at = utcnow()
+    audit("logout", "operator", current_user.id)
+    db.commit()
+    session.clear()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+@requires(PUBLIC)
+def language():  # type: ignore[no-untyped-def]
+    code = request.form.get("locale", "")
+    if code in current_app.config["NYUTAI_LOCALES"]:
+        session["locale"] = code
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@requires(LOGGED_IN)
+def account():  # type: ignore[no-untyped-def]
+    """The operator's own password: current one, then the new one twice."""
+    from web.accounts import password_problem
+
+    if request.method == "POST":
+        if current_user.via_token:
+            abort(403)
+        db = get_session()
+        op = db.get(Operator, current_user.id)
+        assert op is not None
+        current, new, again = (request.form.get(k, "") for k in ("current", "new", "again"))
+        if not verify_password(op.password_hash, current):
+            audit("password_change_failed", "operator", op.id)
+            db.commit()
+            flash(_("The current password is wrong."), "error")
+        elif new != again:
+            flash(_("The two new passwords differ."), "error")
+        elif (problem := password_problem(new, op.username)) is not None:
+            flash(_("The password was not changed: %(why)s", why=problem), "error")
+        else:
+            op.password_hash = hash_password(new)
+            # other sessions (another PC, a stolen cookie) end; this one stays
+            db.execute(
+                update(WebSession)
+                .where(
+                    WebSession.operator_id == op.id,
+                    WebSession.id != current_user.session_id,
+                    WebSession.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            audit("password_change", "operator", op.id, after={"password": "(set)"})
+            db.commit()
+            flash(_("Your password is changed."), "info")
+        return redirect(url_for("auth.account"))
+    return render_template("account.html")

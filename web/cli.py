@@ -1,0 +1,121 @@
+"""``nyutai operators ...`` and ``nyutai api-token ...``: accounts from the command line.
+
+The first administrator is created here; there is no default password anywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from db.engine import make_engine, make_session_factory, session_scope
+from db.eventlog import append_audit
+from db.models import ApiToken, AuditLog, Operator, Role
+from db.types import utcnow
+from nyutai.config import ConfigError, load_config
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The site file (TOML).",
+)
+
+
+def _factory(config_path: Path):  # type: ignore[no-untyped-def]
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    return make_session_factory(make_engine(cfg.database_url))
+
+
+@click.group()
+def operators() -> None:
+    """Web console operators (administrator, manager, guard, auditor)."""
+
+
+@operators.command("create")
+@config_option
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def operators_create(
+    config_path: Path, username: str, role: str, display_name: str | None, password_stdin: bool
+) -> None:
+    """Create an operator; the password is prompted for twice (or read from stdin)."""
+    from web.accounts import AccountError, create_operator, password_problem
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password, username)
+    if problem:
+        raise click.ClickException(f"weak password: {problem}")
+    factory = _factory(config_path)
+    try:
+        with session_scope(factory) as session:
+            op = create_operator(session, username, role, password, display_name)
+            op_id = op.id
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"operator {username!r} ({role}) created with id {op_id}")
+
+
+@operators.command("list")
+@config_option
+def operators_list(config_path: Path) -> None:
+    """List operators (never their passwords)."""
+    with session_scope(_factory(config_path)) as session:
+        for op in session.scalars(select(Operator).order_by(Operator.username)):
+            state = "active" if op.active else "inactive"
+            click.echo(f"{op.id}\t{op.username}\t{op.role}\t{state}\t{op.display_name}")
+
+
+@click.group("api-token")
+def api_token() -> None:
+    """API tokens for integrations (read-only JSON API)."""
+
+
+@api_token.command("create")
+@config_option
+@click.option("--username", required=True, help="The operator the token acts as.")
+@click.option("--label", required=True, help="What the token is for.")
+def api_token_create(config_path: Path, username: str, label: str) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    from web.accounts import create_api_token
+
+    with session_scope(_factory(config_path)) as session:
+        op = session.scalar(select(Operator).where(Operator.username == username))
+        if op is None or not op.active:
+            raise click.ClickException(f"no active operator {username!r}")
+        _id, token = create_api_token(session, op, label)
+    click.echo(token)
+
+
+@api_token.command("revoke")
+@config_option
+@click.argument("token_id", type=int)
+def api_token_revoke(config_path: Path, token_id: int) -> None:
+    """Revoke a token by its id."""
+    with session_scope(_factory(config_path)) as session:
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            raise click.ClickException(f"no token {token_id}")
+        row.revoked_at = utcnow()
+        append_audit(
+            session,
+            AuditLog(
+                occurred_at=utcnow(),
+                action="api_token.revoke",
+                target_type="api_token",
+                target_id=str(token_id),
+            ),
+        )
+    click.echo(f"token {token_id} revoked")

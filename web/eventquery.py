@@ -1,0 +1,345 @@
+"""Event log filters, keyset pagination and streamed CSV, shared by the pages and the API.
+
+Order is (occurred_at DESC, id DESC), served by ix_events_occurred_id; a page boundary is
+the (occurred_at, id) pair of its last row, so paging stays stable and cheap over millions of
+rows while new events arrive (no OFFSET).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload
+
+from controller.reasons import Reason, sentence
+from db.models import Alarm, Decision, Door, Event, Person
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+EXPORT_BATCH = 1000
+
+
+class FilterError(ValueError):
+    """A filter value could not be understood; ``field`` names it."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass
+class EventFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    area_id: int | None = None
+    door_id: int | None = None
+    person: str | None = None  # part of a name, or "#<id>"
+    decision: str | None = None
+    reason: str | None = None
+    visitors_only: bool = False
+    alarms_only: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def _local_time(value: str, zone: ZoneInfo, name: str) -> datetime:
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=zone).astimezone(UTC)
+        except ValueError:
+            continue
+    raise FilterError(name, _("expected a date and time like 2026-04-01T09:00"))
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise FilterError(name, _("expected a number")) from None
+    if n < 0:
+        raise FilterError(name, _("expected a positive number"))
+    return n
+
+
+def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
+    """Read filters from request arguments; a bad value is dropped and named in ``errors``."""
+    f = EventFilter()
+    steps = {
+        "from": lambda v: setattr(f, "since", _local_time(v, zone, "from")),
+        "to": lambda v: setattr(f, "until", _local_time(v, zone, "to")),
+        "area": lambda v: setattr(f, "area_id", _int(v, "area")),
+        "door": lambda v: setattr(f, "door_id", _int(v, "door")),
+        "person": lambda v: setattr(f, "person", v.strip()[:200]),
+        "decision": lambda v: setattr(f, "decision", Decision(v).value),
+        "reason": lambda v: setattr(f, "reason", Reason(v).value),
+    }
+    for key, step in steps.items():
+        value = (args.get(key) or "").strip()
+        if not value:
+            continue
+        try:
+            step(value)
+        except FilterError as exc:
+            f.errors.append(str(exc))
+        except ValueError:
+            f.errors.append(f"{key}: " + _("unknown value"))
+    f.visitors_only = args.get("visitors") in ("1", "on", "true")
+    f.alarms_only = args.get("alarms") in ("1", "on", "true")
+    return f
+
+
+def filtered(f: EventFilter) -> Select[Event]:  # type: ignore[type-var]
+    q = select(Event)
+    if f.since is not None:
+        q = q.where(Event.occurred_at >= f.since)
+    if f.until is not None:
+        q = q.where(Event.occurred_at < f.until)
+    if f.area_id is not None:
+        q = q.where(Event.area_id == f.area_id)
+    if f.door_id is not None:
+        q = q.where(Event.door_id == f.door_id)
+    if f.decision:
+        q = q.where(Event.decision == f.decision)
+    if f.reason:
+        q = q.where(Event.reason == f.reason)
+    if f.visitors_only:
+        q = q.where(Event.visitor.is_(True))
+    if f.alarms_only:
+        q = q.where(Event.id.in_(select(Alarm.event_id).where(Alarm.event_id.is_not(None))))
+    if f.person:
+        if f.person.startswith("#") and f.person[1:].isdigit():
+            q = q.where(Event.person_id == int(f.person[1:]))
+        else:
+            p = aliased(Person)
+            like = (
+                "%" + f.person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            q = q.where(
+                Event.person_id.in_(
+                    select(p.id).where(
+                        or_(p.name.like(like, escape="\\"), p.name_kana.like(like, escape="\\"))
+                    )
+                )
+            )
+    return q
+
+
+def encode_cursor(ev: Event) -> str:
+    return f"{int(ev.occurred_at.timestamp() * 1_000_000)}_{ev.id}"
+
+
+def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    micros, _sep, ident = value.partition("_")
+    try:
+        t = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
+        return t, int(ident)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+# The leading plain bound (occurred_at <= t) lets SQLite and PostgreSQL seek the
+# (occurred_at, id) index instead of scanning: an OR alone is not a range they can use.
+def _older_than(t: datetime, i: int):  # type: ignore[no-untyped-def]
+    return and_(Event.occurred_at <= t, or_(Event.occurred_at < t, Event.id < i))
+
+
+def _newer_than(t: datetime, i: int):  # type: ignore[no-untyped-def]
+    return and_(Event.occurred_at >= t, or_(Event.occurred_at > t, Event.id > i))
+
+
+@dataclass
+class Page:
+    rows: list[Event]
+    next_cursor: str | None  # older rows
+    prev_cursor: str | None  # newer rows
+
+
+def page(
+    session: Session,
+    f: EventFilter,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """One page, newest first. ``after``: rows older than that cursor; ``before``: newer."""
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    q = filtered(f).options(
+        joinedload(Event.person), joinedload(Event.door), joinedload(Event.escort)
+    )
+    back = decode_cursor(before)
+    fwd = decode_cursor(after)
+    if back is not None:
+        q = q.where(_newer_than(*back)).order_by(Event.occurred_at.asc(), Event.id.asc())
+        rows = list(session.scalars(q.limit(size + 1)).unique())
+        more_newer = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        return Page(
+            rows,
+            encode_cursor(rows[-1]) if rows else None,
+            encode_cursor(rows[0]) if rows and more_newer else None,
+        )
+    if fwd is not None:
+        q = q.where(_older_than(*fwd))
+    q = q.order_by(Event.occurred_at.desc(), Event.id.desc())
+    rows = list(session.scalars(q.limit(size + 1)).unique())
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return Page(
+        rows,
+        encode_cursor(rows[-1]) if rows and more_older else None,
+        encode_cursor(rows[0]) if rows and fwd is not None else None,
+    )
+
+
+def iterate(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iterator[Event]:
+    """Every matching event, newest first, fetched in keyset batches (constant memory)."""
+    cursor: tuple[datetime, int] | None = None
+    while True:
+        q = filtered(f).options(
+            joinedload(Event.person), joinedload(Event.door), joinedload(Event.escort)
+        )
+        if cursor is not None:
+            q = q.where(_older_than(*cursor))
+        rows = list(
+            session.scalars(
+                q.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(batch)
+            ).unique()
+        )
+        if not rows:
+            return
+        yield from rows
+        cursor = (rows[-1].occurred_at, rows[-1].id)
+        session.expunge_all()  # keep the identity map from growing with the export
+
+
+CSV_COLUMNS = (
+    ("occurred_at", "時刻 (JST)", "Time (JST)"),
+    ("id", "イベントID", "Event id"),
+    ("door", "扉", "Door"),
+    ("direction", "方向", "Direction"),
+    ("person", "氏名", "Person"),
+    ("visitor", "部外者", "Visitor"),
+    ("decision", "判定", "Decision"),
+    ("reason", "理由コード", "Reason code"),
+    ("reason_text", "理由", "Reason"),
+    ("purpose", "用件", "Purpose"),
+    ("escort", "立会者", "Escort"),
+    ("card", "カードID", "Card id"),
+    ("hash", "ハッシュ", "Hash"),
+)
+
+
+def _csv_safe(value: object) -> str:
+    # spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iterator[Any]:
+    """Plain column tuples in keyset batches: no ORM objects, so the export is fast and its
+    memory does not grow with the number of rows."""
+    who, escort = aliased(Person), aliased(Person)
+    ev = Event
+    cols = (
+        select(
+            ev.id,
+            ev.occurred_at,
+            ev.reader,
+            ev.direction,
+            ev.visitor,
+            ev.decision,
+            ev.reason,
+            ev.purpose,
+            ev.raw_card_id,
+            ev.hash,
+            Door.name,
+            who.name,
+            escort.name,
+        )
+        .outerjoin(Door, Door.id == ev.door_id)
+        .outerjoin(who, who.id == ev.person_id)
+        .outerjoin(escort, escort.id == ev.escort_person_id)
+    )
+    where = filtered(f).whereclause  # the same filters, on the events table itself
+    if where is not None:
+        cols = cols.where(where)
+    cursor: tuple[datetime, int] | None = None
+    while True:
+        q = cols
+        if cursor is not None:
+            t, i = cursor
+            q = q.where(ev.occurred_at <= t, or_(ev.occurred_at < t, ev.id < i))
+        rows = session.execute(q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        cursor = (rows[-1].occurred_at, rows[-1].id)
+
+
+def csv_stream(
+    session: Session, f: EventFilter, locale: str, zone: ZoneInfo, batch: int = EXPORT_BATCH
+) -> Iterator[str]:
+    """UTF-8 CSV with a BOM (so Excel reads Japanese), one batch of lines at a time."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    ja = locale.startswith("ja")
+    w.writerow([c[1] if ja else c[2] for c in CSV_COLUMNS])
+    yield "\ufeff" + buf.getvalue()
+    buf.seek(0)
+    buf.truncate()
+    yes = "はい" if ja else "yes"
+    sentences: dict[str, str] = {}
+    for n, r in enumerate(_csv_rows(session, f, batch), start=1):
+        (
+            ev_id,
+            occurred,
+            reader,
+            direction,
+            visitor,
+            decision,
+            reason,
+            purpose,
+            card,
+            digest,
+            door,
+            person,
+            escort,
+        ) = r
+        if reason not in sentences:
+            sentences[reason] = sentence(reason, locale)
+        w.writerow(
+            [
+                _csv_safe(v)
+                for v in (
+                    occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    ev_id,
+                    door or reader or "",
+                    direction or "",
+                    person or "",
+                    yes if visitor else "",
+                    decision,
+                    reason,
+                    sentences[reason],
+                    purpose or "",
+                    escort or "",
+                    card or "",
+                    digest or "",
+                )
+            ]
+        )
+        if n % 500 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

@@ -1,0 +1,66 @@
+"""Japanese first, English selectable; times shown in the site's zone (Asia/Tokyo)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, get_locale
+from flask_login import current_user
+
+from controller.reasons import ALARM_TEXT, AlarmKind, sentence
+
+LOCALES = ("ja", "en")
+babel = Babel()
+
+
+def select_locale() -> str:
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return str(chosen)
+    if request.path.startswith("/api/"):
+        return "en"
+    default: str = current_app.config["BABEL_DEFAULT_LOCALE"]
+    return default
+
+
+def site_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["NYUTAI_TIMEZONE"])
+
+
+def local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """An aware UTC time shown in the site's zone."""
+    if dt is None:
+        return ""
+    return dt.astimezone(site_zone()).strftime(fmt)
+
+
+def reason_text(code: str | None) -> str:
+    return sentence(code, str(get_locale() or "ja")) if code else ""
+
+
+def alarm_text(kind: str | None) -> str:
+    """An alarm kind's name (the reason table has some of the same codes as sentences)."""
+    if not kind:
+        return ""
+    try:
+        text = ALARM_TEXT[AlarmKind(kind)]
+    except ValueError:
+        return kind
+    return text.ja if str(get_locale() or "ja") == "ja" else text.en
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories="translations",
+        default_domain="messages",
+    )
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["reason"] = reason_text
+    app.jinja_env.filters["alarm"] = alarm_text
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or "ja")
+    app.jinja_env.globals["LOCALES"] = LOCALES
+    _ = current_user  # imported so templates can rely on Flask-Login's context processor

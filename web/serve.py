@@ -1,0 +1,24 @@
+"""Running the console: waitress (pure Python, production-capable, threaded)."""
+
+from __future__ import annotations
+
+import logging
+
+from nyutai.config import SiteConfig
+
+log = logging.getLogger(__name__)
+
+THREADS = 8  # the dashboard polls; enrolment pages refresh; 8 workers keep a desk responsive
+
+
+def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the console until interrupted (``nyutai web`` and ``nyutai demo`` call this)."""
+    from waitress import serve as waitress_serve
+
+    from web import create_app
+
+    app = create_app(cfg)
+    host = host or cfg.web.host
+    port = port if port is not None else cfg.web.port
+    log.info("web console on http://%s:%d/", host, port)
+    waitress_serve(app, host=host, port=port, threads=THREADS, ident="nyutai")

@@ -1,0 +1,173 @@
+"""Labels and helpers shared by the templates (navigation, roles, decisions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from web.schedule import format_schedule
+
+NAV = (
+    ("dashboard.index", _l("Dashboard"), "live.view"),
+    ("visitors.index", _l("Visitors"), "visitors.view"),
+    ("alarms.index", _l("Alarms"), "alarms.view"),
+    ("events.index", _l("Event log"), "events.view"),
+    ("authorizations.index", _l("Authorizations"), "authorizations.view"),
+    ("people.index", _l("People and cards"), "people.view"),
+    ("audit_log.index", _l("Audit log"), "audit.view"),
+    ("admin.index", _l("Administration"), "admin.view"),
+    ("simulator.index", _l("Simulator"), "simulator.use"),
+)
+
+ROLE_LABELS = {
+    "administrator": _l("Administrator"),
+    "manager": _l("Manager"),
+    "guard": _l("Guard"),
+    "auditor": _l("Auditor"),
+}
+DECISION_LABELS = {
+    "granted": _l("Granted"),
+    "denied": _l("Denied"),
+    "pending": _l("Pending"),
+    "info": _l("Info"),
+}
+DIRECTION_LABELS = {"in": _l("In"), "out": _l("Out")}
+ALARM_STATE_LABELS = {
+    "raised": _l("Raised"),
+    "acknowledged": _l("Acknowledged"),
+    "cleared": _l("Cleared"),
+}
+DEVICE_STATE_LABELS = {
+    "online": _l("Online"),
+    "offline": _l("Offline"),
+    "locked": _l("Locked"),
+    "unlocked": _l("Unlocked"),
+    "open": _l("Open"),
+    "closed": _l("Closed"),
+    "held": _l("Held open"),
+    "forced": _l("Forced open"),
+    "tamper": _l("Tamper"),
+    "running": _l("Running"),
+}
+AUTH_STATE_LABELS = {
+    "pending": _l("Waiting for approval"),
+    "approved": _l("Approved"),
+    "revoked": _l("Revoked"),
+}
+TRAINING_LABELS = {
+    "missing": _l("No training"),
+    "expired": _l("Expired"),
+    "expiring": _l("Expires soon"),
+    "current": _l("Current"),
+}
+WEEKDAY_LABELS = {
+    "mon": _l("Mon"),
+    "tue": _l("Tue"),
+    "wed": _l("Wed"),
+    "thu": _l("Thu"),
+    "fri": _l("Fri"),
+    "sat": _l("Sat"),
+    "sun": _l("Sun"),
+}
+CREDENTIAL_STATE_LABELS = {
+    "active": _l("Active"),
+    "inactive": _l("Inactive"),
+    "lost": _l("Lost"),
+    "blocked": _l("Blocked"),
+    "locked": _l("Locked (wrong PINs)"),
+    "returned": _l("Returned"),
+}
+ANTIPASSBACK_LABELS = {
+    "off": _l("Off"),
+    "alert": _l("Alert only"),
+    "enforce": _l("Enforce"),
+}
+ESCORT_POLICY_LABELS = {
+    "named": _l("Only the named escort"),
+    "any": _l("Any authorized escort"),
+}
+# product names, the same in every language
+TECHNOLOGY_LABELS = {
+    "felica": "FeliCa",
+    "iso14443a": "ISO 14443A (MIFARE)",
+    "em4100": "EM4100 (125 kHz)",
+    "wiegand": "Wiegand",
+    "osdp": "OSDP",
+}
+ID_KINDS = {
+    "drivers_license": _l("Driver's license"),
+    "passport": _l("Passport"),
+    "residence_card": _l("Residence card"),
+    "employee_id": _l("Employee ID card"),
+    "other": _l("Other"),
+}
+DEVICE_KINDS = {
+    "laptop": _l("Laptop"),
+    "maintenance-laptop": _l("Maintenance laptop"),
+    "smartphone": _l("Smartphone"),
+    "tablet": _l("Tablet"),
+    "usb-memory": _l("USB memory"),
+    "external-disk": _l("External disk"),
+    "camera": _l("Camera"),
+    "other": _l("Other device"),
+}
+
+
+def nav_items() -> list[tuple[str, Any, str]]:
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    for endpoint, label, perm in NAV:
+        if endpoint == "simulator.index" and not current_app.config["NYUTAI_DEMO"]:
+            continue
+        if current_user.can(perm):
+            items.append((endpoint, label, perm))
+    return items
+
+
+def filter_args() -> dict[str, str]:
+    """The current query arguments minus paging, to build the next link or the CSV link."""
+    return {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
+
+
+def _label(table: dict[str, Any]) -> Any:
+    return lambda value: table.get(value or "", value or "")
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        nav_items=nav_items,
+        filter_args=filter_args,
+        schedule_text=format_schedule,
+        area_name=area_name,
+        role_label=_label(ROLE_LABELS),
+        decision_label=_label(DECISION_LABELS),
+        direction_label=_label(DIRECTION_LABELS),
+        alarm_state_label=_label(ALARM_STATE_LABELS),
+        device_state_label=_label(DEVICE_STATE_LABELS),
+        auth_state_label=_label(AUTH_STATE_LABELS),
+        training_label=_label(TRAINING_LABELS),
+        technology_label=_label(TECHNOLOGY_LABELS),
+        antipassback_label=_label(ANTIPASSBACK_LABELS),
+        escort_policy_label=_label(ESCORT_POLICY_LABELS),
+        weekday_label=_label(WEEKDAY_LABELS),
+        credential_state_label=_label(CREDENTIAL_STATE_LABELS),
+        device_label=_label(DEVICE_KINDS),
+        id_kind_label=_label(ID_KINDS),
+        ID_KINDS=ID_KINDS,
+        DEVICE_KINDS=DEVICE_KINDS,
+    )
+
+
+def area_name(area: Any) -> str:
+    """The area's name in the operator's language (Japanese is always there)."""
+    from flask_babel import get_locale
+
+    if area is None:
+        return ""
+    if str(get_locale() or "ja") != "ja" and getattr(area, "name_en", None):
+        return str(area.name_en)
+    return str(area.name)

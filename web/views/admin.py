@@ -1,0 +1,257 @@
+"""Site administration: operators and roles, areas, doors, settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from db.models import (
+    AntipassbackMode,
+    Area,
+    Door,
+    EscortPolicy,
+    Operator,
+    Role,
+    SiteSetting,
+    WebSession,
+)
+from db.types import utcnow
+from web.accounts import AccountError, create_operator
+from web.audit import audit, snapshot
+from web.db import get_session
+from web.roles import requires
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+OPERATOR_FIELDS = ("username", "display_name", "role", "active")
+AREA_FIELDS = (
+    "name",
+    "name_en",
+    "permitted_devices",
+    "antipassback",
+    "escort_policy",
+    "visitor_exit_needs_escort",
+    "max_visitors_per_escort",
+    "two_person_rule",
+)
+
+
+@bp.route("/")
+@requires("admin.view")
+def index():  # type: ignore[no-untyped-def]
+    db = get_session()
+    return render_template(
+        "admin.html",
+        operators=db.scalars(select(Operator).order_by(Operator.username)).all(),
+        areas=db.scalars(select(Area).order_by(Area.code)).all(),
+        doors=db.scalars(select(Door).order_by(Door.code)).all(),
+        settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
+        roles=list(Role),
+        antipassback_modes=list(AntipassbackMode),
+        escort_policies=list(EscortPolicy),
+    )
+
+
+@bp.route("/operators", methods=["POST"])
+@requires("admin.edit")
+def operator_create():  # type: ignore[no-untyped-def]
+    db = get_session()
+    actor = db.get(Operator, current_user.id)
+    try:
+        create_operator(
+            db,
+            request.form.get("username", ""),
+            request.form.get("role", ""),
+            request.form.get("password", ""),
+            request.form.get("display_name", "").strip() or None,
+            actor=actor,
+        )
+    except AccountError as exc:
+        db.rollback()
+        flash(_("The operator was not created: %(why)s", why=str(exc)), "error")
+        return redirect(url_for("admin.index"))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/operators/<int:operator_id>", methods=["POST"])
+@requires("admin.edit")
+def operator_update(operator_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    op = db.get(Operator, operator_id)
+    if op is None:
+        abort(404)
+    before = snapshot(op, OPERATOR_FIELDS)
+    role = request.form.get("role", op.role)
+    if role not in set(Role):
+        abort(400)
+    active = request.form.get("active") == "1"
+    if op.id == current_user.id and (not active or role != Role.ADMINISTRATOR):
+        flash(_("You cannot demote or deactivate yourself."), "error")
+        return redirect(url_for("admin.index"))
+    op.role, op.active = role, active
+    if op.role != before["role"] or not active:
+        # a changed role takes effect at once: end the operator's open sessions
+        db.execute(
+            update(WebSession)
+            .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit("operator.update", "operator", op.id, before=before, after=snapshot(op, OPERATOR_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/areas/<int:area_id>", methods=["POST"])
+@requires("admin.edit")
+def area_update(area_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    area = db.get(Area, area_id)
+    if area is None:
+        abort(404)
+    before = snapshot(area, AREA_FIELDS)
+    f = request.form
+    if f.get("antipassback") not in set(AntipassbackMode) or f.get("escort_policy") not in set(
+        EscortPolicy
+    ):
+        abort(400)
+    try:
+        max_visitors = int(f.get("max_visitors_per_escort", ""))
+    except ValueError:
+        max_visitors = 0
+    if max_visitors < 1:
+        flash(_("At least one visitor per escort."), "error")
+        return redirect(url_for("admin.index"))
+    area.name = f.get("name", area.name).strip()[:200] or area.name
+    area.name_en = f.get("name_en", "").strip()[:200] or None
+    area.permitted_devices = sorted(
+        {d.strip() for d in f.get("permitted_devices", "").split(",") if d.strip()}
+    )
+    area.antipassback = f["antipassback"]
+    area.escort_policy = f["escort_policy"]
+    area.visitor_exit_needs_escort = f.get("visitor_exit_needs_escort") == "1"
+    area.two_person_rule = f.get("two_person_rule") == "1"
+    area.max_visitors_per_escort = max_visitors
+    audit("area.update", "area", area.id, before=before, after=snapshot(area, AREA_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+DOOR_FIELDS = (
+    "name",
+    "strike_seconds",
+    "held_open_seconds",
+    "pin_required",
+    "pin_timeout_seconds",
+    "escort_window_seconds",
+    "ask_purpose",
+    "snapshot_on_entry",
+)
+# seconds an administrator may set; outside these a typo would open or lock a door oddly
+DOOR_LIMITS = {
+    "strike_seconds": (1.0, 60.0),
+    "held_open_seconds": (5.0, 3600.0),
+    "pin_timeout_seconds": (3.0, 120.0),
+    "escort_window_seconds": (3.0, 120.0),
+}
+
+
+@bp.route("/doors/<int:door_id>", methods=["POST"])
+@requires("admin.edit")
+def door_update(door_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    door = db.get(Door, door_id)
+    if door is None:
+        abort(404)
+    before = snapshot(door, DOOR_FIELDS)
+    f = request.form
+    values: dict[str, float] = {}
+    for key, (low, high) in DOOR_LIMITS.items():
+        try:
+            values[key] = float(f.get(key, ""))
+        except ValueError:
+            values[key] = -1.0
+        if not low <= values[key] <= high:
+            flash(
+                _(
+                    "%(field)s must be between %(low)s and %(high)s seconds.",
+                    field=key,
+                    low=low,
+                    high=high,
+                ),
+                "error",
+            )
+            return redirect(url_for("admin.index"))
+    door.name = f.get("name", "").strip()[:200] or door.name
+    for key, value in values.items():
+        setattr(door, key, value)
+    door.pin_required = f.get("pin_required") == "1"
+    door.ask_purpose = f.get("ask_purpose") == "1"
+    door.snapshot_on_entry = f.get("snapshot_on_entry") == "1"
+    audit("door.update", "door", door.id, before=before, after=snapshot(door, DOOR_FIELDS))
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/operators/<int:operator_id>/password", methods=["POST"])
+@requires("admin.edit")
+def operator_password(operator_id: int):  # type: ignore[no-untyped-def]
+    """An administrator sets a new password (e.g. forgotten); the operator's sessions end."""
+    from web.accounts import hash_password, password_problem
+
+    db = get_session()
+    op = db.get(Operator, operator_id)
+    if op is None:
+        abort(404)
+    password = request.form.get("password", "")
+    problem = password_problem(password, op.username)
+    if problem:
+        flash(_("The password was not changed: %(why)s", why=problem), "error")
+        return redirect(url_for("admin.index"))
+    op.password_hash = hash_password(password)
+    op.failed_logins, op.locked_until = 0, None
+    db.execute(
+        update(WebSession)
+        .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    audit("operator.password_reset", "operator", op.id, after={"password": "(set)"})
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/settings", methods=["POST"])
+@requires("admin.edit")
+def setting_update():  # type: ignore[no-untyped-def]
+    """Set one site setting; the value is JSON (a date is "2027-03-31", a number 5)."""
+    import json
+    import re
+
+    db = get_session()
+    key = request.form.get("key", "").strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_.]{0,63}", key):
+        flash(_("Setting names use lowercase letters, digits, '_' and '.'."), "error")
+        return redirect(url_for("admin.index"))
+    try:
+        value = json.loads(request.form.get("value", ""))
+    except ValueError:
+        flash(_('The value must be JSON, e.g. "2027-03-31", 5 or true.'), "error")
+        return redirect(url_for("admin.index"))
+    row = db.get(SiteSetting, key)
+    before = {"value": row.value} if row else None
+    if row is None:
+        row = SiteSetting(key=key, value=value, updated_at=utcnow())
+        db.add(row)
+    else:
+        row.value, row.updated_at = value, utcnow()
+    audit("setting.update", "setting", key, before=before, after={"value": value})
+    db.commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for("admin.index"))

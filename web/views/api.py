@@ -1,0 +1,106 @@
+"""Read-only JSON API for integrations (per-operator bearer tokens, same role checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from db.models import Alarm, AlarmState, Event, Presence
+from web import eventquery
+from web.db import get_session
+from web.i18n import site_zone
+from web.roles import requires
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _iso(dt: Any) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "seq": e.seq,
+        "occurred_at": _iso(e.occurred_at),
+        "kind": e.kind,
+        "door": e.door.code if e.door else None,
+        "area_id": e.area_id,
+        "reader": e.reader,
+        "direction": e.direction,
+        "person_id": e.person_id,
+        "person": e.person.name if e.person else None,
+        "visitor": e.visitor,
+        "decision": e.decision,
+        "reason": e.reason,
+        "purpose": e.purpose,
+        "escort_person_id": e.escort_person_id,
+        "raw_card_id": e.raw_card_id,
+        "hash": e.hash,
+    }
+
+
+@bp.route("/events")
+@requires("events.view")
+def events():  # type: ignore[no-untyped-def]
+    f = eventquery.parse_filter(request.args, site_zone())
+    if f.errors:
+        return {"error": "bad filter", "details": f.errors}, 400
+    size = request.args.get("limit", "")
+    page = eventquery.page(
+        get_session(),
+        f,
+        after=request.args.get("after"),
+        size=int(size) if size.isdigit() else eventquery.PAGE_SIZE,
+    )
+    return {"events": [event_json(e) for e in page.rows], "next": page.next_cursor}
+
+
+@bp.route("/occupancy")
+@requires("live.view")
+def occupancy():  # type: ignore[no-untyped-def]
+    rows = get_session().scalars(
+        select(Presence).options(joinedload(Presence.person)).order_by(Presence.entered_at)
+    )
+    return {
+        "inside": [
+            {
+                "person_id": p.person_id,
+                "person": p.person.name,
+                "visitor": p.person.is_visitor,
+                "area_id": p.area_id,
+                "entered_at": _iso(p.entered_at),
+                "escort_person_id": p.escort_person_id,
+                "visit_id": p.visit_id,
+            }
+            for p in rows
+        ]
+    }
+
+
+@bp.route("/alarms")
+@requires("alarms.view")
+def alarms():  # type: ignore[no-untyped-def]
+    q = select(Alarm).order_by(Alarm.raised_at.desc()).limit(200)
+    if request.args.get("open") in ("1", "true"):
+        q = q.where(Alarm.state != AlarmState.CLEARED)
+    return {
+        "alarms": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "state": a.state,
+                "silent": a.silent,
+                "door_id": a.door_id,
+                "area_id": a.area_id,
+                "raised_at": _iso(a.raised_at),
+                "acknowledged_at": _iso(a.acknowledged_at),
+                "ack_comment": a.ack_comment,
+                "cleared_at": _iso(a.cleared_at),
+            }
+            for a in get_session().scalars(q)
+        ]
+    }
