@@ -28,16 +28,16 @@ class WeakPinError(ValueError):
 def check_pin_strength(pin: str) -> None:
     """Raise WeakPinError for a PIN that is short, repeated or sequential."""
     if not pin.isdigit() or not pin.isascii():
-        raise WeakPinError("pin_not_digits", "a PIN is made of digits only")
+        raise WeakPinError("pin_format", "a PIN is made of digits only")
     if len(pin) < MIN_PIN_LENGTH:
-        raise WeakPinError("pin_too_short", f"a PIN has at least {MIN_PIN_LENGTH} digits")
+        raise WeakPinError("pin_short", f"a PIN has at least {MIN_PIN_LENGTH} digits")
     if len(pin) > MAX_PIN_LENGTH:
-        raise WeakPinError("pin_too_long", f"a PIN has at most {MAX_PIN_LENGTH} digits")
+        raise WeakPinError("pin_long", f"a PIN has at most {MAX_PIN_LENGTH} digits")
     if len(set(pin)) == 1:
         raise WeakPinError("pin_repeated", "a PIN may not repeat one digit")
     steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
     if steps in ({1}, {9}):
-        raise WeakPinError("pin_sequential", "a PIN may not be a run of consecutive digits")
+        raise WeakPinError("pin_sequence", "a PIN may not be a run of consecutive digits")
     for block in (2, 3):
         if len(pin) % block == 0 and pin[:block] * (len(pin) // block) == pin:
             raise WeakPinError("pin_repeated", "a PIN may not repeat a short block of digits")

@@ -356,7 +356,8 @@ def pin_reason(code: str) -> str:
     return {
         "pin_format": _("digits only"),
         "pin_short": _("at least 6 digits"),
-        "pin_repeated": _("all digits are the same"),
+        "pin_long": _("at most 12 digits"),
+        "pin_repeated": _("repeated digits or a repeated block of digits"),
         "pin_sequence": _("digits in sequence"),
     }.get(code, code)
 
