@@ -1223,7 +1223,7 @@ class Controller:
                     "keys": "*" * len(str(payload.get("keys", ""))),
                 }  # no PIN at rest
             if kind == CommandKind.ENROL:
-                cmd.state = CommandState.QUEUED  # finished by the next card at that reader
+                cmd.state = CommandState.RUNNING  # finished by the next card at that reader
         try:
             result = self._execute(cmd_id, kind, payload, operator_id)
         except (KeyError, ValueError, LookupError, TypeError) as exc:

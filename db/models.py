@@ -120,6 +120,7 @@ class Role(enum.StrEnum):
 
 class CommandState(enum.StrEnum):
     QUEUED = "queued"
+    RUNNING = "running"  # taken by the controller, waiting for something (an enrolment card)
     DONE = "done"
     FAILED = "failed"
 

@@ -106,6 +106,12 @@ def test_enrol_takes_the_next_card_at_the_reader_without_an_access_attempt(site:
     with session_scope(site.sessions) as s:
         cmd_id = enqueue(s, CommandKind.ENROL, {"reader": "sr-in", "timeout": 5}).id
     site.settle(0.5)
+    with session_scope(site.sessions) as s:
+        cmd = s.get(Command, cmd_id)
+        assert cmd is not None and cmd.state == "running"  # taken once, not re-run every poll
+    deadline_before = site.ctl.enrolments["sr-in"][1]
+    site.settle(0.5)
+    assert site.ctl.enrolments["sr-in"][1] == deadline_before
     site.tap("sr-in", card="0011223344556677")
     with session_scope(site.sessions) as s:
         cmd = s.get(Command, cmd_id)
@@ -136,3 +142,14 @@ def test_a_card_at_a_reader_of_no_door(site_factory: Callable[..., Site]) -> Non
         )
     )
     assert site.events(reason="unknown_reader")
+
+
+def test_enrol_times_out(site: Site) -> None:
+    from db.commands import CommandKind, enqueue
+
+    with session_scope(site.sessions) as s:
+        cmd_id = enqueue(s, CommandKind.ENROL, {"reader": "sr-in", "timeout": 1}).id
+    site.settle(1.6)
+    with session_scope(site.sessions) as s:
+        cmd = s.get(Command, cmd_id)
+        assert cmd is not None and cmd.state == "failed" and cmd.result == {"error": "timeout"}

@@ -1,0 +1,78 @@
+"""The whole slice: a tap at a simulated door becomes a committed row that the web log shows,
+through the real controller and the real web app on one database; the simulator panel's
+button reaches the controller as a command."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from flask.testing import FlaskClient
+
+from db.engine import session_scope
+from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD
+from tests.controller.conftest import Site
+from web import create_app
+from web.accounts import create_operator
+
+PASSWORD = "a long demo password 1"
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def login(site: Site, role: str) -> FlaskClient:
+    with session_scope(site.sessions) as s:
+        create_operator(s, role, role, PASSWORD, role.title())
+    client = create_app(site.cfg).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token
+    response = client.post(
+        "/login", data={"username": role, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert response.status_code in (302, 303)
+    return client
+
+
+def test_tap_row_page(site: Site) -> None:
+    client = login(site, "manager")
+    assert client.get("/events/").status_code == 200  # logged in
+    site.tap("sr-in", "yamada")
+    site.tap("mn-back-in", "suzuki")
+    site.tap("sr-in", card=UNKNOWN_CARD)
+    page = client.get("/events/").get_data(as_text=True)
+    assert "山田 太郎" in page and "入室を許可しました。" in page
+    assert "鈴木 一郎" in page and "研修の受講から12か月を過ぎています。" in page
+    assert UNKNOWN_CARD in page and "登録されていないカードです。" in page
+    english = client.get("/events/", headers={"Accept-Language": "en"})
+    assert english.status_code == 200
+
+
+def test_log_requires_login(site: Site) -> None:
+    client = create_app(site.cfg).test_client()
+    response = client.get("/events/")
+    assert response.status_code in (302, 401) and "/login" in response.headers.get(
+        "Location", "/login"
+    )
+
+
+def test_simulator_tap_reaches_the_controller(site: Site) -> None:
+    client = login(site, "guard")
+    page = client.get("/simulator/").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token and "sr-in" in page
+    action = re.search(r'action="([^"]*tap[^"]*)"', page)
+    assert action, "the simulator offers a tap form"
+    response = client.post(
+        action.group(1),
+        data={
+            "csrf_token": token.group(1),
+            "reader": "sr-in",
+            "card": "felica:" + DEMO_CARDS["yamada"][1],
+        },
+    )
+    assert response.status_code in (200, 302, 303)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not site.events(reason="granted"):
+        time.sleep(0.05)
+    assert site.events(reason="granted")
+    assert site.io("sr-strike").is_active
