@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -120,6 +120,7 @@ class PinWait:
     direction: str
     deadline: float
     keys: str = field(default="", repr=False)
+    purpose: bool = False  # waiting for a purpose code (用件) rather than a PIN
 
 
 @dataclass
@@ -218,7 +219,11 @@ class Controller:
             hw = DoorHardware(code, self.backend, pins, self.queue.put)
             self.doors[code] = DoorRuntime(code, hw, has_contact=pins.contact is not None)
         if self.cfg.alarm_outputs:
-            self.alarm_outputs = AlarmOutputs(self.backend, dict(self.cfg.alarm_outputs))
+            self.alarm_outputs = AlarmOutputs(
+                self.backend,
+                dict(self.cfg.alarm_outputs),
+                active_low=self.cfg.controller.alarm_outputs_active_low,
+            )
         for cam_id, csec in self.cfg.cameras.items():
             self.cameras[cam_id] = Camera(
                 cam_id,
@@ -609,16 +614,32 @@ class Controller:
         escort: RecentEscort | None = None,
         reason: Reason | None = None,
         detail: dict[str, Any] | None = None,
-        with_row: Callable[[Session, int], None] | None = None,
         second_person_present: bool = False,
+        purpose_given: bool = False,
     ) -> dict[str, Any]:
         """Commit the granted row, then release the strike (never the other way round).
 
-        ``with_row(session, event_id)`` adds rows that must be committed with the grant
-        (the duress alarm). Under the two-person rule the first entrant into an empty area
-        waits for a second one.
+        At doors that ask for a purpose, staff type a purpose code first. Under the two-person
+        rule the first entrant into an empty area waits for a second one.
         """
         assert card.person is not None
+        if (
+            policy.ask_purpose
+            and not purpose_given
+            and direction == Direction.IN
+            and not card.person.is_visitor
+        ):
+            runtime.pin_wait = PinWait(
+                card,
+                decision,
+                reader,
+                direction,
+                time.monotonic() + policy.pin_timeout_seconds,
+                purpose=True,
+            )
+            s.commit()
+            self._feedback(reader, Feedback.PIN_WANTED)
+            return {"decision": D.PENDING, "reason": Reason.PURPOSE_WANTED}
         if not second_person_present and self._needs_second_person(policy, card, direction):
             first = runtime.first_of_two
             now_mono = time.monotonic()
@@ -670,8 +691,6 @@ class Controller:
             escort_person_id=escort.card.person.id if escort and escort.card.person else None,
             visit_id=card.visit.id if card.visit else None,
         )
-        if with_row is not None:
-            with_row(s, ev.id)
         if not runtime.has_contact:
             # No door contact fitted: nothing can confirm the passage, so the grant counts.
             self._apply_passages(s, policy, [passage])
@@ -844,6 +863,8 @@ class Controller:
             elif key == "#" or (key.isdigit() and len(wait.keys) + 1 >= PIN_MAX_KEYS):
                 if key.isdigit():
                     wait.keys += key
+                if wait.purpose:
+                    return self._purpose_entered(runtime, wait)
                 return self._pin_entered(runtime, wait)
             elif key.isdigit() and key.isascii():
                 wait.keys += key
@@ -895,32 +916,47 @@ class Controller:
                 self._feedback(wait.reader, Feedback.DENIED)
                 return {"decision": D.DENIED, "reason": reason}
             row.failed_pin_count = 0
-            duress = None
             if result == "duress" and self.cfg.controller.duress_alarm:
+                # Silent: the door opens as usual, the siren stays off, guards see the alarm.
+                # Committed before anything else happens at the door.
+                self._raise(
+                    s,
+                    AlarmKind.DURESS,
+                    door_id=policy.id,
+                    area_id=policy.area.id,
+                    reader=wait.reader,
+                    person_id=base["person_id"],
+                    silent=True,
+                )
+                s.commit()
+            return self._grant(
+                s, runtime, policy, wait.card, wait.decision, wait.reader, wait.direction, base
+            )
 
-                def duress(s: Session, event_id: int) -> None:
-                    # Silent: the door opens as usual, the siren stays off, guards see the alarm.
-                    self._raise(
-                        s,
-                        AlarmKind.DURESS,
-                        door_id=policy.id,
-                        area_id=policy.area.id,
-                        reader=wait.reader,
-                        person_id=base["person_id"],
-                        event_id=event_id,
-                        silent=True,
-                    )
-
+    def _purpose_entered(self, runtime: DoorRuntime, wait: PinWait) -> dict[str, Any]:
+        """4(2) 用件の確認: the purpose code typed at the keypad becomes the entry's purpose."""
+        runtime.pin_wait = None
+        text = self.cfg.purposes.get(wait.keys)
+        wait.keys = ""
+        with session_scope(self.sessions) as s:
+            policy = self._policy(s, runtime)
+            base = self._base_for(policy, wait)
+            if text is None:
+                self._event(s, decision=D.DENIED, reason=Reason.PURPOSE_INVALID, **base)
+                s.commit()
+                self._feedback(wait.reader, Feedback.DENIED)
+                return {"decision": D.DENIED, "reason": Reason.PURPOSE_INVALID}
+            decision = replace(wait.decision, purpose=text)
             return self._grant(
                 s,
                 runtime,
                 policy,
                 wait.card,
-                wait.decision,
+                decision,
                 wait.reader,
                 wait.direction,
                 base,
-                with_row=duress,
+                purpose_given=True,
             )
 
     def _end_pin_wait(
@@ -932,6 +968,8 @@ class Controller:
             return
         policy = policy or load_door(s, runtime.code)
         assert policy is not None
+        if wait.purpose and reason == Reason.PIN_TIMEOUT:
+            reason = Reason.PURPOSE_TIMEOUT
         self._event(s, decision=D.DENIED, reason=reason, **self._base_for(policy, wait))
         self._feedback(wait.reader, Feedback.DENIED)
 

@@ -26,6 +26,9 @@ class Reason(enum.StrEnum):
     PIN_WANTED = "pin_wanted"
     ESCORT_WANTED = "escort_wanted"
     SECOND_PERSON_WANTED = "second_person_wanted"
+    PURPOSE_WANTED = "purpose_wanted"
+    PURPOSE_INVALID = "purpose_invalid"
+    PURPOSE_TIMEOUT = "purpose_timeout"
     # credential
     UNKNOWN_CARD = "unknown_card"
     CREDENTIAL_INACTIVE = "credential_inactive"
@@ -97,6 +100,13 @@ REASON_TEXT: dict[Reason, Sentence] = {
     ),
     Reason.SECOND_PERSON_WANTED: Sentence(
         "二人目の入室者を待っています。", "Waiting for a second person (two-person rule)."
+    ),
+    Reason.PURPOSE_WANTED: Sentence(
+        "用件番号を入力してください。", "Enter the purpose code of your entry."
+    ),
+    Reason.PURPOSE_INVALID: Sentence("用件番号が登録されていません。", "Unknown purpose code."),
+    Reason.PURPOSE_TIMEOUT: Sentence(
+        "用件番号の入力がありませんでした。", "No purpose code was entered in time."
     ),
     Reason.UNKNOWN_CARD: Sentence("登録されていないカードです。", "The card is not registered."),
     Reason.CREDENTIAL_INACTIVE: Sentence("カードが無効です。", "The card is inactive."),

@@ -55,6 +55,7 @@ class ControllerSection:
     duress_alarm: bool = True
     snapshot_dir: str = "snapshots"
     demo: bool = False  # enables the web simulator panel and sim taps from the web
+    alarm_outputs_active_low: bool = False  # siren/lamp relays that switch on a low level
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class SiteConfig:
     readers: dict[str, ReaderSection] = field(default_factory=dict)
     cameras: dict[str, CameraSection] = field(default_factory=dict)
     alarm_outputs: dict[str, int | str] = field(default_factory=dict)
+    # 4(2) 用件の確認: purpose codes typed at doors with ask_purpose, e.g. {"1": "保守作業"}
+    purposes: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:
@@ -278,6 +281,9 @@ def _check_semantics(cfg: SiteConfig) -> None:
             raise ConfigError(p, f"areas.{code}.escort_policy", f"one of {ESCORT_POLICIES}")
         if area.max_visitors_per_escort < 1:
             raise ConfigError(p, f"areas.{code}.max_visitors_per_escort", "at least 1")
+    for code in cfg.purposes:
+        if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 4):
+            raise ConfigError(p, f"purposes.{code}", "a code of 1 to 4 digits")
     for reader_id, reader in cfg.readers.items():
         _check_code(p, f"readers.{reader_id}", reader_id)
         try:
@@ -310,6 +316,8 @@ def _check_semantics(cfg: SiteConfig) -> None:
             )
         if door.exit_reader is None and not door.exit_button:
             raise ConfigError(p, f"doors.{code}", "an exit_reader or exit_button = true")
+        if door.ask_purpose and not cfg.purposes:
+            raise ConfigError(p, f"doors.{code}.ask_purpose", "a [purposes] table of codes to type")
         if door.camera is not None and door.camera not in cfg.cameras:
             raise ConfigError(
                 p,

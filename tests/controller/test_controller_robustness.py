@@ -19,6 +19,13 @@ from nyutai.demo import seed_people
 from tests.controller.conftest import Site
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
 def test_database_locked_keeps_the_door_locked_then_recovers(tmp_path: Path, db_url: str) -> None:
     cfg = load_config(DEMO_SITE, data_dir=tmp_path)
     cfg = replace(cfg, database=replace(cfg.database, url=db_url))
@@ -33,25 +40,25 @@ def test_database_locked_keeps_the_door_locked_then_recovers(tmp_path: Path, db_
         blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         ctl.readers["sr-in"].present("012E4CD1A2B3C4D5")  # type: ignore[attr-defined]
-        time.sleep(1.0)
+        wait_for(lambda: bool(ctl.unsaved))
+        assert ctl.unsaved[0].reason == "system_unavailable"
         assert backend.outputs["sr-strike"].history == [False]
-        assert ctl.unsaved and ctl.unsaved[0].reason == "system_unavailable"
         assert ctl._thread is not None and ctl._thread.is_alive()
         blocker.execute("ROLLBACK")
         blocker.close()
-        # the daemon recovers: the kept row is written and the next tap is granted
+        # the daemon recovers: the next tap is granted and the kept row is written
         ctl.readers["sr-in"].present("012E4CD1A2B3C4D5")  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not backend.outputs["sr-strike"].is_active:
-            time.sleep(0.05)
-        assert backend.outputs["sr-strike"].is_active
+        wait_for(lambda: backend.outputs["sr-strike"].is_active)
         ctl._last_heartbeat = 0  # flush on the next tick
-        time.sleep(0.5)
-        with session_scope(factory) as s:
-            reasons = [
-                e.reason for e in s.scalars(select(Event).where(Event.kind == "presentation"))
-            ]
-        assert "system_unavailable" in reasons and "granted" in reasons
+
+        def reasons() -> list[str]:
+            with session_scope(make_session_factory(make_engine(db_url))) as s:
+                return [
+                    e.reason for e in s.scalars(select(Event).where(Event.kind == "presentation"))
+                ]
+
+        wait_for(lambda: "system_unavailable" in reasons())
+        assert "granted" in reasons() and not ctl.unsaved
     finally:
         ctl.stop()
 

@@ -266,7 +266,8 @@ def test_named_escort_who_is_not_the_visits_escort_is_refused(
         assert room is not None and sato is not None
         s.execute(update(Visit).values(area_id=room.id, declared_devices=[], escort_id=sato.id))
     site.tap("mn-back-in", "visitor")
-    assert site.tap("mn-back-in", "yamada")["decision"] == "granted"  # Yamada himself may enter
+    assert site.tap("mn-back-in", "yamada")["reason"] == "purpose_wanted"
+    assert site.keys("mn-back-in", "1#")["decision"] == "granted"  # Yamada himself may enter
     site.settle(0.5)
     assert site.events(reason="granted_escorted") == []
     assert site.events(reason="escort_not_allowed")
@@ -309,3 +310,22 @@ def test_two_person_rule(site_factory: Callable[..., Site]) -> None:
     site.tap("sr-out", "suzuki")
     walk_through(site)
     assert len(site.alarms("two_person_violation")) == 1
+
+
+def test_purpose_is_asked_at_the_keypad(site_factory: Callable[..., Site]) -> None:
+    site = site_factory(pin_timeout_seconds=0.3)
+    assert site.tap("mn-back-in", "yamada")["reason"] == "purpose_wanted"
+    assert not site.io("mnb-strike").is_active
+    assert site.keys("mn-back-in", "3#")["decision"] == "granted"
+    assert site.io("mnb-strike").is_active
+    (row,) = site.events(reason="granted")
+    assert row.purpose == site.cfg.purposes["3"]
+    # an unknown code is refused, no code at all times out
+    walk_through(site, "mnb-contact")
+    site.tap("mn-back-out", "yamada")
+    walk_through(site, "mnb-contact")
+    site.tap("mn-back-in", "yamada")
+    assert site.keys("mn-back-in", "9#")["reason"] == "purpose_invalid"
+    site.tap("mn-back-in", "yamada")
+    site.settle(0.5)
+    assert site.events(reason="purpose_timeout")
