@@ -76,3 +76,25 @@ def test_simulator_tap_reaches_the_controller(site: Site) -> None:
         time.sleep(0.05)
     assert site.events(reason="granted")
     assert site.io("sr-strike").is_active
+
+
+def test_a_guard_acknowledges_an_alarm_and_the_controller_silences_the_siren(site: Site) -> None:
+    client = login(site, "guard")
+    site.io("sr-contact").drive(True)  # forced open
+    site.settle()
+    (alarm,) = site.alarms("door_forced")
+    assert site.io("siren").is_active
+    page = client.get("/alarms/").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token and "扉のこじ開け" in page
+    response = client.post(
+        f"/alarms/{alarm.id}/ack", data={"csrf_token": token.group(1), "comment": "確認済み"}
+    )
+    assert response.status_code in (302, 303)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and site.alarms("door_forced")[0].state != "acknowledged":
+        time.sleep(0.05)
+    acked = site.alarms("door_forced")[0]
+    assert acked.state == "acknowledged" and acked.ack_comment == "確認済み"
+    assert acked.acknowledged_by is not None
+    assert not site.io("siren").is_active
