@@ -35,6 +35,8 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # per-plugin start-up chatter
 
 
 @main.group()

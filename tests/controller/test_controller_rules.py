@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select, update
 
 from db.engine import session_scope
@@ -329,3 +330,20 @@ def test_purpose_is_asked_at_the_keypad(site_factory: Callable[..., Site]) -> No
     site.tap("mn-back-in", "yamada")
     site.settle(0.5)
     assert site.events(reason="purpose_timeout")
+
+
+def test_no_pin_in_any_log_record(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    wrong = "".join(str((int(c) + 5) % 10) for c in site.pin)
+    site.tap("mn-front-in", "yamada")
+    site.keys("mn-front-in", wrong + "#")
+    site.tap("mn-front-in", "yamada")
+    site.keys("mn-front-in", site.pin + "#")
+    site.settle()
+    text = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records)
+    assert site.pin not in text and wrong not in text
+    from readers.events import KeypadInput
+
+    assert site.pin not in repr(KeypadInput("r", site.pin))
