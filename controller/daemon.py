@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,14 +22,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller import alarms as alarm_rows
+from controller.commands import CommandRunner
 from controller.decision import Decision, Outcome, Presence, decide, escort_eligible
 from controller.facts import CardFacts, DoorPolicy, load_card, load_door
 from controller.occupancy import Occupancy, Occupant
 from controller.pins import check_pin
 from controller.reasons import AUDIBLE_ALARMS, AlarmKind, Reason
 from controller.site import sync_site
+from controller.state import (
+    Call,
+    CameraStatus,
+    DoorRuntime,
+    EscortWait,
+    Message,
+    Passage,
+    PinWait,
+    RecentEscort,
+    Stop,
+)
 from controller.status import publish
-from db.commands import CommandKind
 from db.engine import make_engine, make_session_factory, session_scope
 from db.eventlog import append_event
 from db.incidents import open_incident_for_alarm
@@ -45,7 +56,7 @@ from db.models import (
     Decision as D,
 )
 from db.types import utcnow
-from hardware import ContactChanged, ExitRequested, HardwareEvent, TamperChanged, open_backend
+from hardware import ContactChanged, ExitRequested, TamperChanged, open_backend
 from hardware.base import Backend
 from hardware.camera import Camera
 from hardware.door import AlarmOutputs, DoorHardware, DoorPins
@@ -56,7 +67,6 @@ from nyutai.config import SiteConfig
 from readers import CardPresented, Feedback, KeypadInput, ReaderOffline, ReaderOnline, ReaderTamper
 from readers.base import Reader
 from readers.registry import open_reader
-from readers.sim import SimReader
 
 log = logging.getLogger(__name__)
 
@@ -64,106 +74,6 @@ LOOP_TICK_SECONDS = 0.05
 TAILGATE_WINDOW_SECONDS = 4.0
 HEARTBEAT_SECONDS = 5.0
 PIN_MAX_KEYS = 12
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStatus:
-    camera_id: str
-    online: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """Run a function on the controller thread (tests and in-process tools)."""
-
-    fn: Callable[[], None]
-
-
-Message = (
-    CardPresented
-    | KeypadInput
-    | ReaderOnline
-    | ReaderOffline
-    | ReaderTamper
-    | HardwareEvent
-    | CameraStatus
-    | TailgateResult
-    | Stop
-    | Call
-)
-
-
-@dataclass
-class Passage:
-    """A granted crossing that becomes occupancy only when the door is seen to open."""
-
-    person_id: int
-    area_id: int
-    direction: str
-    event_id: int
-    visitor: bool
-    escort_person_id: int | None = None
-    visit_id: int | None = None
-
-
-@dataclass
-class PinWait:
-    card: CardFacts
-    decision: Decision
-    reader: str
-    direction: str
-    deadline: float
-    keys: str = field(default="", repr=False)
-    purpose: bool = False  # waiting for a purpose code (用件) rather than a PIN
-
-
-@dataclass
-class EscortWait:
-    """A visitor who presented and waits for an escort at the same door."""
-
-    card: CardFacts
-    decision: Decision
-    reader: str
-    direction: str
-    since: float
-    event_id: int
-    refused_by: int | None = None  # a staff member granted here who may not escort this visitor
-
-
-@dataclass
-class RecentEscort:
-    """A staff member granted at this door who may still escort a visitor presenting next."""
-
-    card: CardFacts
-    decision: Decision
-    direction: str
-    at: float
-    event_id: int
-
-
-@dataclass
-class DoorRuntime:
-    code: str
-    hw: DoorHardware
-    has_contact: bool
-    released_until: float | None = None
-    opened_during_release: bool = False
-    open_since: float | None = None
-    held_alarm_raised: bool = False
-    passages: list[Passage] = field(default_factory=list)
-    pin_wait: PinWait | None = None
-    escort_waits: list[EscortWait] = field(default_factory=list)
-    recent_escorts: list[RecentEscort] = field(default_factory=list)
-    policy: DoorPolicy | None = None  # last loaded; timers use it to avoid a query per tick
-    first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
-    grants_at: list[float] = field(default_factory=list)  # recent entry grants (tailgating)
-    watching_until: float = 0.0  # a tailgating watch covers grants until then
 
 
 class Controller:
@@ -189,6 +99,7 @@ class Controller:
         self.alarm_outputs: AlarmOutputs | None = None
         self.cameras: dict[str, Camera] = {}
         self.tailgate_watches: dict[str, TailgateWatch] = {}
+        self.commands = CommandRunner(self)
         self.enrolments: dict[str, tuple[int, float]] = {}  # reader -> (command id, deadline)
         self.unsaved: list[Event] = []  # rows that could not be committed (database down)
         self._thread: threading.Thread | None = None
@@ -332,7 +243,7 @@ class Controller:
                 self._door_timers(door, now_mono)
             if now_mono - self._last_poll >= self.cfg.controller.command_poll_seconds:
                 self._last_poll = now_mono
-                self._poll_commands()
+                self.commands.poll()
             if now_mono - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 self._last_heartbeat = now_mono
                 self._flush_unsaved()
@@ -883,16 +794,17 @@ class Controller:
             assert row is not None
             if result == "wrong":
                 row.failed_pin_count += 1
-                limit = self.cfg.controller.pin_max_attempts
-                if row.failed_pin_count >= limit:
+                locked = row.failed_pin_count >= self.cfg.controller.pin_max_attempts
+                reason = Reason.PIN_LOCKOUT if locked else Reason.PIN_WRONG
+                ev = self._event(
+                    s,
+                    decision=D.DENIED,
+                    reason=reason,
+                    detail={"failed_pins": row.failed_pin_count},
+                    **base,
+                )
+                if locked:
                     row.state = CredentialState.LOCKED
-                    ev = self._event(
-                        s,
-                        decision=D.DENIED,
-                        reason=Reason.PIN_LOCKOUT,
-                        detail={"failed_pins": row.failed_pin_count},
-                        **base,
-                    )
                     self._raise(
                         s,
                         AlarmKind.PIN_LOCKOUT,
@@ -902,16 +814,6 @@ class Controller:
                         person_id=base["person_id"],
                         event_id=ev.id,
                     )
-                    reason = Reason.PIN_LOCKOUT
-                else:
-                    self._event(
-                        s,
-                        decision=D.DENIED,
-                        reason=Reason.PIN_WRONG,
-                        detail={"failed_pins": row.failed_pin_count},
-                        **base,
-                    )
-                    reason = Reason.PIN_WRONG
                 s.commit()
                 self._feedback(wait.reader, Feedback.DENIED)
                 return {"decision": D.DENIED, "reason": reason}
@@ -1220,140 +1122,6 @@ class Controller:
             raise LookupError(f"door {runtime.code} is missing from the database")
         runtime.policy = policy
         return policy
-
-    # --- commands from the web and the CLI --------------------------------------------------------
-
-    def _poll_commands(self) -> None:
-        now_mono = time.monotonic()
-        for reader, (cmd_id, deadline) in list(self.enrolments.items()):
-            if deadline < now_mono:
-                del self.enrolments[reader]
-                self._finish_command(cmd_id, CommandState.FAILED, {"error": "timeout"})
-        with session_scope(self.sessions) as s:
-            ids = list(
-                s.scalars(
-                    select(Command.id)
-                    .where(Command.state == CommandState.QUEUED)
-                    .order_by(Command.id)
-                    .limit(50)
-                )
-            )
-        for cmd_id in ids:
-            self._run_command(cmd_id)
-
-    def _finish_command(self, cmd_id: int, state: CommandState, result: dict[str, Any]) -> None:
-        with session_scope(self.sessions) as s:
-            cmd = s.get(Command, cmd_id)
-            if cmd is not None:
-                cmd.state = state
-                cmd.result = result
-                cmd.processed_at = self.clock()
-
-    def _run_command(self, cmd_id: int) -> None:
-        with session_scope(self.sessions) as s:
-            cmd = s.get(Command, cmd_id)
-            if cmd is None or cmd.state != CommandState.QUEUED:
-                return
-            kind, payload, operator_id = cmd.kind, dict(cmd.payload or {}), cmd.operator_id
-            if kind == CommandKind.KEYS:
-                cmd.payload = {
-                    **payload,
-                    "keys": "*" * len(str(payload.get("keys", ""))),
-                }  # no PIN at rest
-            if kind == CommandKind.ENROL:
-                cmd.state = CommandState.RUNNING  # finished by the next card at that reader
-        try:
-            result = self._execute(cmd_id, kind, payload, operator_id)
-        except (KeyError, ValueError, LookupError, TypeError) as exc:
-            log.warning("command %s (%s) refused: %s", cmd_id, kind, exc)
-            self._finish_command(cmd_id, CommandState.FAILED, {"error": str(exc)})
-            return
-        if result is not None:
-            self._finish_command(cmd_id, CommandState.DONE, result)
-
-    def _sim_reader(self, reader_id: str) -> SimReader:
-        reader = self.readers.get(str(reader_id))
-        if not isinstance(reader, SimReader):
-            raise ValueError(f"reader {reader_id!r} is not a simulated reader")
-        return reader
-
-    def _sim_input(self, door: str, part: str) -> Any:
-        if not self._sim or door not in self.doors:
-            raise ValueError(f"door {door!r} is not a simulated door")
-        inp = getattr(self.doors[door].hw, part)
-        if inp is None:
-            raise ValueError(f"door {door!r} has no {part}")
-        return inp
-
-    def _execute(
-        self, cmd_id: int, kind: str, p: dict[str, Any], operator_id: int | None
-    ) -> dict[str, Any] | None:
-        now = self.clock()
-        if kind == CommandKind.TAP:
-            reader = self._sim_reader(p["reader"])
-            card = str(p["card"]).strip().upper()
-            if not card or len(card) > 64:
-                raise ValueError("card id must be 1 to 64 characters")
-            return self.on_card(
-                CardPresented(
-                    reader.reader_id,
-                    str(p.get("technology", "felica")),
-                    card,
-                    time.monotonic(),
-                    now,
-                )
-            )
-        if kind == CommandKind.KEYS:
-            reader = self._sim_reader(p["reader"])
-            return self.on_keys(
-                KeypadInput(reader.reader_id, str(p["keys"]), time.monotonic(), now)
-            )
-        if kind == CommandKind.CONTACT:
-            self._sim_input(p["door"], "contact").drive(bool(p["open"]))
-            return {"queued": True}
-        if kind == CommandKind.REX:
-            self._sim_input(p["door"], "rex").pulse()
-            return {"queued": True}
-        if kind == CommandKind.TAMPER:
-            self._sim_input(p["door"], "tamper").drive(bool(p["active"]))
-            return {"queued": True}
-        if kind in (CommandKind.ACK_ALARM, CommandKind.CLEAR_ALARM):
-            with session_scope(self.sessions) as s:
-                action = (
-                    alarm_rows.acknowledge if kind == CommandKind.ACK_ALARM else alarm_rows.clear
-                )
-                alarm = action(
-                    s, int(p["alarm_id"]), operator_id, str(p.get("comment", ""))[:2000], now
-                )
-                s.flush()
-                still = alarm_rows.audible_unacknowledged(s)
-                state = alarm.state
-            if self.alarm_outputs is not None and not still:
-                self.alarm_outputs.set(False)
-            return {"alarm_id": int(p["alarm_id"]), "state": state}
-        if kind == CommandKind.FORGIVE:
-            person_id = int(p["person_id"])
-            area_id = int(p["area_id"]) if p.get("area_id") is not None else None
-            with session_scope(self.sessions) as s:
-                cleared = self.occupancy.forgive(s, person_id, area_id)
-                self._event(
-                    s,
-                    kind="forgive",
-                    decision=D.INFO,
-                    reason=Reason.FORGIVEN,
-                    person_id=person_id,
-                    area_id=area_id,
-                    detail={"operator_id": operator_id, "areas_cleared": cleared},
-                )
-            return {"areas_cleared": cleared}
-        if kind == CommandKind.ENROL:
-            reader_id = str(p["reader"])
-            if reader_id not in self.readers:
-                raise ValueError(f"unknown reader {reader_id!r}")
-            timeout = min(max(float(p.get("timeout", 30)), 1.0), 300.0)
-            self.enrolments[reader_id] = (cmd_id, time.monotonic() + timeout)
-            return None  # finished when the card comes
-        raise ValueError(f"unknown command kind {kind!r}")
 
     # --- status ----------------------------------------------------------------------------
 

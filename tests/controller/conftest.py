@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.daemon import Call, Controller
+from controller.daemon import Controller
+from controller.state import Call
 from db.engine import session_scope
 from db.models import Alarm, Event
 from hardware.sim import SimBackend

@@ -32,7 +32,7 @@ def test_antipassback_denies_a_second_entry_until_forgiven(site: Site) -> None:
     walk_through(site)
     assert site.tap("sr-in", "yamada")["reason"] == "antipassback"
     person_id = site.events(reason="granted")[0].person_id
-    site.call(lambda: site.ctl._execute(0, "forgive", {"person_id": person_id}, None))
+    site.call(lambda: site.ctl.commands._execute(0, "forgive", {"person_id": person_id}, None))
     assert site.events(reason="forgiven")
     assert site.tap("sr-in", "yamada")["decision"] == "granted"
 
@@ -247,7 +247,7 @@ def test_acknowledging_the_last_audible_alarm_silences_the_siren(site: Site) -> 
     site.settle()
     alarm = site.alarms("door_forced")[0]
     site.call(
-        lambda: site.ctl._execute(
+        lambda: site.ctl.commands._execute(
             0, "ack_alarm", {"alarm_id": alarm.id, "comment": "checked"}, None
         )
     )

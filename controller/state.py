@@ -1,0 +1,113 @@
+"""The controller's messages and the per-door state its loop thread owns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.decision import Decision
+from controller.facts import CardFacts, DoorPolicy
+from hardware import HardwareEvent
+from hardware.door import DoorHardware
+from hardware.tailgating import TailgateResult
+from readers import CardPresented, KeypadInput, ReaderOffline, ReaderOnline, ReaderTamper
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    camera_id: str
+    online: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run a function on the controller thread (tests and in-process tools)."""
+
+    fn: Callable[[], None]
+
+
+Message = (
+    CardPresented
+    | KeypadInput
+    | ReaderOnline
+    | ReaderOffline
+    | ReaderTamper
+    | HardwareEvent
+    | CameraStatus
+    | TailgateResult
+    | Stop
+    | Call
+)
+
+
+@dataclass
+class Passage:
+    """A granted crossing that becomes occupancy only when the door is seen to open."""
+
+    person_id: int
+    area_id: int
+    direction: str
+    event_id: int
+    visitor: bool
+    escort_person_id: int | None = None
+    visit_id: int | None = None
+
+
+@dataclass
+class PinWait:
+    card: CardFacts
+    decision: Decision
+    reader: str
+    direction: str
+    deadline: float
+    keys: str = field(default="", repr=False)
+    purpose: bool = False  # waiting for a purpose code (用件) rather than a PIN
+
+
+@dataclass
+class EscortWait:
+    """A visitor who presented and waits for an escort at the same door."""
+
+    card: CardFacts
+    decision: Decision
+    reader: str
+    direction: str
+    since: float
+    event_id: int
+    refused_by: int | None = None  # a staff member granted here who may not escort this visitor
+
+
+@dataclass
+class RecentEscort:
+    """A staff member granted at this door who may still escort a visitor presenting next."""
+
+    card: CardFacts
+    decision: Decision
+    direction: str
+    at: float
+    event_id: int
+
+
+@dataclass
+class DoorRuntime:
+    code: str
+    hw: DoorHardware
+    has_contact: bool
+    released_until: float | None = None
+    opened_during_release: bool = False
+    open_since: float | None = None
+    held_alarm_raised: bool = False
+    passages: list[Passage] = field(default_factory=list)
+    pin_wait: PinWait | None = None
+    escort_waits: list[EscortWait] = field(default_factory=list)
+    recent_escorts: list[RecentEscort] = field(default_factory=list)
+    policy: DoorPolicy | None = None  # last loaded; timers use it to avoid a query per tick
+    first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
+    grants_at: list[float] = field(default_factory=list)  # recent entry grants (tailgating)
+    watching_until: float = 0.0  # a tailgating watch covers grants until then
