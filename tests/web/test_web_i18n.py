@@ -34,6 +34,7 @@ ALLOWED = {
     "JSON",
     "English",
     "CSV",
+    "PDF",
     "PIN",
     "ID",
     "JST",
