@@ -194,7 +194,15 @@ def test_snapshot_refuses_unknown_ids(auth: Auth, incident: dict[str, Any]) -> N
     assert auth.client.get("/incidents/snapshots/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
 
-@pytest.mark.parametrize("stored", ["../secret.txt", "/etc/passwd", "snapshots/../../secret.txt"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "../secret.txt",
+        "/etc/passwd",
+        "snapshots/../../secret.txt",
+        "../data-sibling/secret.txt",  # shares the data dir's name as a string prefix
+    ],
+)
 def test_snapshot_never_serves_files_outside_data_dir(
     auth: Auth,
     incident: dict[str, Any],
@@ -203,6 +211,8 @@ def test_snapshot_never_serves_files_outside_data_dir(
     stored: str,
 ) -> None:
     (data_dir.parent / "secret.txt").write_text("top secret")
+    (data_dir.parent / "data-sibling").mkdir()
+    (data_dir.parent / "data-sibling" / "secret.txt").write_text("top secret")
     with session_factory() as s:
         snap = Snapshot(taken_at=utcnow(), camera="x", path=stored, sha256="0" * 64)
         s.add(snap)
