@@ -18,6 +18,7 @@ from sqlalchemy import select
 from db.checkpoints import SigningKeyError, load_key, public_hex, trusted_file
 from db.models import Area
 from db.reports.monthly import MonthlyReport, ReportError, build_monthly_report
+from db.types import utcnow
 from web.audit import audit
 from web.db import get_session
 from web.i18n import site_zone
@@ -60,8 +61,6 @@ def public_keys() -> list[str]:
 
 def _params() -> tuple[str, str, str | None]:
     """(month, area code, error message) from the query; a bad value falls back, named."""
-    from db.types import utcnow
-
     month = request.args.get("month", "").strip()
     area = request.args.get("area", "").strip()
     error = None
