@@ -51,6 +51,21 @@ def alarm_text(kind: str | None) -> str:
     return text.ja if str(get_locale() or "ja") == "ja" else text.en
 
 
+def incident_summary(summary: str | None, kind: str | None) -> str:
+    """An incident's stored summary ("ja / en (place)", see db.incidents) with the bilingual
+    head replaced by the alarm name in the operator's language."""
+    if not summary:
+        return ""
+    try:
+        text = ALARM_TEXT[AlarmKind(kind or "")]
+    except ValueError:
+        return summary
+    head = f"{text.ja} / {text.en}"
+    if summary.startswith(head):
+        return alarm_text(kind) + summary[len(head) :]
+    return summary
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
@@ -61,6 +76,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["reason"] = reason_text
     app.jinja_env.filters["alarm"] = alarm_text
+    app.jinja_env.filters["incident_summary"] = incident_summary
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or "ja")
     app.jinja_env.globals["LOCALES"] = LOCALES
     _ = current_user  # imported so templates can rely on Flask-Login's context processor

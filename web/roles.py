@@ -36,6 +36,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "antipassback.forgive": frozenset({M}),
     "audit.view": frozenset({A, AU}),
     "integrity.verify": frozenset({AU}),
+    # evidence (issue 6): monthly report, incidents, access review
+    "reports.view": frozenset({M, AU}),
+    "incidents.view": frozenset({G, M, AU}),
+    "incidents.close": frozenset({M}),
+    "review.view": frozenset({M, AU}),
+    "review.decide": frozenset({M}),
     # site administration
     "admin.view": frozenset({A, AU}),
     "admin.edit": frozenset({A}),

@@ -14,9 +14,12 @@ NAV = (
     ("dashboard.index", _l("Dashboard"), "live.view"),
     ("visitors.index", _l("Visitors"), "visitors.view"),
     ("alarms.index", _l("Alarms"), "alarms.view"),
+    ("incidents.index", _l("Incidents"), "incidents.view"),
     ("events.index", _l("Event log"), "events.view"),
     ("authorizations.index", _l("Authorizations"), "authorizations.view"),
     ("people.index", _l("People and cards"), "people.view"),
+    ("review.index", _l("Access review"), "review.view"),
+    ("reports.monthly", _l("Monthly report"), "reports.view"),
     ("audit_log.index", _l("Audit log"), "audit.view"),
     ("admin.index", _l("Administration"), "admin.view"),
     ("simulator.index", _l("Simulator"), "simulator.use"),
@@ -89,6 +92,18 @@ ESCORT_POLICY_LABELS = {
     "named": _l("Only the named escort"),
     "any": _l("Any authorized escort"),
 }
+INCIDENT_STATE_LABELS = {
+    "open": _l("Open (being handled)"),
+    "closed": _l("Closed (handled)"),
+}
+PERSON_KIND_LABELS = {"staff": _l("Staff"), "visitor": _l("Visitor")}
+LOG_LABELS = {"events": _l("Event log"), "audit": _l("Audit log")}
+FINDING_LABELS = {
+    "unused_90d": _l("Not used for 90 days"),
+    "training_expiring": _l("Training expires within 30 days"),
+    "training_expired": _l("Training expired"),
+    "designated_no_authorization": _l("Designated but holds no authorization"),
+}
 # product names, the same in every language
 TECHNOLOGY_LABELS = {
     "felica": "FeliCa",
@@ -157,6 +172,10 @@ def init_app(app: Flask) -> None:
         credential_state_label=_label(CREDENTIAL_STATE_LABELS),
         device_label=_label(DEVICE_KINDS),
         id_kind_label=_label(ID_KINDS),
+        incident_state_label=_label(INCIDENT_STATE_LABELS),
+        person_kind_label=_label(PERSON_KIND_LABELS),
+        log_label=_label(LOG_LABELS),
+        finding_label=_label(FINDING_LABELS),
         ID_KINDS=ID_KINDS,
         DEVICE_KINDS=DEVICE_KINDS,
     )

@@ -193,3 +193,14 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient) -> Auth:
     return Auth(client)
+
+
+@pytest.fixture
+def data_dir(app: Flask, tmp_path: Any) -> Any:
+    """A site config with a real data directory (snapshots, signing key) under tmp_path."""
+    from nyutai.config import SiteConfig
+
+    root = tmp_path / "data"
+    root.mkdir()
+    app.config["NYUTAI_SITE"] = SiteConfig(path=tmp_path / "site.toml", data_dir=root)
+    return root

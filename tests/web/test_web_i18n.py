@@ -10,6 +10,7 @@ import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -19,6 +20,7 @@ from flask import Flask
 
 import web
 from db.eventlog import append_event
+from db.incidents import open_incident_for_alarm
 from db.models import Alarm, DeviceStatus, Event, Presence, Visit
 from db.types import utcnow
 from tests.web.conftest import Auth, Site
@@ -34,6 +36,7 @@ ALLOWED = {
     "JSON",
     "English",
     "CSV",
+    "PDF",
     "PIN",
     "ID",
     "JST",
@@ -139,7 +142,11 @@ def busy_site(site: Site, session_factory) -> Site:  # type: ignore[no-untyped-d
                 visit_id=visit.id,
             )
         )
-        s.add(Alarm(kind="door_held", door_id=site.sr_door, raised_at=now))
+        held = Alarm(kind="door_held", door_id=site.sr_door, raised_at=now)
+        s.add(held)
+        s.flush()
+        # its incident, with the summary db.incidents writes ("ja / en (place)")
+        open_incident_for_alarm(s, held, [], [])
         s.add(
             Alarm(
                 kind="tamper", door_id=site.sr_door, raised_at=now, state="cleared", cleared_at=now
@@ -189,8 +196,15 @@ PAGES = {
         "/visitors/?q=佐藤",
         "/alarms/",
         "/simulator/",
+        "/incidents/",
+        "/incidents/?state=all",
+        "/incidents/1",
+        "/review/",
+        "/reports/monthly",
+        f"/reports/monthly?month={utcnow().astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m}",
     ],
-    "auditor": ["/audit/", "/audit/verify", "/admin/"],
+    "guard": ["/incidents/", "/incidents/1"],
+    "auditor": ["/audit/", "/audit/verify", "/admin/", "/review/", "/reports/monthly"],
     "administrator": ["/admin/"],
     "anonymous": ["/login", "/no-such-page"],
 }

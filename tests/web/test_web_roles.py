@@ -72,6 +72,16 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     "admin.door_update": ("POST", {"administrator"}),
     "admin.operator_password": ("POST", {"administrator"}),
     "admin.setting_update": ("POST", {"administrator"}),
+    "incidents.index": ("GET", {"guard", "manager", "auditor"}),
+    "incidents.show": ("GET", {"guard", "manager", "auditor"}),
+    "incidents.snapshot": ("GET", {"guard", "manager", "auditor"}),
+    "incidents.close": ("POST", {"manager"}),
+    "review.index": ("GET", MA),
+    "review.decide_authorization": ("POST", {"manager"}),
+    "review.decide_designation": ("POST", {"manager"}),
+    "reports.monthly": ("GET", MA),
+    "reports.monthly_csv": ("GET", MA),
+    "reports.monthly_pdf": ("GET", MA),
     "api.events": ("GET", MA),
     "api.occupancy": ("GET", ALL),
     "api.alarms": ("GET", ALL),
@@ -90,6 +100,8 @@ def _url(app: Flask, endpoint: str, site: Site, command_id: int) -> str:
         "alarm_id": 1,
         "visit_id": 1,
         "command_id": command_id,
+        "incident_id": 1,
+        "snapshot_id": 1,
     }
     with app.test_request_context():
         from flask import url_for

@@ -1,0 +1,164 @@
+"""The monthly handling-status report (section 10): on screen, as CSV and as PDF.
+
+The report itself is ``db.reports.monthly.build_monthly_report``; the CSV and PDF are the
+same renderings as the ``nyutai report monthly`` command. Downloads are audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from db.checkpoints import SigningKeyError, load_key, public_hex, trusted_file
+from db.models import Area
+from db.reports.monthly import MonthlyReport, ReportError, build_monthly_report
+from db.types import utcnow
+from web.audit import audit
+from web.db import get_session
+from web.i18n import site_zone
+from web.roles import requires
+
+log = logging.getLogger(__name__)
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+AREA_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def last_month(now: datetime) -> str:
+    """The calendar month before ``now``'s month, in the site's zone (Asia/Tokyo)."""
+    local = now.astimezone(site_zone())
+    y, m = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{y:04d}-{m:02d}"
+
+
+def public_keys() -> list[str]:
+    """The checkpoint public key(s): from the signing key file, else its trusted list.
+
+    The web user may not be allowed to read the private key (it belongs to the
+    controller); the ``*-trusted.pub`` list beside it has the same public keys.
+    """
+    cfg = current_app.config.get("NYUTAI_SITE")
+    if cfg is None:
+        return []
+    key_path: Path = cfg.data_path(cfg.evidence.key_file)
+    try:
+        return [public_hex(load_key(key_path))]
+    except (SigningKeyError, OSError):
+        pass
+    try:
+        lines = trusted_file(key_path).read_text(encoding="ascii").splitlines()
+    except OSError:
+        return []
+    return [ln.strip() for ln in lines if ln.strip()][-1:]
+
+
+def _params() -> tuple[str, str, str | None]:
+    """(month, area code, error message) from the query; a bad value falls back, named."""
+    month = request.args.get("month", "").strip()
+    area = request.args.get("area", "").strip()
+    error = None
+    if not month:
+        month = last_month(utcnow())
+    elif not MONTH.fullmatch(month):
+        error = _("The month must be written as YYYY-MM (e.g. 2026-04).")
+        month = last_month(utcnow())
+    if area and not AREA_CODE.fullmatch(area):
+        error, area = _("There is no such managed area."), ""
+    return month, area, error
+
+
+def _build(month: str, area: str) -> MonthlyReport:
+    cfg = current_app.config.get("NYUTAI_SITE")
+    return build_monthly_report(
+        get_session(),
+        month,
+        area_codes=[area] if area else None,
+        site_name=cfg.site.name if cfg else "nyutai",
+        public_keys=public_keys(),
+    )
+
+
+def _file_name(month: str, area: str, ext: str) -> str:
+    return f"nyutai-monthly-{month}{'-' + area if area else ''}.{ext}"
+
+
+@bp.route("/monthly")
+@requires("reports.view")
+def monthly():  # type: ignore[no-untyped-def]
+    month, area, error = _params()
+    areas = get_session().scalars(select(Area).order_by(Area.code)).all()
+    report = None
+    try:
+        report = _build(month, area)
+    except ReportError:
+        error = _("There is no such managed area.")
+    return render_template(
+        "report_monthly.html", report=report, month=month, area=area, areas=areas, error=error
+    )
+
+
+def _refuse(message: str, code: int):  # type: ignore[no-untyped-def]
+    return render_template("error.html", code=code, message=message), code
+
+
+@bp.route("/monthly.csv")
+@requires("reports.view")
+def monthly_csv():  # type: ignore[no-untyped-def]
+    from db.reports.monthly_csv import monthly_csv as render_csv
+
+    month, area, error = _params()
+    if error:
+        return _refuse(error, 400)
+    try:
+        report = _build(month, area)
+    except ReportError:
+        return _refuse(_("There is no such managed area."), 400)
+    body = render_csv(report).encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+    audit("report.monthly_csv", "report", month, after={"month": month, "area": area or None})
+    get_session().commit()
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(month, area, "csv")}"'},
+    )
+
+
+@bp.route("/monthly.pdf")
+@requires("reports.view")
+def monthly_pdf():  # type: ignore[no-untyped-def]
+    from db.reports.fonts import FontMissingError
+    from db.reports.monthly_pdf import monthly_pdf as render_pdf
+
+    month, area, error = _params()
+    if error:
+        return _refuse(error, 400)
+    try:
+        report = _build(month, area)
+    except ReportError:
+        return _refuse(_("There is no such managed area."), 400)
+    try:
+        body = render_pdf(report)
+    except FontMissingError as exc:
+        log.error("monthly PDF not made: %s", exc)
+        return _refuse(
+            _(
+                "The PDF cannot be made: no Japanese font is installed on the server. "
+                "Ask the administrator to install the fonts-ipaexfont-gothic package "
+                "(or set NYUTAI_PDF_FONT). The CSV download works without it."
+            ),
+            503,
+        )
+    audit("report.monthly_pdf", "report", month, after={"month": month, "area": area or None})
+    get_session().commit()
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(month, area, "pdf")}"'},
+    )

@@ -1,0 +1,131 @@
+"""Access review (section 9): the findings of ``db.review.review_items`` and keep/revoke.
+
+The decisions go through ``db.review.record_review`` / ``record_designation_review``,
+which check the role again and write the audit rows; this module only collects the form.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from db.models import AccessReview, Operator
+from db.review import (
+    DECISIONS,
+    DESIGNATED_NO_AUTH,
+    TRAINING_EXPIRED,
+    TRAINING_EXPIRING,
+    UNUSED,
+    ReviewError,
+    ReviewItem,
+    record_designation_review,
+    record_review,
+    review_items,
+)
+from web.db import get_session
+from web.roles import requires
+
+log = logging.getLogger(__name__)
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+AUTH_FINDINGS = (UNUSED, TRAINING_EXPIRING, TRAINING_EXPIRED)
+NOTE_MAX = 1000
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def detail_text(item: ReviewItem) -> str:
+    """The finding's detail in the operator's language (db.review writes it in English)."""
+    found = DATE.search(item.detail)
+    day = found.group(0) if found else ""
+    if item.finding == UNUSED:
+        return _("Last entry: %(day)s", day=day) if day else _("Never entered")
+    if item.finding in (TRAINING_EXPIRING, TRAINING_EXPIRED):
+        return _("Training valid until %(day)s", day=day)
+    if item.finding == DESIGNATED_NO_AUTH:
+        return _("Designated as handling staff")
+    return item.detail
+
+
+@bp.route("/")
+@requires("review.view")
+def index():  # type: ignore[no-untyped-def]
+    db = get_session()
+    items = review_items(db)
+    auth_ids = {i.authorization_id for i in items if i.authorization_id is not None}
+    last: dict[int, AccessReview] = {}
+    if auth_ids:
+        for r in db.scalars(
+            select(AccessReview)
+            .where(AccessReview.authorization_id.in_(auth_ids))
+            .order_by(AccessReview.decided_at, AccessReview.id)
+        ):
+            last[r.authorization_id] = r  # the latest decision wins
+    deciders = {op.id: op.display_name for op in db.scalars(select(Operator))}
+    return render_template(
+        "review.html",
+        items=items,
+        last=last,
+        deciders=deciders,
+        detail_text=detail_text,
+        note_max=NOTE_MAX,
+    )
+
+
+def _decision() -> tuple[Operator, str, str | None]:
+    decision = request.form.get("decision", "")
+    if decision not in DECISIONS:
+        abort(400)
+    operator = get_session().get(Operator, current_user.id)
+    if operator is None:
+        abort(403)
+    note = request.form.get("note", "").strip()[:NOTE_MAX] or None
+    return operator, decision, note
+
+
+def _done(decision: str):  # type: ignore[no-untyped-def]
+    get_session().commit()
+    if decision == "revoke":
+        flash(_("Revoked. The decision is recorded."), "info")
+    else:
+        flash(_("Kept. The decision is recorded."), "info")
+    return redirect(url_for("review.index"))
+
+
+def _refused(exc: ReviewError):  # type: ignore[no-untyped-def]
+    get_session().rollback()
+    log.info("review decision refused: %s", exc.code)
+    if exc.code == "not_manager":
+        flash(_("Only a manager can record review decisions."), "error")
+    else:
+        flash(_("The decision was not recorded: the record no longer exists."), "error")
+    return redirect(url_for("review.index"))
+
+
+@bp.route("/authorizations/<int:auth_id>", methods=["POST"])
+@requires("review.decide")
+def decide_authorization(auth_id: int):  # type: ignore[no-untyped-def]
+    operator, decision, note = _decision()
+    finding = request.form.get("finding", "")
+    if finding not in AUTH_FINDINGS:
+        abort(400)
+    try:
+        record_review(get_session(), operator, auth_id, finding, decision, note)
+    except ReviewError as exc:
+        return _refused(exc)
+    return _done(decision)
+
+
+@bp.route("/people/<int:person_id>", methods=["POST"])
+@requires("review.decide")
+def decide_designation(person_id: int):  # type: ignore[no-untyped-def]
+    operator, decision, note = _decision()
+    try:
+        record_designation_review(get_session(), operator, person_id, decision, note)
+    except ReviewError as exc:
+        return _refused(exc)
+    return _done(decision)
