@@ -471,10 +471,12 @@ class Controller:
         with session_scope(self.sessions) as s:
             policy = self._policy(s, runtime)
             card = load_card(s, msg.technology, msg.card_id, policy.area.id)
-            inside = card.person is not None and self.occupancy.inside(
-                card.person.id, policy.area.id
+            person_id = card.person.id if card.person else None
+            inside = person_id is not None and self.occupancy.inside(person_id, policy.area.id)
+            forgiven = person_id is not None and self.occupancy.is_forgiven(
+                person_id, policy.area.id
             )
-            decision = decide(card, policy, Direction(direction), Presence(inside), now)
+            decision = decide(card, policy, Direction(direction), Presence(inside, forgiven), now)
             base = dict(
                 occurred_at=msg.wall,
                 kind="presentation",
@@ -1012,6 +1014,7 @@ class Controller:
         their visitor does not look like leaving them behind."""
         now = self.clock()
         for p in sorted(passages, key=lambda p: not p.visitor):
+            self.occupancy.crossed(p.person_id, p.area_id)
             if p.direction == Direction.IN:
                 self.occupancy.enter(
                     s,

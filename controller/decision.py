@@ -47,6 +47,7 @@ class Presence:
     """The decision's view of occupancy for the presenting person and this area."""
 
     inside: bool = False
+    forgiven: bool = False  # a guard reset the in/out state: skip anti-passback once
 
 
 def deny(reason: Reason) -> Decision:
@@ -181,7 +182,11 @@ def decide(
 
     # anti-passback: entering while inside, or leaving while not inside
     warning = False
-    if door.area.antipassback != AntipassbackMode.OFF and presence.inside == entering:
+    if (
+        door.area.antipassback != AntipassbackMode.OFF
+        and not presence.forgiven
+        and presence.inside == entering
+    ):
         if door.area.antipassback == AntipassbackMode.ENFORCE:
             return deny(Reason.ANTIPASSBACK)
         warning = True

@@ -26,6 +26,9 @@ class Occupancy:
 
     def __init__(self) -> None:
         self._areas: dict[int, dict[int, Occupant]] = {}
+        # (person, area or None for every area) forgiven by a guard: their next crossing
+        # there is let through whatever the in/out record says. Kept in memory only.
+        self._forgiven: set[tuple[int, int | None]] = set()
 
     def load(self, session: Session) -> None:
         self._areas.clear()
@@ -82,8 +85,21 @@ class Occupancy:
         )
         return gone
 
+    def is_forgiven(self, person_id: int, area_id: int) -> bool:
+        return (person_id, area_id) in self._forgiven or (person_id, None) in self._forgiven
+
+    def crossed(self, person_id: int, area_id: int) -> None:
+        """A granted crossing uses up the forgiveness for that area."""
+        self._forgiven.discard((person_id, area_id))
+        self._forgiven.discard((person_id, None))
+
     def forgive(self, session: Session, person_id: int, area_id: int | None) -> int:
-        """Clear a person's in/out state (anti-passback reset); returns areas cleared."""
+        """Clear a person's in/out state (anti-passback reset); returns areas cleared.
+
+        The next crossing (in or out) is let through once: the record was wrong, so
+        neither direction can be trusted until the person has crossed again.
+        """
+        self._forgiven.add((person_id, area_id))
         cleared = 0
         for aid, people in self._areas.items():
             if (area_id is None or aid == area_id) and people.pop(person_id, None) is not None:

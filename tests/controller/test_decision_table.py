@@ -412,3 +412,14 @@ def test_schedule_is_in_tokyo_time() -> None:
     assert within_schedule({"thu": [["11:00", "13:00"]]}, NOW)
     assert not within_schedule({"thu": [["02:00", "04:00"]]}, NOW)
     assert not within_schedule({"wed": [["00:00", "24:00"]]}, NOW)
+
+
+def test_forgiven_skips_antipassback_once_in_either_direction() -> None:
+    assert (
+        decide(OK_STAFF, DOOR, Direction.IN, Presence(True, forgiven=True), NOW).reason
+        == Reason.GRANTED
+    )
+    assert (
+        decide(OK_STAFF, DOOR, Direction.OUT, Presence(False, forgiven=True), NOW).reason
+        == Reason.EXIT
+    )
