@@ -12,6 +12,7 @@ from web.schedule import format_schedule
 
 NAV = (
     ("dashboard.index", _l("Dashboard"), "live.view"),
+    ("occupancy.index", _l("Occupancy"), "live.view"),
     ("visitors.index", _l("Visitors"), "visitors.view"),
     ("alarms.index", _l("Alarms"), "alarms.view"),
     ("incidents.index", _l("Incidents"), "incidents.view"),

@@ -98,3 +98,25 @@ def test_a_guard_acknowledges_an_alarm_and_the_controller_silences_the_siren(sit
     assert acked.state == "acknowledged" and acked.ack_comment == "確認済み"
     assert acked.acknowledged_by is not None
     assert not site.io("siren").is_active
+
+
+def test_a_guard_resets_a_wrong_record_and_the_next_exit_is_let_through(site: Site) -> None:
+    client = login(site, "guard")
+    assert site.tap("sr-out", "yamada")["reason"] == "antipassback"  # recorded outside, is inside
+    page = client.get("/occupancy/").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token and "山田 太郎" in page
+    refused = site.events(reason="antipassback")[0]
+    response = client.post(
+        "/occupancy/forgive",
+        data={
+            "csrf_token": token.group(1),
+            "person_id": refused.person_id,
+            "area_id": refused.area_id,
+        },
+    )
+    assert response.status_code in (302, 303)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not site.events(reason="forgiven"):
+        time.sleep(0.05)
+    assert site.tap("sr-out", "yamada")["reason"] == "exit"

@@ -203,7 +203,7 @@ PAGES = {
         "/reports/monthly",
         f"/reports/monthly?month={utcnow().astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m}",
     ],
-    "guard": ["/incidents/", "/incidents/1"],
+    "guard": ["/incidents/", "/incidents/1", "/occupancy/"],
     "auditor": ["/audit/", "/audit/verify", "/admin/", "/review/", "/reports/monthly"],
     "administrator": ["/admin/"],
     "anonymous": ["/login", "/no-such-page"],

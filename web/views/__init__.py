@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         events,
         incidents,
+        occupancy,
         people,
         reports,
         review,
@@ -26,6 +27,7 @@ def init_app(app: Flask) -> None:
     ui.init_app(app)
     for module in (
         dashboard,
+        occupancy,
         events,
         authorizations,
         people,
