@@ -225,9 +225,28 @@ def _people(session: Session, area_id: int, start: datetime, end: datetime) -> l
         )
         .group_by(Event.person_id, Event.direction)
     ).all()
+    # A grant whose door was never opened is followed by a ``not_used`` row (same person,
+    # direction and area): nobody crossed, so it is not an entry or exit.
+    unused = session.execute(
+        select(Event.person_id, Event.direction, func.count())
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(
+            area == area_id,
+            Event.occurred_at >= start,
+            Event.occurred_at < end,
+            Event.reason == "not_used",
+            Event.person_id.is_not(None),
+        )
+        .group_by(Event.person_id, Event.direction)
+    ).all()
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for pid, direction, n in rows:
         counts[cast(int, pid)][0 if direction == Direction.IN else 1] += n
+    for pid, direction, n in unused:
+        if pid in counts:
+            side = 0 if direction == Direction.IN else 1
+            counts[cast(int, pid)][side] = max(0, counts[cast(int, pid)][side] - n)
+    counts = {pid: c for pid, c in counts.items() if c != [0, 0]}
     out = []
     for pid, (ins, outs) in counts.items():
         p = session.get(Person, pid)
@@ -384,8 +403,15 @@ def _still_inside(
 ) -> list[InsideLine]:
     # Replay every granted in/out of the area up to the month's end: occupancy at a day's end
     # depends on entries made before the month started too.
+    unused = {
+        d.get("granted_event_id")
+        for d in session.scalars(
+            select(Event.detail).where(Event.reason == "not_used", Event.occurred_at < end)
+        )
+        if isinstance(d, dict)
+    }
     rows = session.execute(
-        select(Event.person_id, Event.direction, Event.occurred_at)
+        select(Event.person_id, Event.direction, Event.occurred_at, Event.id)
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
             _event_area() == area_id,
@@ -403,8 +429,10 @@ def _still_inside(
         if at > now:
             break  # that day has not ended yet
         while i < len(rows) and rows[i][2] <= at:
-            pid, direction, when = rows[i]
-            if direction == Direction.IN:
+            pid, direction, when, event_id = rows[i]
+            if event_id in unused:
+                pass  # granted, but the door never opened: nobody crossed
+            elif direction == Direction.IN:
                 inside.setdefault(cast(int, pid), when)
             else:
                 inside.pop(cast(int, pid), None)

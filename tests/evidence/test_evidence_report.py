@@ -260,3 +260,40 @@ def test_pdf_without_japanese_font_is_a_clear_error(month, tmp_path, monkeypatch
     with pytest.raises(FontMissingError, match="none.ttf"):
         write_monthly_pdf(report, tmp_path / "r.pdf")
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_a_grant_whose_door_never_opened_is_no_entry(session_factory) -> None:  # type: ignore[no-untyped-def]
+    at = datetime(2026, 5, 12, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+    with session_factory() as s:
+        area = Area(code="server-room", name="サーバ室")
+        person = Person(name="山田 太郎", designated=True)
+        s.add_all([area, person])
+        s.flush()
+
+        def ev(minutes: int, **kw: object) -> Event:
+            fields = {
+                "occurred_at": at + timedelta(minutes=minutes),
+                "kind": "presentation",
+                "area_id": area.id,
+                "person_id": person.id,
+                **kw,
+            }
+            return append_event(s, Event(**fields))
+
+        used = ev(0, direction="in", decision="granted", reason="granted")
+        ev(1, direction="out", decision="granted", reason="exit")
+        unused = ev(2, direction="in", decision="granted", reason="granted")
+        ev(
+            3,
+            direction="in",
+            decision="info",
+            reason="not_used",
+            detail={"granted_event_id": unused.id},
+        )
+        assert used.id != unused.id
+        s.commit()
+        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+    (sec,) = report.areas
+    (line,) = sec.people
+    assert (line.entries, line.exits) == (1, 1)
+    assert sec.still_inside == []  # the unused grant did not put anyone inside
