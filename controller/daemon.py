@@ -25,6 +25,7 @@ from controller import alarms as alarm_rows
 from controller.commands import CommandRunner
 from controller.decision import Decision, Outcome, Presence, decide, escort_eligible
 from controller.facts import CardFacts, DoorPolicy, load_card, load_door
+from controller.journal import UnsavedJournal
 from controller.occupancy import Occupancy, Occupant
 from controller.pins import check_pin
 from controller.reasons import AUDIBLE_ALARMS, AlarmKind, Reason
@@ -101,7 +102,8 @@ class Controller:
         self.tailgate_watches: dict[str, TailgateWatch] = {}
         self.commands = CommandRunner(self)
         self.enrolments: dict[str, tuple[int, float]] = {}  # reader -> (command id, deadline)
-        self.unsaved: list[Event] = []  # rows that could not be committed (database down)
+        # rows that could not be committed (database down), kept on disk until it is back
+        self.unsaved = UnsavedJournal(cfg.data_path("unsaved-events.jsonl"))
         self._thread: threading.Thread | None = None
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
@@ -261,19 +263,20 @@ class Controller:
         return append_event(session, Event(**fields))
 
     def _flush_unsaved(self) -> None:
-        if not self.unsaved:
+        rows = self.unsaved.pending()
+        if not rows:
             return
         with session_scope(self.sessions) as s:
-            for ev in self.unsaved:
-                append_event(s, ev)
-        log.info("wrote %d events kept while the database was unavailable", len(self.unsaved))
+            for fields in rows:
+                append_event(s, Event(**fields))
         self.unsaved.clear()
+        log.info("wrote %d events kept while the database was unavailable", len(rows))
 
     def _deny_unavailable(self, msg: Message) -> None:
         if isinstance(msg, CardPresented):
             placed = self.cfg.reader_door(msg.reader_id)
-            self.unsaved.append(
-                Event(
+            self.unsaved.add(
+                dict(
                     occurred_at=msg.wall,
                     kind="presentation",
                     reader=msg.reader_id,

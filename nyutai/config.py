@@ -40,6 +40,9 @@ class ConfigError(ValueError):
 class SiteSection:
     name: str = "nyutai"
     timezone: str = "Asia/Tokyo"
+    # where the database, keys, snapshots and reports live; relative to the file's folder.
+    # Empty: the file's folder. Under systemd: "/var/lib/nyutai" (the only writable place).
+    data_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def resolve_database_url(url: str, data_dir: Path) -> str:
 
 
 def load_config(path: Path | str, *, data_dir: Path | str | None = None) -> SiteConfig:
-    """Read and check a site file. ``data_dir`` defaults to the file's directory."""
+    """Read and check a site file. ``data_dir`` overrides ``[site] data_dir`` (which defaults
+    to the file's directory)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -191,11 +195,14 @@ def load_config(path: Path | str, *, data_dir: Path | str | None = None) -> Site
         raise ConfigError(path, "(syntax)", f"valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(path, "(encoding)", "a UTF-8 text file") from None
-    return parse_config(raw, path, Path(data_dir) if data_dir else path.parent)
+    return parse_config(raw, path, Path(data_dir) if data_dir else None)
 
 
-def parse_config(raw: dict[str, Any], path: Path, data_dir: Path) -> SiteConfig:
+def parse_config(raw: dict[str, Any], path: Path, data_dir: Path | None) -> SiteConfig:
     values = _build_fields(SiteConfig, raw, path, "", skip={"path", "data_dir"})
+    if data_dir is None:
+        site: SiteSection = values.get("site", SiteSection())
+        data_dir = path.parent / site.data_dir if site.data_dir else path.parent
     cfg = SiteConfig(path=path, data_dir=data_dir.resolve(), **values)
     _check_semantics(cfg)
     return cfg

@@ -107,3 +107,17 @@ def test_not_utf8(tmp_path: Path) -> None:
     p.write_bytes(b"name = '\xff\xfe'")
     with pytest.raises(ConfigError, match="UTF-8"):
         load_config(p)
+
+
+def test_data_dir_from_the_site_file(tmp_path: Path) -> None:
+    relative = write(tmp_path, BASE.replace("[site]\n", '[site]\ndata_dir = "state"\n', 1))
+    assert load_config(relative).data_dir == (tmp_path / "state").resolve()
+    assert (
+        load_config(relative).database_url
+        == f"sqlite:///{(tmp_path / 'state' / 'nyutai.db').resolve()}"
+    )
+    absolute = write(
+        tmp_path, BASE.replace("[site]\n", f'[site]\ndata_dir = "{tmp_path / "abs"}"\n', 1)
+    )
+    assert load_config(absolute).data_dir == (tmp_path / "abs").resolve()
+    assert load_config(relative, data_dir=tmp_path / "x").data_dir == (tmp_path / "x").resolve()

@@ -41,7 +41,7 @@ def test_database_locked_keeps_the_door_locked_then_recovers(tmp_path: Path, db_
         blocker.execute("BEGIN EXCLUSIVE")
         ctl.readers["sr-in"].present("012E4CD1A2B3C4D5")  # type: ignore[attr-defined]
         wait_for(lambda: bool(ctl.unsaved))
-        assert ctl.unsaved[0].reason == "system_unavailable"
+        assert ctl.unsaved.pending()[0]["reason"] == "system_unavailable"
         assert backend.outputs["sr-strike"].history == [False]
         assert ctl._thread is not None and ctl._thread.is_alive()
         blocker.execute("ROLLBACK")
@@ -61,6 +61,45 @@ def test_database_locked_keeps_the_door_locked_then_recovers(tmp_path: Path, db_
         assert "granted" in reasons() and not ctl.unsaved
     finally:
         ctl.stop()
+
+
+def test_attempts_kept_while_the_database_is_down_survive_a_restart(
+    tmp_path: Path, db_url: str
+) -> None:
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    cfg = replace(cfg, database=replace(cfg.database, url=db_url))
+    factory = make_session_factory(make_engine(db_url, busy_timeout_ms=100))
+    with session_scope(factory) as s:
+        seed_people(s, cfg)
+    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
+    ctl.start()
+    blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        ctl.readers["sr-in"].present("DEADBEEF00000001")  # type: ignore[attr-defined]
+        wait_for(lambda: bool(ctl.unsaved))
+    finally:
+        ctl.stop()  # stopped before the database came back (a crash loses nothing either)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    again = Controller(cfg, session_factory=factory, backend=SimBackend())
+    again.start()
+    try:
+        again._last_heartbeat = 0
+
+        def kept() -> bool:
+            with session_scope(make_session_factory(make_engine(db_url))) as s:
+                return (
+                    s.scalar(select(Event).where(Event.reason == "system_unavailable")) is not None
+                )
+
+        wait_for(kept)
+        assert not again.unsaved
+        with session_scope(make_session_factory(make_engine(db_url))) as s:
+            row = s.scalar(select(Event).where(Event.reason == "system_unavailable"))
+            assert row is not None and row.raw_card_id == "DEADBEEF00000001" and row.seq
+    finally:
+        again.stop()
 
 
 def _run_command(site: Site, kind: str, payload: dict[str, object]) -> Command:
