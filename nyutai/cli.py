@@ -36,7 +36,8 @@ def main(verbose: bool) -> None:
         stream=sys.stderr,
     )
     if not verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # per-plugin start-up chatter
+        for chatty in ("alembic", "apscheduler"):  # start-up and per-job chatter
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @main.group()
