@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from controller.reasons import sentence
@@ -198,10 +198,36 @@ def _name(p: Person | None) -> str:
     return p.name if p is not None else ""
 
 
+@dataclass(frozen=True)
+class _Who:
+    name: str
+    kind: str
+    organization: str
+
+
+_NOBODY = _Who("", "", "")
+
+
+def _people_by_id(session: Session, ids: set[int]) -> dict[int, _Who]:
+    """Name, kind and organization of many people in a few queries (not one per report row)."""
+    out: dict[int, _Who] = {}
+    wanted = sorted(ids)
+    for i in range(0, len(wanted), 500):  # stay far below any bound-parameter limit
+        chunk = wanted[i : i + 500]
+        rows = session.execute(
+            select(Person.id, Person.name, Person.kind, Person.organization).where(
+                Person.id.in_(chunk)
+            )
+        )
+        for pid, name, kind, org in rows:
+            out[pid] = _Who(name, kind, org or "")
+    return out
+
+
 def _op_name(session: Session, op_id: int | None) -> str:
     if op_id is None:
         return ""
-    op = session.get(Operator, op_id)
+    op = session.get(Operator, op_id)  # few rows (alarms, incidents, deletions); kept in session
     return op.display_name if op else str(op_id)
 
 
@@ -247,19 +273,11 @@ def _people(session: Session, area_id: int, start: datetime, end: datetime) -> l
             side = 0 if direction == Direction.IN else 1
             counts[cast(int, pid)][side] = max(0, counts[cast(int, pid)][side] - n)
     counts = {pid: c for pid, c in counts.items() if c != [0, 0]}
+    who = _people_by_id(session, set(counts))
     out = []
     for pid, (ins, outs) in counts.items():
-        p = session.get(Person, pid)
-        out.append(
-            PersonLine(
-                pid,
-                _name(p),
-                p.kind if p else "",
-                (p.organization or "") if p else "",
-                ins,
-                outs,
-            )
-        )
+        w = who.get(pid, _NOBODY)
+        out.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
     return sorted(out, key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
 
 
@@ -280,17 +298,25 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
         .where(Visit.area_id == area_id, Visit.expected_from < end, Visit.expected_until >= start)
         .order_by(Visit.expected_from, Visit.id)
     ).all()
-    out = []
-    for v in visits:
-        entries = session.scalar(
-            select(func.count()).where(
-                Event.visit_id == v.id,
+    # one grouped count for all the month's visits instead of one count query per visit
+    entries_by_visit: dict[int, int] = {}
+    ids = [v.id for v in visits]
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Event.visit_id, func.count())
+            .where(
+                Event.visit_id.in_(ids[i : i + 500]),
                 Event.decision == Decision.GRANTED,
                 Event.direction == Direction.IN,
                 Event.occurred_at >= start,
                 Event.occurred_at < end,
             )
+            .group_by(Event.visit_id)
         )
+        entries_by_visit.update((cast(int, vid), n) for vid, n in rows)
+    out = []
+    for v in visits:
+        entries = entries_by_visit.get(v.id, 0)
         out.append(
             VisitLine(
                 v.id,
@@ -398,48 +424,91 @@ def day_ends(month_start: datetime, month_end: datetime, eod: time) -> list[tupl
     return out
 
 
+def _unused_grants(end: datetime):  # type: ignore[no-untyped-def]
+    """Ids of grants whose door never opened: each is named by a later ``not_used`` row."""
+    gid = Event.detail["granted_event_id"].as_integer()
+    # NULLs are left out: one NULL in a NOT IN list would make the test unknown for every row
+    return select(gid).where(Event.reason == "not_used", Event.occurred_at < end, gid.is_not(None))
+
+
+def _moves(area_id: int, end: datetime):  # type: ignore[no-untyped-def]
+    """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
+    return (
+        _event_area() == area_id,
+        Event.occurred_at < end,
+        Event.decision == Decision.GRANTED,
+        Event.person_id.is_not(None),
+        Event.direction.in_([Direction.IN, Direction.OUT]),
+        Event.id.not_in(_unused_grants(end)),
+    )
+
+
+def _inside_at(
+    session: Session, area_id: int, start: datetime, end: datetime
+) -> dict[int, datetime]:
+    """Who was inside the area at ``start``, with the time each went in, in one grouped query.
+
+    Replaying the crossings in time order, a person is inside when their last crossing is an
+    entry, since the first entry after their last exit (repeated entries keep the first time).
+    So: number each person's crossings from the newest back, count the exits at or after each
+    one, and keep the entries with no exit after them (the trailing run of entries); the
+    earliest of those is "since". The database does the scan; Python sees one row per person.
+    """
+    order = (Event.occurred_at.desc(), Event.seq.desc(), Event.id.desc())
+    exits_after = func.sum(case((Event.direction == Direction.OUT, 1), else_=0)).over(
+        partition_by=Event.person_id, order_by=order, rows=(None, 0)
+    )
+    moves = _moves(area_id, end)
+    tail = (
+        select(
+            Event.person_id.label("pid"),
+            Event.occurred_at.label("at"),
+            exits_after.label("exits_after"),
+        )
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(*moves, Event.occurred_at < start)
+        .subquery()
+    )
+    rows = session.execute(
+        select(tail.c.pid, func.min(tail.c.at)).where(tail.c.exits_after == 0).group_by(tail.c.pid)
+    ).all()
+    return {cast(int, pid): since for pid, since in sorted(rows, key=lambda r: (r[1], r[0]))}
+
+
 def _still_inside(
     session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
 ) -> list[InsideLine]:
-    # Replay every granted in/out of the area up to the month's end: occupancy at a day's end
-    # depends on entries made before the month started too.
-    unused = {
-        d.get("granted_event_id")
-        for d in session.scalars(
-            select(Event.detail).where(Event.reason == "not_used", Event.occurred_at < end)
-        )
-        if isinstance(d, dict)
-    }
+    # Occupancy at the month's start comes from one grouped query (``_inside_at``); only the
+    # month's own crossings are replayed, so the cost does not grow with the log's age.
+    # A grant named by a ``not_used`` row (door never opened) is no crossing, even when the
+    # ``not_used`` row falls after the month start or after a day's end.
+    inside = _inside_at(session, area_id, start, end)
     rows = session.execute(
-        select(Event.person_id, Event.direction, Event.occurred_at, Event.id)
+        select(Event.person_id, Event.direction, Event.occurred_at)
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(
-            _event_area() == area_id,
-            Event.occurred_at < end,
-            Event.decision == Decision.GRANTED,
-            Event.person_id.is_not(None),
-            Event.direction.in_([Direction.IN, Direction.OUT]),
-        )
-        .order_by(Event.occurred_at, Event.seq)
+        .where(*_moves(area_id, end), Event.occurred_at >= start)
+        .order_by(Event.occurred_at, Event.seq, Event.id)
     ).all()
-    inside: dict[int, datetime] = {}
-    out: list[InsideLine] = []
+    lines: list[tuple[date, int, datetime]] = []
     i = 0
     for day, at in day_ends(start, end, eod):
         if at > now:
             break  # that day has not ended yet
         while i < len(rows) and rows[i][2] <= at:
-            pid, direction, when, event_id = rows[i]
-            if event_id in unused:
-                pass  # granted, but the door never opened: nobody crossed
-            elif direction == Direction.IN:
+            pid, direction, when = rows[i]
+            if direction == Direction.IN:
                 inside.setdefault(cast(int, pid), when)
             else:
                 inside.pop(cast(int, pid), None)
             i += 1
-        for pid, since in sorted(inside.items(), key=lambda kv: kv[1]):
-            p = session.get(Person, pid)
-            out.append(InsideLine(day, pid, _name(p), p.kind if p else "", since))
+        lines.extend(
+            (day, pid, since) for pid, since in sorted(inside.items(), key=lambda kv: kv[1])
+        )
+    who = _people_by_id(session, {pid for _, pid, _ in lines})
+    out = []
+    for day, pid, since in lines:
+        w = who.get(pid, _NOBODY)
+        out.append(InsideLine(day, pid, w.name, w.kind, since))
     return out
 
 
