@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
@@ -92,16 +93,10 @@ class ReportPDF(FPDF):
                 if not text or self.get_string_width(text) <= room[col]:
                     got = [text]
                 else:
-                    got = [
-                        str(line)
-                        for line in self.multi_cell(
-                            cols[col],
-                            line_h,
-                            text,
-                            dry_run=True,
-                            output=MethodReturnValue.LINES,
-                        )
-                    ]
+                    wrapped = self.multi_cell(
+                        cols[col], line_h, text, dry_run=True, output=MethodReturnValue.LINES
+                    )
+                    got = [str(line) for line in cast(list[str], wrapped)]
                 fits[key] = got
             return got
 
