@@ -108,9 +108,10 @@ class ReportPDF(FPDF):
                 self.set_fill_color(0)  # same as the text colour: text() then needs no q/Q
             for col, lines in enumerate(cells):
                 x = xs[col] + self.c_margin
+                y = top + (height - len(lines) * line_h) / 2 + baseline  # centred, as table()
                 for k, line in enumerate(lines):
                     if line:
-                        self.text(x, top + k * line_h + baseline, line)
+                        self.text(x, y + k * line_h, line)
             self.line(xs[0], top + height, xs[-1], top + height)
             self.y = top + height
 
