@@ -432,3 +432,26 @@ def test_still_inside_with_unused_grants_matches_a_full_replay(session_factory) 
     assert [(x.day, x.person_id, x.since) for x in sec.still_inside] == expected
     assert any(when < m0 and eid in unused for when, _, _, eid in log)
     assert len({pid for _, pid, _ in expected}) > 2
+
+
+def test_pdf_grid_pages_and_wraps_long_tables(tmp_path) -> None:
+    """The table drawing: every row printed, the heading on each page, long text wrapped."""
+    from db.reports.pdf import ReportPDF
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian poppler-utils) is not installed")
+    long_text = "再発防止策として配線を交換し月次点検に追加した。" * 4
+    rows = [[f"行{i:03d}", "従業者", long_text if i == 150 else f"値{i}"] for i in range(300)]
+    pdf = ReportPDF("grid")
+    pdf.grid(["見出しA / Head A", "区分", "内容 / Text"], rows, (30, 30, 130))
+    path = tmp_path / "g.pdf"
+    pdf.save(path)
+    pages = subprocess.run(
+        ["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")  # -raw: content order (-layout interleaves a two-line cell)
+    pages = [p for p in pages if p.strip()]
+    assert len(pages) >= 3
+    assert all("見出しA / Head A" in p for p in pages)  # heading repeated on every page
+    flat = "".join(pages).replace(" ", "").replace("\n", "")
+    assert all(f"行{i:03d}" in flat for i in range(300))
+    assert long_text in flat  # wrapped over lines inside its cell, nothing lost
