@@ -443,71 +443,92 @@ def _moves(area_id: int, end: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _inside_at(
-    session: Session, area_id: int, start: datetime, end: datetime
-) -> dict[int, datetime]:
-    """Who was inside the area at ``start``, with the time each went in, in one grouped query.
+def _steps(
+    session: Session, area_id: int, start: datetime, end: datetime, ends: list[datetime]
+) -> list[list[tuple[int, datetime | None, bool]]]:
+    """Each person's net change of occupancy in each period, computed by the database.
 
-    Replaying the crossings in time order, a person is inside when their last crossing is an
-    entry, since the first entry after their last exit (repeated entries keep the first time).
-    So: number each person's crossings from the newest back, count the exits at or after each
-    one, and keep the entries with no exit after them (the trailing run of entries); the
-    earliest of those is "since". The database does the scan; Python sees one row per person.
+    Period 0 is everything before the month start; period k is (day end k-1, day end k].
+    Replaying a person's crossings of one period in time order, what is left at its end is
+    fully described by: the time of the first entry of the trailing run of entries (``since``,
+    None when the last crossing is an exit) and whether any exit happened in the period.
+    Those come from a window over each (person, period) numbered from the newest back: the
+    rows with no exit at or after them are that trailing run. Python then sees at most one
+    row per person and period, not every crossing since the log began.
     """
-    order = (Event.occurred_at.desc(), Event.seq.desc(), Event.id.desc())
-    exits_after = func.sum(case((Event.direction == Direction.OUT, 1), else_=0)).over(
-        partition_by=Event.person_id, order_by=order, rows=(None, 0)
+    period = case(
+        (Event.occurred_at < start, 0),
+        *((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)),
     )
-    moves = _moves(area_id, end)
-    tail = (
+    moves = (
         select(
             Event.person_id.label("pid"),
             Event.occurred_at.label("at"),
-            exits_after.label("exits_after"),
+            Event.seq.label("seq"),
+            Event.id.label("id"),
+            case((Event.direction == Direction.OUT, 1), else_=0).label("is_out"),
+            period.label("period"),
         )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*moves, Event.occurred_at < start)
+        .where(*_moves(area_id, end), Event.occurred_at <= ends[-1])
         .subquery()
     )
-    rows = session.execute(
-        select(tail.c.pid, func.min(tail.c.at)).where(tail.c.exits_after == 0).group_by(tail.c.pid)
-    ).all()
-    return {cast(int, pid): since for pid, since in sorted(rows, key=lambda r: (r[1], r[0]))}
+    exits_after = func.sum(moves.c.is_out).over(
+        partition_by=(moves.c.pid, moves.c.period),
+        order_by=(moves.c.at.desc(), moves.c.seq.desc(), moves.c.id.desc()),
+        rows=(None, 0),
+    )
+    numbered = select(
+        moves.c.pid, moves.c.at, moves.c.is_out, moves.c.period, exits_after.label("exits_after")
+    ).subquery()
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                numbered.c.period,
+                numbered.c.pid,
+                func.min(case((numbered.c.exits_after == 0, numbered.c.at))),
+                func.max(numbered.c.is_out),
+            ).group_by(numbered.c.period, numbered.c.pid)
+        )
+        .all()
+    )
+    out: list[list[tuple[int, datetime | None, bool]]] = [[] for _ in range(len(ends) + 1)]
+    for k, pid, since, any_out in rows:
+        out[k].append((pid, since, bool(any_out)))
+    return out
+
+
+def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, bool]]) -> None:
+    """One period's changes, keeping ``inside`` in order of entry time (as a replay would)."""
+    entering = []
+    for pid, since, any_out in steps:
+        if since is None or any_out:
+            inside.pop(pid, None)  # left (and maybe came back: re-entered below, later in order)
+        if since is not None and pid not in inside:
+            entering.append((since, pid))
+    # everyone entering in this period went in after everyone already inside
+    for since, pid in sorted(entering):
+        inside[pid] = since
 
 
 def _still_inside(
     session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
 ) -> list[InsideLine]:
-    # Occupancy at the month's start comes from one grouped query (``_inside_at``); only the
-    # month's own crossings are replayed, so the cost does not grow with the log's age.
-    # A grant named by a ``not_used`` row (door never opened) is no crossing, even when the
-    # ``not_used`` row falls after the month start or after a day's end.
-    inside = _inside_at(session, area_id, start, end)
-    # Core execution (plain rows, no ORM loading step): this is the month's largest result.
-    rows = (
-        session.connection()
-        .execute(
-            select(Event.person_id, Event.direction, Event.occurred_at)
-            .outerjoin(Door, Event.door_id == Door.id)
-            .where(*_moves(area_id, end), Event.occurred_at >= start)
-            .order_by(Event.occurred_at, Event.seq, Event.id)
-        )
-        .all()
-    )
+    # Occupancy at each day end without replaying the log: the database reduces every
+    # (person, period) to one net change (``_steps``), period 0 covering all history before
+    # the month start, so Python's work does not grow with the log's age or with how often
+    # people cross. A grant named by a ``not_used`` row (door never opened) is no crossing,
+    # even when the ``not_used`` row falls after the month start or after a day's end.
+    days = [(day, at) for day, at in day_ends(start, end, eod) if at <= now]  # ended days only
+    if not days:
+        return []
+    steps = _steps(session, area_id, start, end, [at for _, at in days])
+    inside: dict[int, datetime] = {}
+    _apply(inside, steps[0])
     lines: list[tuple[date, int, datetime]] = []
-    i = 0
-    for day, at in day_ends(start, end, eod):
-        if at > now:
-            break  # that day has not ended yet
-        while i < len(rows) and rows[i][2] <= at:
-            pid, direction, when = rows[i]
-            if direction == Direction.IN:
-                inside.setdefault(cast(int, pid), when)
-            else:
-                inside.pop(cast(int, pid), None)
-            i += 1
-        # ``inside`` is already in order of entry time: the start occupancy is inserted sorted
-        # and later entries arrive in time order, so no per-day sort is needed.
+    for k, (day, _) in enumerate(days, start=1):
+        _apply(inside, steps[k])
         lines.extend((day, pid, since) for pid, since in inside.items())
     who = _people_by_id(session, {pid for _, pid, _ in lines})
     out = []
