@@ -443,6 +443,59 @@ def _moves(area_id: int, end: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _at_start(
+    session: Session, area_id: int, start: datetime, end: datetime
+) -> list[tuple[int, datetime | None, bool]]:
+    """Who is inside at ``start`` and since when, as period-0 steps (pid, since, False).
+
+    One grouped query gives each person's first and last entry and last exit before
+    ``start`` (a scan the database does in C; no sort of the history). A person whose last
+    entry is later than their last exit is inside; with no exit at all, since their first
+    entry. Otherwise "since" is the first entry after the last exit: only those few rows
+    (from the last exit on, through the person index) are read and replayed, which also
+    settles an entry and exit at the very same instant by seq, exactly as a full replay would.
+    """
+    is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    rows = session.connection().execute(
+        select(Event.person_id, is_out, func.min(Event.occurred_at), func.max(Event.occurred_at))
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(*_moves(area_id, end), Event.occurred_at < start)
+        .group_by(Event.person_id, is_out)
+    )
+    first_in: dict[int, datetime] = {}
+    last_in: dict[int, datetime] = {}
+    last_out: dict[int, datetime] = {}
+    for pid, out, lo, hi in rows:
+        if out:
+            last_out[pid] = hi
+        else:
+            first_in[pid], last_in[pid] = lo, hi
+    steps: list[tuple[int, datetime | None, bool]] = [
+        (pid, first_in[pid], False) for pid in last_in if pid not in last_out
+    ]
+    recheck = [pid for pid, t in last_in.items() if pid in last_out and t >= last_out[pid]]
+    for i in range(0, len(recheck), 200):
+        chunk = recheck[i : i + 200]
+        tail = session.connection().execute(
+            select(Event.person_id, Event.direction, Event.occurred_at)
+            .outerjoin(Door, Event.door_id == Door.id)
+            .where(
+                *_moves(area_id, end),
+                Event.occurred_at < start,
+                or_(*((Event.person_id == p) & (Event.occurred_at >= last_out[p]) for p in chunk)),
+            )
+            .order_by(Event.occurred_at, Event.seq, Event.id)
+        )
+        inside: dict[int, datetime] = {}
+        for pid, direction, when in tail:
+            if direction == Direction.IN:
+                inside.setdefault(cast(int, pid), when)
+            else:
+                inside.pop(cast(int, pid), None)
+        steps.extend((pid, since, False) for pid, since in inside.items())
+    return steps
+
+
 def _steps(
     session: Session, area_id: int, start: datetime, end: datetime, ends: list[datetime]
 ) -> list[list[tuple[int, datetime | None, bool]]]:
@@ -452,14 +505,12 @@ def _steps(
     Replaying a person's crossings of one period in time order, what is left at its end is
     fully described by: the time of the first entry of the trailing run of entries (``since``,
     None when the last crossing is an exit) and whether any exit happened in the period.
-    Those come from a window over each (person, period) numbered from the newest back: the
-    rows with no exit at or after them are that trailing run. Python then sees at most one
-    row per person and period, not every crossing since the log began.
+    For the month's days those come from a window over each (person, period) numbered from
+    the newest back: the rows with no exit at or after them are that trailing run. Period 0
+    (all history) comes from ``_at_start``, which needs no sort of the history. Python then
+    sees at most one row per person and period, not every crossing since the log began.
     """
-    period = case(
-        (Event.occurred_at < start, 0),
-        *((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)),
-    )
+    period = case(*((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)))
     moves = (
         select(
             Event.person_id.label("pid"),
@@ -470,7 +521,7 @@ def _steps(
             period.label("period"),
         )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*_moves(area_id, end), Event.occurred_at <= ends[-1])
+        .where(*_moves(area_id, end), Event.occurred_at >= start, Event.occurred_at <= ends[-1])
         .subquery()
     )
     exits_after = func.sum(moves.c.is_out).over(
@@ -494,6 +545,7 @@ def _steps(
         .all()
     )
     out: list[list[tuple[int, datetime | None, bool]]] = [[] for _ in range(len(ends) + 1)]
+    out[0] = _at_start(session, area_id, start, end)
     for k, pid, since, any_out in rows:
         out[k].append((pid, since, bool(any_out)))
     return out
