@@ -312,6 +312,7 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
         s.flush()
         door = Door(code="d", name="扉", area_id=area.id)
         names = ["stays", "unused", "left", "twice", "late_unused", "via_door", "at_start"]
+        names += ["tie_back_in", "tie_out"]
         people = {n: Person(name=n, designated=True) for n in names}
         s.add_all([door, *people.values()])
         s.flush()
@@ -354,6 +355,12 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
         ev("via_door", m0 - day, "in", area_id=None, door_id=door.id)  # area from the door
         ev("at_start", m0 - day, "in")
         ev("at_start", m0, "out")  # left at the very first instant of the month
+        # an exit and an entry at the same instant: the chain order (seq) decides
+        ev("tie_back_in", m0 - 6 * day, "in")
+        ev("tie_back_in", m0 - 2 * day, "out")
+        ev("tie_back_in", m0 - 2 * day, "in")  # back in, so inside since this instant
+        ev("tie_out", m0 - 2 * day, "in")
+        ev("tie_out", m0 - 2 * day, "out")  # and straight out again: not inside
         s.commit()
         report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
     sec = next(a for a in report.areas if a.code == "server-room")
@@ -361,7 +368,9 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
     for line in sec.still_inside:
         by_person.setdefault(line.name, []).append(line)
     may = [date(2026, 5, d) for d in range(1, 32)]
-    assert set(by_person) == {"stays", "twice", "via_door"}
+    assert set(by_person) == {"stays", "twice", "via_door", "tie_back_in"}
+    assert {x.since for x in by_person["tie_back_in"]} == {m0 - 2 * day}
+    assert [x.day for x in by_person["tie_back_in"]] == may
     assert [x.day for x in by_person["stays"]] == may
     assert {x.since for x in by_person["stays"]} == {m0 - 20 * day}
     assert [x.day for x in by_person["twice"]] == may[:14]
@@ -369,7 +378,7 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
     assert [x.day for x in by_person["via_door"]] == may
     # each day's lines come in order of entry time
     first_day = [x.name for x in sec.still_inside if x.day == may[0]]
-    assert first_day == ["stays", "twice", "via_door"]
+    assert first_day == ["stays", "twice", "tie_back_in", "via_door"]
     assert {p.name: (p.entries, p.exits) for p in sec.people} == {
         "twice": (0, 1),
         "at_start": (0, 1),
