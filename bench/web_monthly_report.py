@@ -1,6 +1,6 @@
 """The monthly report page and its downloads, through the web app (build + render).
 
-    python -m bench.web_monthly_report [--events 50000] [--people 200] [--history 0]
+    python -m bench.web_monthly_report [--events 50000] [--people 200] [--history 0] [--profile]
 
 A month of granted in/out pairs and some denials for ``--people`` staff in two areas,
 bulk-inserted without the hash chain (the report reads; appending is measured elsewhere).
@@ -13,6 +13,8 @@ The times are one manager's requests through the Flask test client, best of thre
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,11 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Area, Event, Operator, Person
 from db.reports.monthly import build_monthly_report
+from db.reports.monthly_pdf import monthly_pdf
 from web import create_app
 from web.accounts import hash_password
 
@@ -82,11 +86,25 @@ def best_of(fn: Callable[[], object], n: int = 3) -> float:
     return best
 
 
+def profile(factory: sessionmaker[Session]) -> None:
+    """Where the time goes (cProfile, cumulative), for docs/evidence.md."""
+    with factory() as s:
+        prof = cProfile.Profile()
+        report = prof.runcall(build_monthly_report, s, "2026-05")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
+    prof = cProfile.Profile()
+    prof.runcall(monthly_pdf, report)
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--people", type=int, default=200)
     ap.add_argument("--history", type=int, default=0, help="earlier months of the same traffic")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the report build and the PDF instead"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -98,6 +116,9 @@ def main() -> None:
             with factory() as s:
                 build_monthly_report(s, "2026-05")
 
+        if args.profile:
+            profile(factory)
+            return
         total = args.events * (args.history + 1)
         print(f"build_monthly_report alone: {best_of(build):.2f} s ({total} events in the log)")
         app = create_app(test_config={"SECRET_KEY": "b" * 64, "NYUTAI_DATABASE_URL": url})
