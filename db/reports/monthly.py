@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from controller.reasons import sentence
@@ -198,10 +198,36 @@ def _name(p: Person | None) -> str:
     return p.name if p is not None else ""
 
 
+@dataclass(frozen=True)
+class _Who:
+    name: str
+    kind: str
+    organization: str
+
+
+_NOBODY = _Who("", "", "")
+
+
+def _people_by_id(session: Session, ids: set[int]) -> dict[int, _Who]:
+    """Name, kind and organization of many people in a few queries (not one per report row)."""
+    out: dict[int, _Who] = {}
+    wanted = sorted(ids)
+    for i in range(0, len(wanted), 500):  # stay far below any bound-parameter limit
+        chunk = wanted[i : i + 500]
+        rows = session.execute(
+            select(Person.id, Person.name, Person.kind, Person.organization).where(
+                Person.id.in_(chunk)
+            )
+        )
+        for pid, name, kind, org in rows:
+            out[pid] = _Who(name, kind, org or "")
+    return out
+
+
 def _op_name(session: Session, op_id: int | None) -> str:
     if op_id is None:
         return ""
-    op = session.get(Operator, op_id)
+    op = session.get(Operator, op_id)  # few rows (alarms, incidents, deletions); kept in session
     return op.display_name if op else str(op_id)
 
 
@@ -247,19 +273,11 @@ def _people(session: Session, area_id: int, start: datetime, end: datetime) -> l
             side = 0 if direction == Direction.IN else 1
             counts[cast(int, pid)][side] = max(0, counts[cast(int, pid)][side] - n)
     counts = {pid: c for pid, c in counts.items() if c != [0, 0]}
+    who = _people_by_id(session, set(counts))
     out = []
     for pid, (ins, outs) in counts.items():
-        p = session.get(Person, pid)
-        out.append(
-            PersonLine(
-                pid,
-                _name(p),
-                p.kind if p else "",
-                (p.organization or "") if p else "",
-                ins,
-                outs,
-            )
-        )
+        w = who.get(pid, _NOBODY)
+        out.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
     return sorted(out, key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
 
 
@@ -280,17 +298,25 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
         .where(Visit.area_id == area_id, Visit.expected_from < end, Visit.expected_until >= start)
         .order_by(Visit.expected_from, Visit.id)
     ).all()
-    out = []
-    for v in visits:
-        entries = session.scalar(
-            select(func.count()).where(
-                Event.visit_id == v.id,
+    # one grouped count for all the month's visits instead of one count query per visit
+    entries_by_visit: dict[int, int] = {}
+    ids = [v.id for v in visits]
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Event.visit_id, func.count())
+            .where(
+                Event.visit_id.in_(ids[i : i + 500]),
                 Event.decision == Decision.GRANTED,
                 Event.direction == Direction.IN,
                 Event.occurred_at >= start,
                 Event.occurred_at < end,
             )
+            .group_by(Event.visit_id)
         )
+        entries_by_visit.update((cast(int, vid), n) for vid, n in rows)
+    out = []
+    for v in visits:
+        entries = entries_by_visit.get(v.id, 0)
         out.append(
             VisitLine(
                 v.id,
@@ -398,48 +424,169 @@ def day_ends(month_start: datetime, month_end: datetime, eod: time) -> list[tupl
     return out
 
 
-def _still_inside(
-    session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
-) -> list[InsideLine]:
-    # Replay every granted in/out of the area up to the month's end: occupancy at a day's end
-    # depends on entries made before the month started too.
-    unused = {
-        d.get("granted_event_id")
-        for d in session.scalars(
-            select(Event.detail).where(Event.reason == "not_used", Event.occurred_at < end)
-        )
-        if isinstance(d, dict)
-    }
-    rows = session.execute(
-        select(Event.person_id, Event.direction, Event.occurred_at, Event.id)
+def _unused_grants(end: datetime):  # type: ignore[no-untyped-def]
+    """Ids of grants whose door never opened: each is named by a later ``not_used`` row."""
+    gid = Event.detail["granted_event_id"].as_integer()
+    # NULLs are left out: one NULL in a NOT IN list would make the test unknown for every row
+    return select(gid).where(Event.reason == "not_used", Event.occurred_at < end, gid.is_not(None))
+
+
+def _moves(area_id: int, end: datetime):  # type: ignore[no-untyped-def]
+    """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
+    return (
+        _event_area() == area_id,
+        Event.occurred_at < end,
+        Event.decision == Decision.GRANTED,
+        Event.person_id.is_not(None),
+        Event.direction.in_([Direction.IN, Direction.OUT]),
+        Event.id.not_in(_unused_grants(end)),
+    )
+
+
+def _at_start(
+    session: Session, area_id: int, start: datetime, end: datetime
+) -> list[tuple[int, datetime | None, bool]]:
+    """Who is inside at ``start`` and since when, as period-0 steps (pid, since, False).
+
+    One grouped query gives each person's first and last entry and last exit before
+    ``start`` (a scan the database does in C; no sort of the history). A person whose last
+    entry is later than their last exit is inside; with no exit at all, since their first
+    entry. Otherwise "since" is the first entry after the last exit: only those few rows
+    (from the last exit on, through the person index) are read and replayed, which also
+    settles an entry and exit at the very same instant by seq, exactly as a full replay would.
+    """
+    is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    rows = session.connection().execute(
+        select(Event.person_id, is_out, func.min(Event.occurred_at), func.max(Event.occurred_at))
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(
-            _event_area() == area_id,
-            Event.occurred_at < end,
-            Event.decision == Decision.GRANTED,
-            Event.person_id.is_not(None),
-            Event.direction.in_([Direction.IN, Direction.OUT]),
+        .where(*_moves(area_id, end), Event.occurred_at < start)
+        .group_by(Event.person_id, is_out)
+    )
+    first_in: dict[int, datetime] = {}
+    last_in: dict[int, datetime] = {}
+    last_out: dict[int, datetime] = {}
+    for pid, out, lo, hi in rows:
+        if out:
+            last_out[pid] = hi
+        else:
+            first_in[pid], last_in[pid] = lo, hi
+    steps: list[tuple[int, datetime | None, bool]] = [
+        (pid, first_in[pid], False) for pid in last_in if pid not in last_out
+    ]
+    recheck = [pid for pid, t in last_in.items() if pid in last_out and t >= last_out[pid]]
+    for i in range(0, len(recheck), 200):
+        chunk = recheck[i : i + 200]
+        tail = session.connection().execute(
+            select(Event.person_id, Event.direction, Event.occurred_at)
+            .outerjoin(Door, Event.door_id == Door.id)
+            .where(
+                *_moves(area_id, end),
+                Event.occurred_at < start,
+                or_(*((Event.person_id == p) & (Event.occurred_at >= last_out[p]) for p in chunk)),
+            )
+            .order_by(Event.occurred_at, Event.seq, Event.id)
         )
-        .order_by(Event.occurred_at, Event.seq)
-    ).all()
-    inside: dict[int, datetime] = {}
-    out: list[InsideLine] = []
-    i = 0
-    for day, at in day_ends(start, end, eod):
-        if at > now:
-            break  # that day has not ended yet
-        while i < len(rows) and rows[i][2] <= at:
-            pid, direction, when, event_id = rows[i]
-            if event_id in unused:
-                pass  # granted, but the door never opened: nobody crossed
-            elif direction == Direction.IN:
+        inside: dict[int, datetime] = {}
+        for pid, direction, when in tail:
+            if direction == Direction.IN:
                 inside.setdefault(cast(int, pid), when)
             else:
                 inside.pop(cast(int, pid), None)
-            i += 1
-        for pid, since in sorted(inside.items(), key=lambda kv: kv[1]):
-            p = session.get(Person, pid)
-            out.append(InsideLine(day, pid, _name(p), p.kind if p else "", since))
+        steps.extend((pid, since, False) for pid, since in inside.items())
+    return steps
+
+
+def _steps(
+    session: Session, area_id: int, start: datetime, end: datetime, ends: list[datetime]
+) -> list[list[tuple[int, datetime | None, bool]]]:
+    """Each person's net change of occupancy in each period, computed by the database.
+
+    Period 0 is everything before the month start; period k is (day end k-1, day end k].
+    Replaying a person's crossings of one period in time order, what is left at its end is
+    fully described by: the time of the first entry of the trailing run of entries (``since``,
+    None when the last crossing is an exit) and whether any exit happened in the period.
+    For the month's days those come from a window over each (person, period) numbered from
+    the newest back: the rows with no exit at or after them are that trailing run. Period 0
+    (all history) comes from ``_at_start``, which needs no sort of the history. Python then
+    sees at most one row per person and period, not every crossing since the log began.
+    """
+    period = case(*((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)))
+    moves = (
+        select(
+            Event.person_id.label("pid"),
+            Event.occurred_at.label("at"),
+            Event.seq.label("seq"),
+            Event.id.label("id"),
+            case((Event.direction == Direction.OUT, 1), else_=0).label("is_out"),
+            period.label("period"),
+        )
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(*_moves(area_id, end), Event.occurred_at >= start, Event.occurred_at <= ends[-1])
+        .subquery()
+    )
+    exits_after = func.sum(moves.c.is_out).over(
+        partition_by=(moves.c.pid, moves.c.period),
+        order_by=(moves.c.at.desc(), moves.c.seq.desc(), moves.c.id.desc()),
+        rows=(None, 0),
+    )
+    numbered = select(
+        moves.c.pid, moves.c.at, moves.c.is_out, moves.c.period, exits_after.label("exits_after")
+    ).subquery()
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                numbered.c.period,
+                numbered.c.pid,
+                func.min(case((numbered.c.exits_after == 0, numbered.c.at))),
+                func.max(numbered.c.is_out),
+            ).group_by(numbered.c.period, numbered.c.pid)
+        )
+        .all()
+    )
+    out: list[list[tuple[int, datetime | None, bool]]] = [[] for _ in range(len(ends) + 1)]
+    out[0] = _at_start(session, area_id, start, end)
+    for k, pid, since, any_out in rows:
+        out[k].append((pid, since, bool(any_out)))
+    return out
+
+
+def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, bool]]) -> None:
+    """One period's changes, keeping ``inside`` in order of entry time (as a replay would)."""
+    entering = []
+    for pid, since, any_out in steps:
+        if since is None or any_out:
+            inside.pop(pid, None)  # left (and maybe came back: re-entered below, later in order)
+        if since is not None and pid not in inside:
+            entering.append((since, pid))
+    # everyone entering in this period went in after everyone already inside
+    for since, pid in sorted(entering):
+        inside[pid] = since
+
+
+def _still_inside(
+    session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
+) -> list[InsideLine]:
+    # Occupancy at each day end without replaying the log: the database reduces every
+    # (person, period) to one net change (``_steps``), period 0 covering all history before
+    # the month start, so Python's work does not grow with the log's age or with how often
+    # people cross. A grant named by a ``not_used`` row (door never opened) is no crossing,
+    # even when the ``not_used`` row falls after the month start or after a day's end.
+    days = [(day, at) for day, at in day_ends(start, end, eod) if at <= now]  # ended days only
+    if not days:
+        return []
+    steps = _steps(session, area_id, start, end, [at for _, at in days])
+    inside: dict[int, datetime] = {}
+    _apply(inside, steps[0])
+    lines: list[tuple[date, int, datetime]] = []
+    for k, (day, _) in enumerate(days, start=1):
+        _apply(inside, steps[k])
+        lines.extend((day, pid, since) for pid, since in inside.items())
+    who = _people_by_id(session, {pid for _, pid, _ in lines})
+    out = []
+    for day, pid, since in lines:
+        w = who.get(pid, _NOBODY)
+        out.append(InsideLine(day, pid, w.name, w.kind, since))
     return out
 
 

@@ -297,3 +297,170 @@ def test_a_grant_whose_door_never_opened_is_no_entry(session_factory) -> None:  
     (line,) = sec.people
     assert (line.entries, line.exits) == (1, 1)
     assert sec.still_inside == []  # the unused grant did not put anyone inside
+
+
+def test_still_inside_across_the_month_start(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Occupancy at the month start is carried into every day end; unused grants are no entry.
+
+    The report computes who is inside at the month start with one query instead of replaying
+    the whole log, so the cases that query must get right are set up around the boundary.
+    """
+    m0, _ = month_bounds(MONTH)
+    with session_factory() as s:
+        area, other = Area(code="server-room", name="サーバ室"), Area(code="x", name="別室")
+        s.add_all([area, other])
+        s.flush()
+        door = Door(code="d", name="扉", area_id=area.id)
+        names = ["stays", "unused", "left", "twice", "late_unused", "via_door", "at_start"]
+        names += ["tie_back_in", "tie_out"]
+        people = {n: Person(name=n, designated=True) for n in names}
+        s.add_all([door, *people.values()])
+        s.flush()
+
+        def ev(who: str, at: datetime, direction: str, **kw: object) -> Event:
+            fields: dict[str, object] = {
+                "occurred_at": at,
+                "kind": "presentation",
+                "area_id": area.id,
+                "person_id": people[who].id,
+                "direction": direction,
+                "decision": "granted",
+                "reason": "granted",
+                **kw,
+            }
+            return append_event(s, Event(**fields))
+
+        def not_used(who: str, grant: Event, at: datetime) -> None:
+            ev(
+                who, at, grant.direction or "in", decision="info", reason="not_used",
+                detail={"granted_event_id": grant.id},
+            )  # fmt: skip
+
+        day = timedelta(days=1)
+        ev("stays", m0 - 20 * day, "in")  # entered in April, never left
+        ev("stays", m0 - 2 * day, "out", area_id=other.id)  # leaving another area changes nothing
+        g = ev("unused", m0 - timedelta(seconds=1), "in")  # door never opened; the not_used
+        not_used("unused", g, m0 + timedelta(seconds=9))  # row is written after the month start
+        ev("left", m0 - 9 * day, "in")
+        ev("left", m0 - 8 * day, "out")
+        g = ev("left", m0 - 3 * day, "in")  # came back, but the door was never opened
+        not_used("left", g, m0 - 3 * day + timedelta(seconds=9))
+        ev("twice", m0 - 10 * day, "in")  # two entries without an exit keep the first time
+        ev("twice", m0 - 5 * day, "in")
+        ev("twice", m0 + 14 * day + timedelta(hours=1), "out")  # 15th, 10:00 in Tokyo
+        ev("late_unused", m0 - 4 * day, "in")
+        ev("late_unused", m0 - 3 * day, "out")
+        g = ev("late_unused", m0 + 2 * day, "in")  # in the month, unused: still no entry
+        not_used("late_unused", g, m0 + 2 * day + timedelta(seconds=9))
+        ev("via_door", m0 - day, "in", area_id=None, door_id=door.id)  # area from the door
+        ev("at_start", m0 - day, "in")
+        ev("at_start", m0, "out")  # left at the very first instant of the month
+        # an exit and an entry at the same instant: the chain order (seq) decides
+        ev("tie_back_in", m0 - 6 * day, "in")
+        ev("tie_back_in", m0 - 2 * day, "out")
+        ev("tie_back_in", m0 - 2 * day, "in")  # back in, so inside since this instant
+        ev("tie_out", m0 - 2 * day, "in")
+        ev("tie_out", m0 - 2 * day, "out")  # and straight out again: not inside
+        s.commit()
+        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+    sec = next(a for a in report.areas if a.code == "server-room")
+    by_person: dict[str, list] = {}
+    for line in sec.still_inside:
+        by_person.setdefault(line.name, []).append(line)
+    may = [date(2026, 5, d) for d in range(1, 32)]
+    assert set(by_person) == {"stays", "twice", "via_door", "tie_back_in"}
+    assert {x.since for x in by_person["tie_back_in"]} == {m0 - 2 * day}
+    assert [x.day for x in by_person["tie_back_in"]] == may
+    assert [x.day for x in by_person["stays"]] == may
+    assert {x.since for x in by_person["stays"]} == {m0 - 20 * day}
+    assert [x.day for x in by_person["twice"]] == may[:14]
+    assert {x.since for x in by_person["twice"]} == {m0 - 10 * day}
+    assert [x.day for x in by_person["via_door"]] == may
+    # each day's lines come in order of entry time
+    first_day = [x.name for x in sec.still_inside if x.day == may[0]]
+    assert first_day == ["stays", "twice", "tie_back_in", "via_door"]
+    assert {p.name: (p.entries, p.exits) for p in sec.people} == {
+        "twice": (0, 1),
+        "at_start": (0, 1),
+    }
+
+
+def test_still_inside_with_unused_grants_matches_a_full_replay(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Random crossings and unused grants on both sides of the month start, against a replay
+    of the whole log computed here (the rule the report used before it was made bounded)."""
+    rnd = random.Random(7)
+    m0, m1 = month_bounds(MONTH)
+    with session_factory() as s:
+        area = Area(code="server-room", name="サーバ室")
+        people = [Person(name=f"p{i}", designated=True) for i in range(8)]
+        s.add_all([area, *people])
+        s.flush()
+        log: list[tuple[datetime, int, str, int]] = []  # (time, person, direction, event id)
+        unused: set[int] = set()
+        t = m0 - timedelta(days=20)
+        while t < m1:
+            t += timedelta(minutes=rnd.randrange(1, 600))
+            p = rnd.choice(people)
+            direction = rnd.choice(["in", "in", "out"])
+            e = append_event(
+                s,
+                Event(
+                    occurred_at=t, kind="presentation", area_id=area.id, person_id=p.id,
+                    direction=direction, decision="granted", reason="granted",
+                ),
+            )  # fmt: skip
+            log.append((t, p.id, direction, e.id))
+            if rnd.random() < 0.25:  # door never opened; the row may land after the month start
+                t += timedelta(seconds=rnd.randrange(1, 30))
+                append_event(
+                    s,
+                    Event(
+                        occurred_at=t, kind="presentation", area_id=area.id, person_id=p.id,
+                        direction=direction, decision="info", reason="not_used",
+                        detail={"granted_event_id": e.id},
+                    ),
+                )  # fmt: skip
+                unused.add(e.id)
+        s.commit()
+        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+    expected = []
+    d = date(2026, 5, 1)
+    while d.month == 5:
+        end = datetime.combine(d, time(20, 0), TOKYO)
+        inside: dict[int, datetime] = {}
+        for when, pid, direction, eid in log:
+            if when > end or eid in unused:
+                continue
+            if direction == "in":
+                inside.setdefault(pid, when)
+            else:
+                inside.pop(pid, None)
+        expected += [(d, pid, since) for pid, since in sorted(inside.items(), key=lambda x: x[1])]
+        d += timedelta(days=1)
+    (sec,) = report.areas
+    assert [(x.day, x.person_id, x.since) for x in sec.still_inside] == expected
+    assert any(when < m0 and eid in unused for when, _, _, eid in log)
+    assert len({pid for _, pid, _ in expected}) > 2
+
+
+def test_pdf_grid_pages_and_wraps_long_tables(tmp_path) -> None:
+    """The table drawing: every row printed, the heading on each page, long text wrapped."""
+    from db.reports.pdf import ReportPDF
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian poppler-utils) is not installed")
+    long_text = "再発防止策として配線を交換し月次点検に追加した。" * 4
+    rows = [[f"行{i:03d}", "従業者", long_text if i == 150 else f"値{i}"] for i in range(300)]
+    pdf = ReportPDF("grid")
+    pdf.grid(["見出しA / Head A", "区分", "内容 / Text"], rows, (30, 30, 130))
+    path = tmp_path / "g.pdf"
+    pdf.save(path)
+    pages = subprocess.run(
+        ["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")  # -raw: content order (-layout interleaves a two-line cell)
+    pages = [p for p in pages if p.strip()]
+    assert len(pages) >= 3
+    assert all("見出しA / Head A" in p for p in pages)  # heading repeated on every page
+    flat = "".join(pages).replace(" ", "").replace("\n", "")
+    assert all(f"行{i:03d}" in flat for i in range(300))
+    assert long_text in flat  # wrapped over lines inside its cell, nothing lost
