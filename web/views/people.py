@@ -32,6 +32,7 @@ from web.cards import (
 from web.db import get_session
 from web.eligibility import last_trainings, training_state
 from web.i18n import site_zone
+from web.ids import parse_id
 from web.pins import hash_pin, pin_problem
 from web.roles import requires
 
@@ -389,7 +390,7 @@ def forgive(person_id: int):  # type: ignore[no-untyped-def]
     db = get_session()
     person = _person_or_404(person_id)
     area = request.form.get("area_id", "")
-    payload = {"person_id": person.id, "area_id": int(area) if area.isdigit() else None}
+    payload = {"person_id": person.id, "area_id": parse_id(area)}
     cmd = enqueue(db, CommandKind.FORGIVE, payload, current_user.id)
     audit("antipassback.forgive", "person", person.id, after={**payload, "command": cmd.id})
     db.commit()
