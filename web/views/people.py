@@ -106,19 +106,27 @@ def _form_person(person: Person) -> str | None:
     return None
 
 
+def _employee_no_taken(person: Person) -> str | None:
+    """Refuse an employee number another person has (edit hit the unique index: a 500)."""
+    if not person.employee_no:
+        return None
+    db = get_session()
+    with db.no_autoflush:  # the edited person must not be written by the query
+        other = db.scalar(
+            select(Person.id).where(
+                Person.employee_no == person.employee_no, Person.id != person.id
+            )
+        )
+    return _("This employee number is already used.") if other is not None else None
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @requires("people.edit")
 def create():  # type: ignore[no-untyped-def]
     person = Person(kind=PersonKind.STAFF, active=True, designated=False)
     if request.method == "POST":
-        problem = _form_person(person)
+        problem = _form_person(person) or _employee_no_taken(person)
         db = get_session()
-        if (
-            problem is None
-            and person.employee_no
-            and db.scalar(select(Person.id).where(Person.employee_no == person.employee_no))
-        ):
-            problem = _("This employee number is already used.")
         if problem:
             flash(problem, "error")
             return render_template("person_form.html", person=person), 400
@@ -160,7 +168,7 @@ def edit(person_id: int):  # type: ignore[no-untyped-def]
     person = _person_or_404(person_id)
     if request.method == "POST":
         before = snapshot(person, PERSON_FIELDS)
-        problem = _form_person(person)
+        problem = _form_person(person) or _employee_no_taken(person)
         if problem:
             db.rollback()
             flash(problem, "error")
