@@ -52,6 +52,7 @@ HOSTILE: list[Any] = [
     "31/12/2026",
     "9999-12-31T23:59",
     "bm90LWEtY3Vyc29y!!==_garbage",
+    "1700000000000000_" + "9" * 30,  # a cursor whose row id is past 64 bits
     SCRIPT,
     IMG,
     "' OR 1=1 --",
@@ -76,7 +77,7 @@ class Attack:
     values: list[Any] | None = None  # a shorter list where each request costs an argon2 hash
 
 
-def _ids(site: Site, extra: dict[str, int]) -> dict[str, Any]:
+def _ids(site: Site, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "person": site.tanaka,
         "suzuki": site.suzuki,
@@ -132,9 +133,7 @@ ATTACKS: list[Attack] = [
             "expected_from",
             "expected_until",
             "device_kind_1",
-            "device_serial_1",
             "visitor_id",
-            "id_kind",
         ),
     ),
     Attack(
@@ -549,19 +548,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def _view_pages(env: Env) -> list[str]:
     """Every page that shows what forms saved, read by the roles that may open them."""
     i = env.extra["incident"]
+    # the pages that show what the forms write (events, presence and alarms come from the
+    # controller, not from a form)
     manager_pages = [
-        "/dashboard",
         "/alarms/",
         "/visitors/",
-        "/events/",
         "/people/",
         f"/people/{env.site.tanaka}",
         f"/people/{env.site.sato}",
         "/authorizations/",
         f"/incidents/{i}",
-        "/incidents/?state=all",
         "/review/",
-        "/occupancy/",
     ]
     bodies = []
     for role, pages in (("manager", manager_pages), ("administrator", ["/admin/", "/audit/"])):
@@ -598,7 +595,8 @@ def test_hostile_values_are_refused_cleanly(
             data.pop(name, None)
         elif value is not None:
             data[name] = value
-        before, audit_before = _counts(env.engine, env.tables), _max_audit(env.sf)
+        if attack.method == "POST":  # a GET never writes: skip the bookkeeping
+            before, audit_before = _counts(env.engine, env.tables), _max_audit(env.sf)
         resp = _send(client, attack, data, token, env.extra["tokens"])
         body = resp.get_data(as_text=True)
         label = f"{name}={'(missing)' if value is MISSING else repr(value)[:40]}"
