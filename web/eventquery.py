@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from controller.reasons import Reason, sentence
 from db.models import Alarm, Decision, Door, Event, Person
-from web.ids import MAX_ID, parse_id
+from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -142,7 +142,7 @@ def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
     if not value:
         return None
     micros, _sep, ident = value.partition("_")
-    row_id = parse_id(ident)  # a forged id past 64 bits overflowed inside the query
+    row_id = parse_id(ident, MAX_BIG_ID)  # a forged id past 64 bits overflowed inside the query
     if row_id is None:
         return None
     try:
