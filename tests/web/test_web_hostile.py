@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -511,9 +512,8 @@ class Env:
     clients: dict[str, tuple[FlaskClient, str]]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One site for the whole table: one login per role (argon2 is slow on purpose).
+def _make_env(url: str) -> Env:
+    """One site for a whole table: one login per role (argon2 is slow on purpose).
 
     What an attack saved stays for the next ones, so later pages also show earlier payloads.
     """
@@ -521,7 +521,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from db.migrate import upgrade
     from web import create_app
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'nyutai.db'}"
     upgrade(url)
     engine = make_engine(url)
     sf = make_session_factory(engine)
@@ -541,8 +540,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for role in ("guard", "manager", "administrator", "auditor"):
         client = app.test_client()
         clients[role] = (client, _login(client, role))
-    yield Env(app, engine, sf, site, extra, inspect(engine).get_table_names(), clients)
-    engine.dispose()
+    return Env(app, engine, sf, site, extra, inspect(engine).get_table_names(), clients)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    built = _make_env(f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'nyutai.db'}")
+    yield built
+    built.engine.dispose()
 
 
 def _view_pages(env: Env) -> list[str]:
@@ -575,8 +580,16 @@ def test_hostile_values_are_refused_cleanly(
     env: Env, caplog: pytest.LogCaptureFixture, attack: Attack
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    failures = _run(env, attack, HOSTILE if attack.values is None else attack.values, caplog)
+    assert not failures, f"{attack.method} {attack.path}:\n" + "\n".join(failures)
+
+
+def _run(
+    env: Env, attack: Attack, values: list[Any], caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """Send every value to every field of ``attack``; the problems found, sorted."""
+    caplog.clear()
     ids = _ids(env.site, {k: v for k, v in env.extra.items() if isinstance(v, int | str)})
-    values = HOSTILE if attack.values is None else attack.values
     attack = Attack(attack.role, attack.method, _fill(attack.path, ids), attack.base, attack.fields)
     base = {k: _fill(v, ids) for k, v in attack.base.items()}
     if attack.role == "anonymous":
@@ -634,7 +647,7 @@ def test_hostile_values_are_refused_cleanly(
         for secret in (SECRET_PW, SECRET_PIN):
             if secret in line:
                 failures.append(f"secret in the log: {line[:200]}")
-    assert not failures, f"{attack.method} {attack.path}:\n" + "\n".join(sorted(set(failures)))
+    return sorted(set(failures))
 
 
 def _around(body: str, needle: str) -> str:
@@ -656,3 +669,47 @@ def test_editing_a_person_to_a_used_employee_number_is_refused(
     with session_factory() as s:
         tanaka = s.get(Person, site.tanaka)
         assert tanaka is not None and tanaka.employee_no == "E001"
+
+
+# values a permissive SQLite stores but PostgreSQL refuses or measures differently
+PG_VALUES: list[Any] = [
+    "x" * 10_000,
+    "a\x00b",
+    "\x01\x08\x1b[31m\x7f",
+    "\U00020bb7\U0001f600",
+    "1" * 19,
+]
+
+
+@pytest.mark.postgres
+def test_free_text_on_postgresql(caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL refuses NUL in text and checks VARCHAR lengths: every form on a real server."""
+    import os
+    import secrets
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    pg = os.environ.get("NYUTAI_TEST_PG_URL")
+    if not pg:
+        pytest.skip("no PostgreSQL server (NYUTAI_TEST_PG_URL unset; scripts/test starts one)")
+    name = f"nyutai_hostile_{secrets.token_hex(4)}"
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    env = None
+    try:
+        env = _make_env(make_url(pg).set(database=name).render_as_string(hide_password=False))
+        caplog.set_level(logging.DEBUG)
+        failures = []
+        for attack in ATTACKS:
+            if attack.method == "POST" and attack.role != "anonymous":
+                found = _run(env, attack, PG_VALUES, caplog)
+                failures += [f"{attack.method} {attack.path}: {f}" for f in found]
+        assert not failures, "\n".join(failures)
+    finally:
+        if env is not None:
+            env.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
