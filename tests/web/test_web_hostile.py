@@ -713,3 +713,21 @@ def test_free_text_on_postgresql(caplog: pytest.LogCaptureFixture) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_a_nul_character_is_refused_with_its_reason(
+    auth: Any, site: Site, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL cannot store NUL in text: refused up front, named, logged without the value."""
+    from db.models import Person
+
+    auth.login("manager")
+    caplog.set_level(logging.INFO)
+    resp = auth.post(
+        "/people/new", {"name": "a\x00b", "email": "ab" + SECRET_PW}, page="/people/new"
+    )
+    assert resp.status_code == 400
+    assert "入力欄にNUL文字が含まれています" in resp.get_data(as_text=True)
+    assert "NUL character in field 'name'" in caplog.text and SECRET_PW not in caplog.text
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Person)) == 3
