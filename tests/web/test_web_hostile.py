@@ -634,7 +634,8 @@ def _run(
         if resp.mimetype == "text/html":  # JSON and CSV are not rendered by a browser
             bodies.append(body)
     # afterwards: the pages that show what was saved never carry a payload unescaped
-    bodies += _view_pages(env)
+    if attack.method == "POST":  # a GET saves nothing another page could show
+        bodies += _view_pages(env)
     for body in bodies:
         for payload in PAYLOADS:
             if payload in body:
