@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from controller.reasons import Reason, sentence
 from db.models import Alarm, Decision, Door, Event, Person
+from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -65,6 +66,8 @@ def _int(value: str, name: str) -> int:
         raise FilterError(name, _("expected a number")) from None
     if n < 0:
         raise FilterError(name, _("expected a positive number"))
+    if n > MAX_ID:  # the database cannot even compare it (OverflowError in SQLite)
+        raise FilterError(name, _("no such id"))
     return n
 
 
@@ -114,8 +117,8 @@ def filtered(f: EventFilter) -> Select[Event]:  # type: ignore[type-var]
     if f.alarms_only:
         q = q.where(Event.id.in_(select(Alarm.event_id).where(Alarm.event_id.is_not(None))))
     if f.person:
-        if f.person.startswith("#") and f.person[1:].isdigit():
-            q = q.where(Event.person_id == int(f.person[1:]))
+        if f.person.startswith("#") and (pid := parse_id(f.person[1:])) is not None:
+            q = q.where(Event.person_id == pid)
         else:
             p = aliased(Person)
             like = (
@@ -139,9 +142,12 @@ def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
     if not value:
         return None
     micros, _sep, ident = value.partition("_")
+    row_id = parse_id(ident, MAX_BIG_ID)  # a forged id past 64 bits overflowed inside the query
+    if row_id is None:
+        return None
     try:
         t = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
-        return t, int(ident)
+        return t, row_id
     except (ValueError, OverflowError, OSError):
         return None
 

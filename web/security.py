@@ -62,7 +62,7 @@ def _headers(resp: Response) -> Response:
     return resp
 
 
-def _error_page(code: int) -> tuple[str | dict[str, str], int]:
+def _error_page(code: int, reason: str | None = None) -> tuple[str | dict[str, str], int]:
     titles = {
         400: _("The request could not be understood."),
         401: _("Please sign in."),
@@ -71,7 +71,7 @@ def _error_page(code: int) -> tuple[str | dict[str, str], int]:
         405: _("This action is not allowed here."),
         429: _("Too many requests. Please wait a moment."),
     }
-    message = titles.get(code, _("Something went wrong. The error was logged."))
+    message = reason or titles.get(code, _("Something went wrong. The error was logged."))
     if request.path.startswith("/api/"):
         return {"error": message}, code
     return render_template("error.html", code=code, message=message), code
@@ -81,6 +81,23 @@ def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     app.after_request(_headers)
+
+    @app.before_request
+    def _refuse_nul():  # type: ignore[no-untyped-def]
+        # PostgreSQL refuses NUL in text (a DataError, i.e. a 500, before this); no field of
+        # ours means anything with one, so the whole request is refused before any view runs
+        for source in (request.args, request.form):
+            for key, value in source.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    # the field's name only: the value may be a password
+                    log.warning(
+                        "refused %s %s: NUL character in field %r",
+                        request.method,
+                        request.path,
+                        key.replace("\x00", "")[:64],
+                    )
+                    return _error_page(400, _("A field contains a NUL character (not allowed)."))
+        return None
 
     @app.errorhandler(CSRFError)
     def _csrf(_e: CSRFError):  # type: ignore[no-untyped-def]

@@ -126,6 +126,12 @@ def area_update(area_id: int):  # type: ignore[no-untyped-def]
     if max_visitors < 1:
         flash(_("At least one visitor per escort."), "error")
         return redirect(url_for("admin.index"))
+    if max_visitors > MAX_VISITORS_PER_ESCORT:  # 10**30 overflowed the column: a 500 before
+        flash(
+            _("At most %(n)s visitors per escort.", n=MAX_VISITORS_PER_ESCORT),
+            "error",
+        )
+        return redirect(url_for("admin.index"))
     area.name = f.get("name", area.name).strip()[:200] or area.name
     area.name_en = f.get("name_en", "").strip()[:200] or None
     area.permitted_devices = sorted(
@@ -141,6 +147,9 @@ def area_update(area_id: int):  # type: ignore[no-untyped-def]
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
 
+
+# one escort cannot watch more people than this; also keeps the value a small integer
+MAX_VISITORS_PER_ESCORT = 20
 
 DOOR_FIELDS = (
     "name",

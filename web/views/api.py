@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -12,6 +13,7 @@ from db.models import Alarm, AlarmState, Event, Presence
 from web import eventquery
 from web.db import get_session
 from web.i18n import site_zone
+from web.ids import parse_id
 from web.roles import requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -49,13 +51,11 @@ def events():  # type: ignore[no-untyped-def]
     f = eventquery.parse_filter(request.args, site_zone())
     if f.errors:
         return {"error": "bad filter", "details": f.errors}, 400
-    size = request.args.get("limit", "")
-    page = eventquery.page(
-        get_session(),
-        f,
-        after=request.args.get("after"),
-        size=int(size) if size.isdigit() else eventquery.PAGE_SIZE,
-    )
+    limit = request.args.get("limit", "")
+    size = parse_id(limit) if limit else eventquery.PAGE_SIZE
+    if size is None:
+        return {"error": "bad filter", "details": ["limit: " + _("expected a number")]}, 400
+    page = eventquery.page(get_session(), f, after=request.args.get("after"), size=size)
     return {"events": [event_json(e) for e in page.rows], "next": page.next_cursor}
 
 

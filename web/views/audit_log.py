@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from db.models import AuditLog
 from web.db import get_session
+from web.ids import MAX_BIG_ID, parse_id
 from web.integrity import verify_chain
 from web.roles import requires
 
@@ -26,9 +27,9 @@ def index():  # type: ignore[no-untyped-def]
     username = request.args.get("username", "").strip()[:64]
     if username:
         q = q.where(AuditLog.username == username)
-    after = request.args.get("after", "")
-    if after.isdigit():  # ids grow with time: the id alone is a stable keyset
-        q = q.where(AuditLog.id < int(after))
+    after = parse_id(request.args.get("after", ""), MAX_BIG_ID)
+    if after is not None:  # ids grow with time: the id alone is a stable keyset
+        q = q.where(AuditLog.id < after)
     rows = db.scalars(q.order_by(AuditLog.id.desc()).limit(PAGE + 1)).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]

@@ -24,6 +24,7 @@ from web.audit import audit, snapshot
 from web.db import get_session
 from web.eligibility import last_trainings, training_expiry, training_state
 from web.i18n import site_zone
+from web.ids import parse_id
 from web.roles import requires
 from web.schedule import ScheduleError, parse_schedule
 
@@ -41,8 +42,7 @@ FIELDS = (
 
 
 def _int_arg(name: str) -> int | None:
-    v = request.args.get(name, "")
-    return int(v) if v.isdigit() else None
+    return parse_id(request.args.get(name, ""))
 
 
 @bp.route("/")
@@ -123,8 +123,12 @@ def _local_date(value: str, end: bool) -> datetime | None:
 @requires("authorizations.edit")
 def create():  # type: ignore[no-untyped-def]
     db = get_session()
-    person = db.get(Person, int(request.form.get("person_id") or 0))
-    area = db.get(Area, int(request.form.get("area_id") or 0))
+    person_id, area_id = (
+        parse_id(request.form.get("person_id")),
+        parse_id(request.form.get("area_id")),
+    )
+    person = db.get(Person, person_id) if person_id is not None else None
+    area = db.get(Area, area_id) if area_id is not None else None
     if person is None or area is None or person.kind != PersonKind.STAFF:
         flash(_("Choose a staff member and an area."), "error")
         return redirect(url_for("authorizations.index"))

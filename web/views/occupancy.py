@@ -19,6 +19,7 @@ from db.models import Area, Event, Person, Presence
 from db.types import utcnow
 from web.audit import audit
 from web.db import get_session
+from web.ids import parse_id
 from web.roles import requires
 
 bp = Blueprint("occupancy", __name__, url_prefix="/occupancy")
@@ -59,10 +60,11 @@ def forgive():  # type: ignore[no-untyped-def]
     db = get_session()
     person_id = request.form.get("person_id", "")
     area_id = request.form.get("area_id", "")
-    if not person_id.isdigit() or (area_id and not area_id.isdigit()):
+    pid, aid = parse_id(person_id), parse_id(area_id)
+    if pid is None or (area_id and aid is None):
         abort(400)
-    person = db.get(Person, int(person_id))
-    area = db.get(Area, int(area_id)) if area_id else None
+    person = db.get(Person, pid)
+    area = db.get(Area, aid) if aid is not None else None
     if person is None or (area_id and area is None):
         abort(404)
     payload = {"person_id": person.id, "area_id": area.id if area else None}

@@ -32,6 +32,7 @@ from web.cards import (
 from web.db import get_session
 from web.eligibility import last_trainings, training_state
 from web.i18n import site_zone
+from web.ids import parse_id
 from web.pins import hash_pin, pin_problem
 from web.roles import requires
 
@@ -105,19 +106,27 @@ def _form_person(person: Person) -> str | None:
     return None
 
 
+def _employee_no_taken(person: Person) -> str | None:
+    """Refuse an employee number another person has (edit hit the unique index: a 500)."""
+    if not person.employee_no:
+        return None
+    db = get_session()
+    with db.no_autoflush:  # the edited person must not be written by the query
+        other = db.scalar(
+            select(Person.id).where(
+                Person.employee_no == person.employee_no, Person.id != person.id
+            )
+        )
+    return _("This employee number is already used.") if other is not None else None
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @requires("people.edit")
 def create():  # type: ignore[no-untyped-def]
     person = Person(kind=PersonKind.STAFF, active=True, designated=False)
     if request.method == "POST":
-        problem = _form_person(person)
+        problem = _form_person(person) or _employee_no_taken(person)
         db = get_session()
-        if (
-            problem is None
-            and person.employee_no
-            and db.scalar(select(Person.id).where(Person.employee_no == person.employee_no))
-        ):
-            problem = _("This employee number is already used.")
         if problem:
             flash(problem, "error")
             return render_template("person_form.html", person=person), 400
@@ -159,7 +168,7 @@ def edit(person_id: int):  # type: ignore[no-untyped-def]
     person = _person_or_404(person_id)
     if request.method == "POST":
         before = snapshot(person, PERSON_FIELDS)
-        problem = _form_person(person)
+        problem = _form_person(person) or _employee_no_taken(person)
         if problem:
             db.rollback()
             flash(problem, "error")
@@ -389,7 +398,7 @@ def forgive(person_id: int):  # type: ignore[no-untyped-def]
     db = get_session()
     person = _person_or_404(person_id)
     area = request.form.get("area_id", "")
-    payload = {"person_id": person.id, "area_id": int(area) if area.isdigit() else None}
+    payload = {"person_id": person.id, "area_id": parse_id(area)}
     cmd = enqueue(db, CommandKind.FORGIVE, payload, current_user.id)
     audit("antipassback.forgive", "person", person.id, after={**payload, "command": cmd.id})
     db.commit()

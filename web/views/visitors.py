@@ -29,6 +29,7 @@ from web.cards import enrolment_status, reader_choices, start_enrolment
 from web.db import get_session
 from web.eligibility import eligible_escorts
 from web.i18n import reason_text, site_zone
+from web.ids import parse_id
 from web.roles import requires
 from web.views.people import add_credential
 
@@ -141,8 +142,8 @@ def index():  # type: ignore[no-untyped-def]
         "expected_until": _local_input(now + DEFAULT_VISIT),
     }
     from_person = request.args.get("from_person", "")
-    if from_person.isdigit():  # a repeat visitor: start from what we know
-        p = get_session().get(Person, int(from_person))
+    if (from_id := parse_id(from_person)) is not None:  # a repeat visitor: start from what we know
+        p = get_session().get(Person, from_id)
         if p is not None and p.kind == PersonKind.VISITOR:
             form.update(
                 visitor_id=p.id,
@@ -162,7 +163,8 @@ def _validate(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         errors.append(_("The visitor's name is required."))
     if not form.get("purpose"):
         errors.append(_("The purpose of the visit is required (用件の確認)."))
-    area = db.get(Area, int(form["area_id"])) if str(form.get("area_id", "")).isdigit() else None
+    area_id = parse_id(form.get("area_id"))
+    area = db.get(Area, area_id) if area_id is not None else None
     if area is None:
         errors.append(_("Choose the managed area."))
     out["area"] = area
@@ -173,13 +175,14 @@ def _validate(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     if start is None or end is None or end <= start:
         errors.append(_("The expected window needs a start and a later end."))
     out["start"], out["end"] = start, end
-    host = db.get(Person, int(form["host_id"])) if str(form.get("host_id", "")).isdigit() else None
+    host_id = parse_id(form.get("host_id"))
+    host = db.get(Person, host_id) if host_id is not None else None
     if form.get("host_id") and (host is None or host.kind != PersonKind.STAFF or not host.active):
         errors.append(_("Choose the host among the active staff."))
     out["host"] = host
     escort = None
-    if str(form.get("escort_id", "")).isdigit():
-        escort = db.get(Person, int(form["escort_id"]))
+    if (escort_id := parse_id(form.get("escort_id"))) is not None:
+        escort = db.get(Person, escort_id)
     if area is not None:
         now = utcnow()
         allowed = eligible_escorts(db, area.id, now, now.astimezone(site_zone()).date())
@@ -212,7 +215,7 @@ def _read_form() -> dict[str, Any]:
         if kind:
             devices.append({"kind": kind, "serial": f.get(f"device_serial_{i}", "").strip()[:100]})
     return {
-        "visitor_id": int(f["visitor_id"]) if f.get("visitor_id", "").isdigit() else None,
+        "visitor_id": parse_id(f.get("visitor_id")),
         "name": f.get("name", "").strip()[:200],
         "name_kana": f.get("name_kana", "").strip()[:200],
         "organization": f.get("organization", "").strip()[:200],
