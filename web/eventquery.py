@@ -93,6 +93,10 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
             f.errors.append(str(exc))
         except ValueError:
             f.errors.append(f"{key}: " + _("unknown value"))
+    for key in ("after", "before"):  # page positions: a forged one is named, not ignored
+        value = (args.get(key) or "").strip()
+        if value and decode_cursor(value) is None:
+            f.errors.append(f"{key}: " + _("unknown value"))
     f.visitors_only = args.get("visitors") in ("1", "on", "true")
     f.alarms_only = args.get("alarms") in ("1", "on", "true")
     return f

@@ -139,6 +139,15 @@ def test_bad_filter_values_are_named_not_fatal(app: Flask, site: Site, auth: Aut
     )  # in the operator's language
 
 
+def test_a_forged_page_position_is_named_not_silently_ignored(
+    app: Flask, site: Site, auth: Auth
+) -> None:
+    auth.login("manager")
+    resp = auth.client.get("/events/?after=bm90LWEtY3Vyc29y")
+    assert resp.status_code == 200 and "after: 不明な値です" in resp.text
+    assert "before:" not in resp.text
+
+
 def test_event_page_and_csv_export(app: Flask, site: Site, auth: Auth, session_factory) -> None:
     add_events(session_factory, site, 120)
     auth.login("manager")
@@ -189,6 +198,7 @@ def test_api_events_uses_the_same_filters(app: Flask, site: Site, session_factor
         body = client.get(url, headers=h).json
         got += [e["id"] for e in body["events"]]
         cursor = body["next"]
+        assert cursor is None or eventquery.decode_cursor(cursor) is not None
         if not cursor:
             break
     assert got == sorted((ids[i] for i in range(30) if i % 10 == 0), reverse=True)
