@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from controller.reasons import AUDIBLE_ALARMS, AlarmKind
@@ -55,14 +55,21 @@ def audible_unacknowledged(session: Session) -> bool:
     )
 
 
-def acknowledge(
-    session: Session, alarm_id: int, operator_id: int | None, comment: str, now: datetime
-) -> Alarm:
+def _alarm_in_state(session: Session, alarm_id: int, expected: AlarmState, why: str) -> Alarm:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:
         raise LookupError(f"no alarm {alarm_id}")
-    if alarm.state != AlarmState.RAISED:
-        raise ValueError(f"alarm {alarm_id} is {alarm.state}, not raised")
+    if alarm.state != expected:
+        raise ValueError(f"alarm {alarm_id} is {alarm.state}: {why}")
+    return alarm
+
+
+def acknowledge(
+    session: Session, alarm_id: int, operator_id: int | None, comment: str, now: datetime
+) -> Alarm:
+    alarm = _alarm_in_state(
+        session, alarm_id, AlarmState.RAISED, "only a raised alarm is acknowledged"
+    )
     alarm.state = AlarmState.ACKNOWLEDGED
     alarm.acknowledged_at = now
     alarm.acknowledged_by = operator_id
@@ -73,18 +80,28 @@ def acknowledge(
 def clear(
     session: Session, alarm_id: int, operator_id: int | None, comment: str, now: datetime
 ) -> Alarm:
-    alarm = session.get(Alarm, alarm_id)
-    if alarm is None:
-        raise LookupError(f"no alarm {alarm_id}")
-    if alarm.state != AlarmState.ACKNOWLEDGED:
-        # an alarm stays until acknowledged: clearing skips nobody's attention
-        raise ValueError(f"alarm {alarm_id} must be acknowledged before it is cleared")
+    # an alarm stays until acknowledged: clearing skips nobody's attention
+    alarm = _alarm_in_state(
+        session, alarm_id, AlarmState.ACKNOWLEDGED, "it must be acknowledged before it is cleared"
+    )
     alarm.state = AlarmState.CLEARED
     alarm.cleared_at = now
     alarm.cleared_by = operator_id
     if comment:
         alarm.ack_comment = (alarm.ack_comment or "") + f"\n{comment}"
     return alarm
+
+
+def _unrestored(kind: AlarmKind, door_id: int | None, reader: str | None) -> Select[Alarm]:
+    """Alarms of this kind whose condition has not ended (and that nobody cleared)."""
+    q = select(Alarm).where(
+        Alarm.kind == kind.value, Alarm.restored_at.is_(None), Alarm.state != AlarmState.CLEARED
+    )
+    if door_id is not None:
+        q = q.where(Alarm.door_id == door_id)
+    if reader is not None:
+        q = q.where(Alarm.reader == reader)
+    return q
 
 
 def restore_open(
@@ -96,14 +113,7 @@ def restore_open(
     reader: str | None = None,
 ) -> list[Alarm]:
     """Mark the condition of matching open alarms as ended (door closed, reader back)."""
-    q = select(Alarm).where(
-        Alarm.kind == kind.value, Alarm.restored_at.is_(None), Alarm.state != AlarmState.CLEARED
-    )
-    if door_id is not None:
-        q = q.where(Alarm.door_id == door_id)
-    if reader is not None:
-        q = q.where(Alarm.reader == reader)
-    alarms = list(session.scalars(q))
+    alarms = list(session.scalars(_unrestored(kind, door_id, reader)))
     for alarm in alarms:
         alarm.restored_at = now
     return alarms
@@ -111,9 +121,4 @@ def restore_open(
 
 def open_alarm(session: Session, kind: AlarmKind, *, reader: str | None = None) -> Alarm | None:
     """The newest alarm of this kind whose condition has not ended."""
-    q = select(Alarm).where(
-        Alarm.kind == kind.value, Alarm.restored_at.is_(None), Alarm.state != AlarmState.CLEARED
-    )
-    if reader is not None:
-        q = q.where(Alarm.reader == reader)
-    return session.scalar(q.order_by(Alarm.id.desc()).limit(1))
+    return session.scalar(_unrestored(kind, None, reader).order_by(Alarm.id.desc()).limit(1))

@@ -221,14 +221,6 @@ def escort_eligible(
     return True
 
 
-def escort_window_open(first_at: float, now_monotonic: float, door: DoorPolicy) -> bool:
-    return now_monotonic - first_at <= door.escort_window_seconds
-
-
-def visit_expired(card: CardFacts, now: datetime) -> bool:
-    return card.visit is not None and now >= card.visit.expected_until
-
-
 __all__ = [
     "Decision",
     "Outcome",

@@ -79,7 +79,6 @@ class Reason(enum.StrEnum):
     TAILGATING = "tailgating"
     CAMERA_OFFLINE = "camera_offline"
     UNKNOWN_READER = "unknown_reader"
-    BAD_INPUT = "bad_input"
     SYSTEM_UNAVAILABLE = "system_unavailable"
 
 
@@ -204,7 +203,6 @@ REASON_TEXT: dict[Reason, Sentence] = {
     Reason.UNKNOWN_READER: Sentence(
         "扉に割り当てられていないリーダーです。", "The reader belongs to no door."
     ),
-    Reason.BAD_INPUT: Sentence("不正な入力を破棄しました。", "Malformed input was rejected."),
     Reason.SYSTEM_UNAVAILABLE: Sentence(
         "システムが利用できないため施錠を維持しました。",
         "The system is unavailable: the door stays locked.",
@@ -220,7 +218,6 @@ class AlarmKind(enum.StrEnum):
     PIN_LOCKOUT = "pin_lockout"
     ESCORT_LEFT_VISITOR = "escort_left_visitor"
     TWO_PERSON_VIOLATION = "two_person_violation"
-    ANTIPASSBACK = "antipassback"
     READER_OFFLINE = "reader_offline"
     CAMERA_OFFLINE = "camera_offline"
     TAILGATING = "tailgating"
@@ -239,7 +236,6 @@ ALARM_TEXT: dict[AlarmKind, Sentence] = {
         "立会者が来訪者を残して退室", "Escort left while their visitor is inside"
     ),
     AlarmKind.TWO_PERSON_VIOLATION: Sentence("二人ルール違反", "Two-person rule violated"),
-    AlarmKind.ANTIPASSBACK: Sentence("アンチパスバック違反", "Anti-passback violation"),
     AlarmKind.READER_OFFLINE: Sentence("カードリーダー応答なし", "Reader offline"),
     AlarmKind.CAMERA_OFFLINE: Sentence("カメラ応答なし", "Camera offline"),
     AlarmKind.TAILGATING: Sentence("共連れの疑い", "Suspected tailgating"),

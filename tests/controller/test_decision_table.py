@@ -386,7 +386,6 @@ DAEMON_REASONS = {
     Reason.READER_OFFLINE,
     Reason.FORGIVEN,
     Reason.UNKNOWN_READER,
-    Reason.BAD_INPUT,
     Reason.SYSTEM_UNAVAILABLE,
     Reason.SNAPSHOT,
     Reason.TAILGATING,

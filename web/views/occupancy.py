@@ -67,9 +67,15 @@ def forgive():  # type: ignore[no-untyped-def]
     area = db.get(Area, aid) if aid is not None else None
     if person is None or (area_id and area is None):
         abort(404)
-    payload = {"person_id": person.id, "area_id": area.id if area else None}
+    request_forgive(person, area.id if area else None)
+    return redirect(url_for("occupancy.index"))
+
+
+def request_forgive(person: Person, area_id: int | None) -> None:
+    """Ask the controller to reset a person's in/out record (audited, then committed)."""
+    db = get_session()
+    payload = {"person_id": person.id, "area_id": area_id}
     cmd = enqueue(db, CommandKind.FORGIVE, payload, current_user.id)
     audit("antipassback.forgive", "person", person.id, after={**payload, "command": cmd.id})
     db.commit()
     flash(_("The anti-passback state will be reset by the controller."), "info")
-    return redirect(url_for("occupancy.index"))

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from db.commands import CommandKind, enqueue
+from db.commands import CommandKind
 from db.models import (
     Area,
     Command,
@@ -35,6 +35,7 @@ from web.i18n import site_zone
 from web.ids import parse_id
 from web.pins import hash_pin, pin_problem
 from web.roles import requires
+from web.views.occupancy import request_forgive
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
@@ -395,12 +396,6 @@ def card_state(card_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/<int:person_id>/forgive", methods=["POST"])
 @requires("antipassback.forgive")
 def forgive(person_id: int):  # type: ignore[no-untyped-def]
-    db = get_session()
     person = _person_or_404(person_id)
-    area = request.form.get("area_id", "")
-    payload = {"person_id": person.id, "area_id": parse_id(area)}
-    cmd = enqueue(db, CommandKind.FORGIVE, payload, current_user.id)
-    audit("antipassback.forgive", "person", person.id, after={**payload, "command": cmd.id})
-    db.commit()
-    flash(_("The anti-passback state will be reset by the controller."), "info")
+    request_forgive(person, parse_id(request.form.get("area_id", "")))
     return redirect(url_for("people.show", person_id=person.id))
