@@ -77,16 +77,20 @@ def test_the_slice_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     ctl = Controller(cfg, session_factory=factory, backend=backend)
     ctl.start()
     try:
+        import queue
         import time
         from datetime import UTC, datetime
 
+        from controller.state import Call
         from readers.events import CardPresented
 
-        result = ctl.on_card(
-            CardPresented(
-                "sr-in", "felica", DEMO_CARDS["yamada"][1], time.monotonic(), datetime.now(UTC)
-            )
+        answer: queue.Queue[dict[str, object]] = queue.Queue()
+        card = CardPresented(
+            "sr-in", "felica", DEMO_CARDS["yamada"][1], time.monotonic(), datetime.now(UTC)
         )
+        # on the controller's own thread, which owns door state
+        ctl.queue.put(Call(lambda: answer.put(ctl.on_card(card))))
+        result = answer.get(timeout=10)
         assert result["decision"] == "granted"
         assert backend.outputs["sr-strike"].is_active
         backend.inputs["sr-contact"].drive(True)

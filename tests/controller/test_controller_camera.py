@@ -4,7 +4,6 @@ reading a generated video file."""
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,7 @@ from db.engine import session_scope
 from db.models import Snapshot
 from nyutai.config import CameraSection
 from tests.controller.conftest import Site
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hardware"))
-from hw_media import crossing_frames, write_video  # noqa: E402
+from tests.hardware.hw_media import crossing_frames, write_video
 
 FPS = 15.0
 
