@@ -57,7 +57,9 @@ def problems(pyproject: dict, lock_text: str) -> list[str]:
         elif not any(req.specifier.contains(v, prereleases=True) for v in versions):
             found.append(f"{req}: the lock pins {', '.join(sorted(versions))}")
     for name in sorted(direct - names):
-        found.append(f"{name} is locked as a dependency of nyutai but pyproject.toml no longer asks for it")
+        found.append(
+            f"{name} is locked as a dependency of nyutai but pyproject.toml no longer asks for it"
+        )
     return found
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.messages.extract import extract_from_dir
 from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask import Flask
@@ -86,7 +86,8 @@ def test_compiled_catalog_matches_the_po_file() -> None:
     served = _messages(compiled)
     stale = sorted(str(k) for k in wanted.keys() ^ served.keys())
     changed = sorted(str(k) for k in wanted.keys() & served.keys() if wanted[k] != served[k])
-    assert (stale, changed) == ([], []), "recompile messages.mo (pybabel compile -d web/translations)"
+    hint = "recompile messages.mo (pybabel compile -d web/translations)"
+    assert (stale, changed) == ([], []), hint
 
 
 class _Text(HTMLParser):
