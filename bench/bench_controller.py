@@ -26,8 +26,9 @@ from controller.decision import Presence, decide  # noqa: E402
 from db.engine import make_engine, make_session_factory, session_scope  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Direction  # noqa: E402
+from domain.config import load_config  # noqa: E402
 from hardware.sim import SimBackend  # noqa: E402
-from nyutai.config import DEMO_SITE, load_config  # noqa: E402
+from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, seed_people  # noqa: E402
 from readers.events import CardPresented  # noqa: E402
 from tests.controller.test_decision_table import DOOR, OK_STAFF  # noqa: E402

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from controller.reasons import AUDIBLE_ALARMS, AlarmKind
 from db.models import Alarm, AlarmState
+from domain.reasons import AUDIBLE_ALARMS, AlarmKind
 
 
 def raise_alarm(

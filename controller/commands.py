@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from controller import alarms as alarm_rows
-from controller.reasons import Reason
 from db.commands import CommandKind
 from db.engine import session_scope
 from db.models import Command, CommandState
 from db.models import Decision as D
+from domain.reasons import Reason
 from readers import CardPresented, KeypadInput
 from readers.sim import SimReader
 

@@ -27,8 +27,6 @@ from controller.decision import Decision, Outcome, Presence, decide, escort_elig
 from controller.facts import CardFacts, DoorPolicy, load_card, load_door
 from controller.journal import UnsavedJournal
 from controller.occupancy import Occupancy, Occupant
-from controller.pins import check_pin
-from controller.reasons import AUDIBLE_ALARMS, AlarmKind, Reason
 from controller.site import sync_site
 from controller.state import (
     Call,
@@ -56,15 +54,17 @@ from db.models import (
 from db.models import (
     Decision as D,
 )
+from db.snapshots import store_snapshot
 from db.types import utcnow
+from domain.config import SiteConfig
+from domain.pins import check_pin
+from domain.reasons import AUDIBLE_ALARMS, AlarmKind, Reason
 from hardware import ContactChanged, ExitRequested, TamperChanged, open_backend
 from hardware.base import Backend
 from hardware.camera import Camera
 from hardware.door import AlarmOutputs, DoorHardware, DoorPins
 from hardware.sim import SimBackend
-from hardware.snapshots import store_snapshot
 from hardware.tailgating import TailgateResult, TailgateWatch
-from nyutai.config import SiteConfig
 from readers import CardPresented, Feedback, KeypadInput, ReaderOffline, ReaderOnline, ReaderTamper
 from readers.base import Reader
 from readers.registry import open_reader

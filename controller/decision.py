@@ -1,7 +1,7 @@
 """Who may pass this door now, and why not: a pure function of (facts, door, state, now).
 
 No I/O, no clock: the caller passes ``now``. Each outcome carries a reason code from
-controller.reasons and what the door should do next (release, ask for a PIN, wait for an
+domain.reasons and what the door should do next (release, ask for a PIN, wait for an
 escort). The daemon (controller.daemon) carries the outcome out.
 """
 
@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from controller.facts import AuthorizationFacts, CardFacts, DoorPolicy
-from controller.reasons import Reason
 from db.models import AntipassbackMode, CredentialState, Direction
+from domain.reasons import Reason
+from domain.training import training_current
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
-# 3(3): training at least once a year; "12 months" counted as the same date a year later.
-TRAINING_VALID_MONTHS = 12
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -52,23 +51,6 @@ class Presence:
 
 def deny(reason: Reason) -> Decision:
     return Decision(Outcome.DENY, reason)
-
-
-def training_current(last: date | None, today: date) -> bool:
-    if last is None:
-        return False
-    return today <= add_months(last, TRAINING_VALID_MONTHS)
-
-
-def add_months(d: date, months: int) -> date:
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    for day in (d.day, 30, 29, 28):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def within_schedule(schedule: dict[str, object] | None, now: datetime) -> bool:
@@ -227,6 +209,5 @@ __all__ = [
     "Presence",
     "decide",
     "escort_eligible",
-    "training_current",
     "within_schedule",
 ]

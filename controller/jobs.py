@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.reasons import AlarmKind
 from db.checkpoints import SigningKeyError, create_checkpoints, load_key, public_hex, trusted_keys
 from db.engine import make_engine, make_session_factory
 from db.eventlog import append_audit
@@ -33,7 +32,8 @@ from db.review import TRAINING_EXPIRED, TRAINING_EXPIRING, review_items
 from db.settings import end_of_day
 from db.types import utcnow
 from db.verify import verify_all
-from nyutai.config import SiteConfig, load_config
+from domain.config import SiteConfig, load_config
+from domain.reasons import AlarmKind
 
 log = logging.getLogger(__name__)
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from controller import jobs
 from db.migrate import FOREIGN_TABLES
-from nyutai.config import SiteConfig
+from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 

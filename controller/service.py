@@ -12,10 +12,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller.daemon import Controller
 from controller.scheduler import start_scheduler
+from controller.wiring import check_wiring
 from db.engine import make_engine, make_session_factory
 from db.migrate import current_heads
+from domain.config import SiteConfig
 from hardware.sdnotify import notify
-from nyutai.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def check_schema(url: str) -> None:
 
 
 def build_controller(cfg: SiteConfig) -> Controller:
+    check_wiring(cfg)
     check_schema(cfg.database_url)
     engine = make_engine(cfg.database_url, synchronous_full=True)
     return Controller(cfg, session_factory=make_session_factory(engine))

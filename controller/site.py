@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Area, Door
-from nyutai.config import SiteConfig
+from domain.config import SiteConfig
 
 
 def sync_site(session: Session, cfg: SiteConfig) -> None:

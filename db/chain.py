@@ -90,7 +90,7 @@ def format_time(v: datetime) -> str:
 def _value(model: type[Base], field: str, v: Any) -> Any:
     if v is None:
         return None
-    col_type = model.__table__.c[field].type  # type: ignore[attr-defined]
+    col_type = model.__table__.c[field].type
     if isinstance(col_type, UTCDateTime):
         return format_time(v)
     if isinstance(col_type, Boolean):

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.reasons import ALARM_TEXT, AlarmKind
 from db.eventlog import append_audit
 from db.models import Alarm, AuditLog, Incident, IncidentState, Operator, Role
 from db.types import utcnow
+from domain.reasons import ALARM_TEXT, AlarmKind
 
 # Alarm kinds that are reportable incidents (forced/held open, tamper, duress, escort
 # violations, tailgating, log integrity); the others are operational and stay alarms.

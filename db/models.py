@@ -7,7 +7,6 @@ new value needs no table rebuild on SQLite.
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -28,6 +27,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime, utcnow
+from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column values
+    AlarmState,
+    AntipassbackMode,
+    AuthorizationState,
+    CommandState,
+    CredentialState,
+    Decision,
+    Direction,
+    EscortPolicy,
+    IncidentState,
+    PersonKind,
+    Role,
+    Technology,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -47,82 +60,6 @@ name = Annotated[str, mapped_column(String(200))]
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class PersonKind(enum.StrEnum):
-    STAFF = "staff"
-    VISITOR = "visitor"
-
-
-class Technology(enum.StrEnum):
-    FELICA = "felica"
-    ISO14443A = "iso14443a"
-    EM4100 = "em4100"
-    WIEGAND = "wiegand"
-    OSDP = "osdp"
-
-
-class CredentialState(enum.StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    LOST = "lost"
-    BLOCKED = "blocked"
-    LOCKED = "locked"  # too many wrong PINs; a manager unlocks
-    RETURNED = "returned"  # temporary visitor badge collected at sign-out
-
-
-class AuthorizationState(enum.StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REVOKED = "revoked"
-
-
-class AntipassbackMode(enum.StrEnum):
-    OFF = "off"
-    ALERT = "alert"
-    ENFORCE = "enforce"
-
-
-class EscortPolicy(enum.StrEnum):
-    NAMED = "named"  # only the visit's named escort
-    ANY = "any"  # any designated, trained staff authorized for the area
-
-
-class Direction(enum.StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
-class Decision(enum.StrEnum):
-    GRANTED = "granted"
-    DENIED = "denied"
-    PENDING = "pending"  # waiting for PIN or escort; a final row follows
-    INFO = "info"  # not an access decision: door state, reader state, exit button
-
-
-class AlarmState(enum.StrEnum):
-    RAISED = "raised"
-    ACKNOWLEDGED = "acknowledged"
-    CLEARED = "cleared"
-
-
-class IncidentState(enum.StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class Role(enum.StrEnum):
-    ADMINISTRATOR = "administrator"
-    MANAGER = "manager"
-    GUARD = "guard"
-    AUDITOR = "auditor"
-
-
-class CommandState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"  # taken by the controller, waiting for something (an enrolment card)
-    DONE = "done"
-    FAILED = "failed"
 
 
 # --- people and credentials -------------------------------------------------------------

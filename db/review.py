@@ -16,7 +16,7 @@ recorded in the audit log only (revoke clears the designation). Both are audited
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -39,11 +39,10 @@ from db.models import (
     Training,
 )
 from db.types import utcnow
+from domain.training import TrainingState, training_state, valid_through
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 UNUSED_DAYS = 90
-TRAINING_WARN_DAYS = 30
-TRAINING_VALID_MONTHS = 12
 UNUSED = "unused_90d"
 TRAINING_EXPIRING = "training_expiring"
 TRAINING_EXPIRED = "training_expired"
@@ -67,18 +66,6 @@ class ReviewItem:
     person: str
     area: str
     detail: str
-
-
-def training_expires(completed: date) -> date:
-    """The day a training stops counting: 12 months after completion."""
-    m = completed.month - 1 + TRAINING_VALID_MONTHS
-    y, m = completed.year + m // 12, m % 12 + 1
-    for day in (completed.day, 30, 29, 28):
-        try:
-            return date(y, m, day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def _active_auths(session: Session, now: datetime) -> list[Authorization]:
@@ -129,13 +116,14 @@ def review_items(session: Session, now: datetime | None = None) -> list[ReviewIt
             select(func.max(Training.completed_on)).where(Training.person_id == a.person_id)
         )
         if latest is not None:
-            expires = training_expires(latest)
-            if expires <= today:
+            state = training_state(latest, today)
+            if state is TrainingState.EXPIRED:
                 finding = TRAINING_EXPIRED
-            elif expires <= today + timedelta(days=TRAINING_WARN_DAYS):
+            elif state is TrainingState.EXPIRING:
                 finding = TRAINING_EXPIRING
             else:
                 continue
+            expires = valid_through(latest)
             items.append(
                 ReviewItem(
                     finding, a.id, a.person_id, a.person.name, code, f"training until {expires}"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from nyutai.config import ConfigError, SiteConfig, load_config
+from controller.wiring import check_wiring
+from domain.config import ConfigError, SiteConfig, load_config
 
 config_option = click.option(
     "--config",
@@ -21,7 +22,7 @@ config_option = click.option(
 
 def _load(config_path: Path) -> SiteConfig:
     try:
-        return load_config(config_path)
+        return check_wiring(load_config(config_path))
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
 
@@ -110,7 +111,7 @@ def _wait_for_command(
 
 
 def _print_result(result: dict[str, object]) -> None:
-    from controller.reasons import sentence
+    from domain.reasons import sentence
 
     if result.get("state") == "failed":
         raise click.ClickException(f"refused: {result.get('error')}")

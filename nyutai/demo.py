@@ -16,7 +16,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.pins import check_pin_strength, hash_pin
 from controller.site import sync_site
 from db.models import (
     Area,
@@ -30,7 +29,9 @@ from db.models import (
     Visit,
 )
 from db.types import utcnow
-from nyutai.config import DEMO_SITE, SiteConfig
+from domain.config import SiteConfig
+from domain.pins import check_pin_strength, hash_pin
+from nyutai import DEMO_SITE
 
 DEMO_CARDS = {
     "yamada": ("felica", "012E4CD1A2B3C4D5"),

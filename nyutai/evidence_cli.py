@@ -15,8 +15,9 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.models import Operator
+from domain.config import SiteConfig
 from nyutai.cli import _load, config_option, main
-from nyutai.config import SiteConfig
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -34,9 +35,13 @@ def _tokyo_midnight(value: str, option: str) -> datetime:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
 
 
-def _operator(session: Session, username: str | None, option: str):  # type: ignore[no-untyped-def]
-    from db.models import Operator
+def _required_operator(session: Session, username: str, option: str) -> Operator:
+    op = _operator(session, username, option)
+    assert op is not None  # a name was given: _operator found one or raised
+    return op
 
+
+def _operator(session: Session, username: str | None, option: str) -> Operator | None:
     if username is None:
         return None
     op = session.scalars(select(Operator).where(Operator.username == username)).first()
@@ -237,7 +242,7 @@ def retention_set(
 
     cfg = _load(config_path)
     with _factory(cfg).begin() as s:
-        op = _operator(s, username, "--operator")
+        op = _required_operator(s, username, "--operator")
         if op.role not in (Role.ADMINISTRATOR, Role.MANAGER) or not op.active:
             raise click.ClickException("only an active administrator or manager may do this")
         for key, value in ((CONTRACT_END, contract_end), (RETENTION_YEARS, years)):
@@ -365,7 +370,7 @@ def review_decide(
         raise click.UsageError("give exactly one of --authorization and --person")
     cfg = _load(config_path)
     with _factory(cfg).begin() as s:
-        op = _operator(s, username, "--operator")
+        op = _required_operator(s, username, "--operator")
         try:
             if authorization_id is not None:
                 record_review(s, op, authorization_id, finding, decision, note)

@@ -39,7 +39,7 @@ def probe(config_path: Path, seconds: float) -> None:
 
     Exits with status 1 if any reader is offline at the end.
     """
-    from nyutai.config import ConfigError, load_config
+    from domain.config import ConfigError, load_config
 
     try:
         cfg = load_config(config_path)

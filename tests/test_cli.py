@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import Event
+from domain.config import load_config
+from nyutai import DEMO_SITE
 from nyutai.cli import main
-from nyutai.config import DEMO_SITE, load_config
 from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, seed_people
 
 ROOT = Path(__file__).resolve().parents[1]

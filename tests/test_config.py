@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from nyutai.config import DEMO_SITE, ConfigError, load_config
+from controller.wiring import check_wiring
+from domain.config import ConfigError, load_config
+from nyutai import DEMO_SITE
 
 BASE = DEMO_SITE.read_text(encoding="utf-8")
 
@@ -86,11 +89,13 @@ def test_demo_site_loads(tmp_path: Path) -> None:
     ],
 )
 def test_config_errors_name_file_key_and_expectation(
-    tmp_path: Path, change, key: str, expected: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, change: Callable[[str], str], key: str, expected: str
+) -> None:
+    """The file's own checks (domain.config) and the parts' checks (controller.wiring) both
+    name the file and the key: the CLI and the controller run both."""
     path = write(tmp_path, change(BASE))
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        check_wiring(load_config(path))
     err = info.value
     assert err.key == key
     assert expected in err.expected

@@ -22,8 +22,9 @@ from controller.daemon import Controller
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Base, Event, Presence
+from domain.config import load_config
 from hardware.sim import SimBackend
-from nyutai.config import DEMO_SITE, load_config
+from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, seed_people
 
 PG_URL = os.environ.get("NYUTAI_TEST_PG_URL")

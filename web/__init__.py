@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from nyutai.config import SiteConfig, load_config
+from domain.config import SiteConfig, load_config
 
 
 def create_app(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
     Flask,
+    Request,
     abort,
     current_app,
     flash,
@@ -20,6 +23,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
@@ -72,20 +76,23 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+
+
 def _passive() -> bool:
     """Background polling must not keep an idle session alive."""
     view = current_app.view_functions.get(request.endpoint or "")
     return bool(getattr(view, "_nyutai_passive", False))
 
 
-def passive(view):  # type: ignore[no-untyped-def]
+def passive(view: ViewT) -> ViewT:
     """Mark a polled endpoint: it does not count as operator activity for the idle timeout."""
-    view._nyutai_passive = True
+    view._nyutai_passive = True  # type: ignore[attr-defined]
     return view
 
 
 @login_manager.request_loader
-def _load(req) -> CurrentOperator | None:  # type: ignore[no-untyped-def]
+def _load(req: Request) -> CurrentOperator | None:
     if req.path.startswith("/api/"):
         return _load_api_token(req.headers.get("Authorization", ""))
     token = session.get("sid")
@@ -141,7 +148,7 @@ def _load_api_token(header: str) -> CurrentOperator | None:
 
 
 @login_manager.unauthorized_handler
-def _unauthorized():  # type: ignore[no-untyped-def]
+def _unauthorized() -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         abort(401)
     return redirect(
@@ -164,7 +171,7 @@ def check_permission() -> None:
     if permission == PUBLIC:
         return
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()  # type: ignore[no-any-return]
+        return login_manager.unauthorized()
     if permission != LOGGED_IN and not current_user.can(permission):
         abort(403)
     return None
@@ -191,7 +198,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         db = get_session()
@@ -245,7 +252,7 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.route("/logout", methods=["POST"])
 @requires(LOGGED_IN)
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     db = get_session()
     if current_user.session_id is not None:
         ws = db.get(WebSession, current_user.session_id)
@@ -260,7 +267,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 @bp.route("/language", methods=["POST"])
 @requires(PUBLIC)
-def language():  # type: ignore[no-untyped-def]
+def language() -> ResponseReturnValue:
     code = request.form.get("locale", "")
     if code in current_app.config["NYUTAI_LOCALES"]:
         session["locale"] = code
@@ -269,7 +276,7 @@ def language():  # type: ignore[no-untyped-def]
 
 @bp.route("/account", methods=["GET", "POST"])
 @requires(LOGGED_IN)
-def account():  # type: ignore[no-untyped-def]
+def account() -> ResponseReturnValue:
     """The operator's own password: current one, then the new one twice."""
     from web.accounts import password_problem
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory, session_scope
 from db.eventlog import append_audit
 from db.models import ApiToken, AuditLog, Operator, Role
 from db.types import utcnow
-from nyutai.config import ConfigError, load_config
+from domain.config import ConfigError, load_config
 
 config_option = click.option(
     "--config",
@@ -26,7 +27,7 @@ config_option = click.option(
 )
 
 
-def _factory(config_path: Path):  # type: ignore[no-untyped-def]
+def _factory(config_path: Path) -> sessionmaker[Session]:
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:

@@ -1,39 +1,18 @@
 """Designation and training state (3(2), 3(3)) and who may escort where, for the screens.
 
 The controller makes the access decision at the door; these helpers only decide what the
-console offers and highlights, using the same rules (training valid 12 months).
+console offers and highlights, using the same rules (domain.training).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Authorization, AuthorizationState, Person, PersonKind, Training
-
-EXPIRING_WITHIN = timedelta(days=30)
-
-
-def training_expiry(completed_on: date) -> date:
-    """Training is valid for 12 months: until the same day one year later."""
-    try:
-        return completed_on.replace(year=completed_on.year + 1)
-    except ValueError:  # 29 February
-        return completed_on.replace(year=completed_on.year + 1, day=28)
-
-
-def training_state(last: date | None, today: date) -> str:
-    """missing / expired / expiring (within 30 days) / current."""
-    if last is None:
-        return "missing"
-    expiry = training_expiry(last)
-    if expiry <= today:
-        return "expired"
-    if expiry - today <= EXPIRING_WITHIN:
-        return "expiring"
-    return "current"
+from domain.training import training_current
 
 
 def last_trainings(session: Session, person_ids: list[int]) -> dict[int, date]:
@@ -73,7 +52,7 @@ def eligible_escorts(session: Session, area_id: int, now: datetime, today: date)
         (
             p
             for pid, p in candidates.items()
-            if training_state(trained.get(pid), today) in ("current", "expiring")
+            if training_current(trained.get(pid), today)
         ),
         key=lambda p: p.name,
     )

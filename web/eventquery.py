@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.sql.elements import ColumnElement
 
-from controller.reasons import Reason, sentence
 from db.models import Alarm, Decision, Door, Event, Person
+from domain.reasons import Reason, sentence
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
 PAGE_SIZE = 50
@@ -102,7 +103,7 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
     return f
 
 
-def filtered(f: EventFilter) -> Select[Event]:  # type: ignore[type-var]
+def filtered(f: EventFilter) -> Select[Event]:
     q = select(Event)
     if f.since is not None:
         q = q.where(Event.occurred_at >= f.since)
@@ -158,11 +159,11 @@ def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
 
 # The leading plain bound (occurred_at <= t) lets SQLite and PostgreSQL seek the
 # (occurred_at, id) index instead of scanning: an OR alone is not a range they can use.
-def _older_than(t: datetime, i: int):  # type: ignore[no-untyped-def]
+def _older_than(t: datetime, i: int) -> ColumnElement[bool]:
     return and_(Event.occurred_at <= t, or_(Event.occurred_at < t, Event.id < i))
 
 
-def _newer_than(t: datetime, i: int):  # type: ignore[no-untyped-def]
+def _newer_than(t: datetime, i: int) -> ColumnElement[bool]:
     return and_(Event.occurred_at >= t, or_(Event.occurred_at > t, Event.id > i))
 
 

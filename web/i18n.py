@@ -9,7 +9,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
-from controller.reasons import ALARM_TEXT, AlarmKind, sentence
+from domain.reasons import ALARM_TEXT, AlarmKind, sentence
 
 LOCALES = ("ja", "en")
 babel = Babel()

@@ -1,8 +1,8 @@
-"""PIN rules for the console: the controller's rules (controller.pins), one source of truth."""
+"""PIN rules for the console: the controller's rules (domain.pins), one source of truth."""
 
 from __future__ import annotations
 
-from controller.pins import WeakPinError, check_pin_strength, hash_pin
+from domain.pins import WeakPinError, check_pin_strength, hash_pin
 
 __all__ = ["hash_pin", "pin_problem"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, Response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -26,7 +27,7 @@ CSP = (
 class SessionInterface(SecureCookieSessionInterface):
     """The cookie gets ``Secure`` whenever the request itself came over TLS."""
 
-    def get_cookie_secure(self, app: Flask) -> bool:  # type: ignore[override]
+    def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
@@ -83,7 +84,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_headers)
 
     @app.before_request
-    def _refuse_nul():  # type: ignore[no-untyped-def]
+    def _refuse_nul() -> ResponseReturnValue | None:
         # PostgreSQL refuses NUL in text (a DataError, i.e. a 500, before this); no field of
         # ours means anything with one, so the whole request is refused before any view runs
         for source in (request.args, request.form):
@@ -100,16 +101,16 @@ def init_app(app: Flask) -> None:
         return None
 
     @app.errorhandler(CSRFError)
-    def _csrf(_e: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf(_e: CSRFError) -> ResponseReturnValue:
         log.warning("CSRF check failed for %s %s", request.method, request.path)
         return _error_page(400)
 
     @app.errorhandler(HTTPException)
-    def _http(e: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(e: HTTPException) -> ResponseReturnValue:
         return _error_page(e.code or 500)
 
     @app.errorhandler(Exception)
-    def _crash(e: Exception):  # type: ignore[no-untyped-def]
+    def _crash(e: Exception) -> ResponseReturnValue:
         # the trace goes to the server log only; the page says nothing about internals
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_page(500)

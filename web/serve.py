@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from nyutai.config import SiteConfig
+from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 LOG_NAMES = {"events": "入退室記録 / entry and exit events", "audit": "操作記録 / audit log"}
 
 
-def _jst(dt) -> str:  # type: ignore[no-untyped-def]
+def _jst(dt: datetime | None) -> str:
     return dt.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S JST") if dt else "-"
 
 

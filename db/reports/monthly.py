@@ -16,10 +16,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from controller.reasons import sentence
 from db.models import (
     Alarm,
     Area,
@@ -37,6 +37,7 @@ from db.models import (
 )
 from db.settings import end_of_day
 from db.types import utcnow
+from domain.reasons import sentence
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -231,7 +232,7 @@ def _op_name(session: Session, op_id: int | None) -> str:
     return op.display_name if op else str(op_id)
 
 
-def _event_area():  # type: ignore[no-untyped-def]
+def _event_area() -> ColumnElement[int]:
     """The event's area: its own area_id, else its door's area."""
     return func.coalesce(Event.area_id, Door.area_id)
 
@@ -424,14 +425,14 @@ def day_ends(month_start: datetime, month_end: datetime, eod: time) -> list[tupl
     return out
 
 
-def _unused_grants(end: datetime):  # type: ignore[no-untyped-def]
+def _unused_grants(end: datetime) -> Select[tuple[int]]:
     """Ids of grants whose door never opened: each is named by a later ``not_used`` row."""
     gid = Event.detail["granted_event_id"].as_integer()
     # NULLs are left out: one NULL in a NOT IN list would make the test unknown for every row
     return select(gid).where(Event.reason == "not_used", Event.occurred_at < end, gid.is_not(None))
 
 
-def _moves(area_id: int, end: datetime):  # type: ignore[no-untyped-def]
+def _moves(area_id: int, end: datetime) -> tuple[ColumnElement[bool], ...]:
     """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
     return (
         _event_area() == area_id,

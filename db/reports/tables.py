@@ -168,7 +168,7 @@ def report_tables(r: MonthlyReport) -> list[Table]:
     return t
 
 
-def _alarm_table(title: str, area: str, alarms: list) -> Table:  # type: ignore[type-arg]
+def _alarm_table(title: str, area: str, alarms: list) -> Table:  # noqa: list of Alarm rows
     return Table(
         "alarms",
         title,
@@ -200,7 +200,7 @@ def _alarm_table(title: str, area: str, alarms: list) -> Table:  # type: ignore[
     )
 
 
-def _incident_table(title: str, area: str, incidents: list) -> Table:  # type: ignore[type-arg]
+def _incident_table(title: str, area: str, incidents: list) -> Table:
     return Table(
         "incidents",
         title,

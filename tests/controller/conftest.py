@@ -17,8 +17,9 @@ from controller.daemon import Controller
 from controller.state import Call
 from db.engine import session_scope
 from db.models import Alarm, Event
+from domain.config import CameraSection, SiteConfig, load_config
 from hardware.sim import SimBackend
-from nyutai.config import DEMO_SITE, CameraSection, SiteConfig, load_config
+from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, seed_people
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from db.engine import session_scope
 from db.models import Snapshot
-from nyutai.config import CameraSection
+from domain.config import CameraSection
 from tests.controller.conftest import Site
 from tests.hardware.hw_media import crossing_frames, write_video
 

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from controller.daemon import Controller
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import Command, Event
+from domain.config import load_config
 from hardware.sim import SimBackend
-from nyutai.config import DEMO_SITE, load_config
+from nyutai import DEMO_SITE
 from nyutai.demo import seed_people
 from tests.controller.conftest import Site
 

@@ -10,9 +10,7 @@ import pytest
 from controller.decision import (
     Outcome,
     Presence,
-    add_months,
     decide,
-    training_current,
     within_schedule,
 )
 from controller.facts import (
@@ -24,8 +22,9 @@ from controller.facts import (
     PersonFacts,
     VisitFacts,
 )
-from controller.reasons import REASON_TEXT, Reason
 from db.models import Direction
+from domain.reasons import REASON_TEXT, Reason
+from domain.training import add_months, training_current
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 12:00 in Tokyo
 HOUR = timedelta(hours=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.pins import WeakPinError, check_pin, check_pin_strength, duress_variant, hash_pin
+from domain.pins import WeakPinError, check_pin, check_pin_strength, duress_variant, hash_pin
 
 
 @pytest.mark.parametrize(

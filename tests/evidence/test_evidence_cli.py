@@ -11,8 +11,8 @@ from sqlalchemy import text
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Area, AuditLog, Operator
+from domain.config import load_config
 from nyutai.cli import main
-from nyutai.config import load_config
 from tests.evidence.helpers import add_events
 
 SITE = '[site]\nname = "テスト"\n[database]\nurl = "sqlite:///nyutai.db"\n'

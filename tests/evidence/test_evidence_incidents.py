@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from controller.reasons import AlarmKind
 from db.incidents import INCIDENT_ALARM_KINDS, open_incident_for_alarm
 from db.models import Alarm, Area, Door, Snapshot
+from domain.reasons import AlarmKind
 
 
 def test_incident_kinds_and_evidence(session_factory) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ from db.models import (
     Visit,
 )
 from db.settings import END_OF_DAY, set_setting
-from nyutai.config import SiteConfig, load_config
+from domain.config import SiteConfig, load_config
 from tests.evidence.helpers import add_events
 
 SITE = """

@@ -27,9 +27,9 @@ from db.review import (
     record_designation_review,
     record_review,
     review_items,
-    training_expires,
 )
 from db.verify import verify_log
+from domain.training import valid_through
 
 NOW = datetime(2026, 9, 1, 3, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=200)
@@ -117,5 +117,5 @@ def test_revoke_is_recorded_and_audited(world) -> None:  # type: ignore[no-untyp
 
 
 def test_training_expiry_date() -> None:
-    assert training_expires(date(2025, 9, 20)) == date(2026, 9, 20)
-    assert training_expires(date(2024, 2, 29)) == date(2025, 2, 28)
+    assert valid_through(date(2025, 9, 20)) == date(2026, 9, 20)
+    assert valid_through(date(2024, 2, 29)) == date(2025, 2, 28)

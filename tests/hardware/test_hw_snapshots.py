@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Snapshot
-from hardware.snapshots import store_snapshot, verify_snapshot
+from db.snapshots import store_snapshot, verify_snapshot
 
 JST = timezone(timedelta(hours=9))
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from domain.config import ConfigError, load_config
 from nyutai.cli import main
-from nyutai.config import ConfigError, load_config
 from readers.frames.rdm6300 import build_rdm6300
 
 

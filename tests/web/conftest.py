@@ -198,7 +198,7 @@ def auth(client: FlaskClient) -> Auth:
 @pytest.fixture
 def data_dir(app: Flask, tmp_path: Any) -> Any:
     """A site config with a real data directory (snapshots, signing key) under tmp_path."""
-    from nyutai.config import SiteConfig
+    from domain.config import SiteConfig
 
     root = tmp_path / "data"
     root.mkdir()

@@ -178,7 +178,7 @@ def test_open_redirect_is_refused(app: Flask, site: Site, auth: Auth) -> None:
 
 
 def test_secret_key_file_is_created_private(tmp_path: Path, db_url: str) -> None:
-    from nyutai.config import parse_config
+    from domain.config import parse_config
     from web import create_app
 
     cfg = parse_config({"database": {"url": db_url}}, tmp_path / "site.toml", tmp_path)

@@ -26,7 +26,7 @@ def test_serve_answers_on_the_configured_port(tmp_path: Path, db_url: str) -> No
         encoding="utf-8",
     )
     code = (
-        "from nyutai.config import load_config; from web.serve import serve; "
+        "from domain.config import load_config; from web.serve import serve; "
         f"serve(load_config({str(site)!r}))"
     )
     proc = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select, update
@@ -40,7 +41,7 @@ AREA_FIELDS = (
 
 @bp.route("/")
 @requires("admin.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     return render_template(
         "admin.html",
@@ -56,7 +57,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/operators", methods=["POST"])
 @requires("admin.edit")
-def operator_create():  # type: ignore[no-untyped-def]
+def operator_create() -> ResponseReturnValue:
     db = get_session()
     actor = db.get(Operator, current_user.id)
     try:
@@ -79,7 +80,7 @@ def operator_create():  # type: ignore[no-untyped-def]
 
 @bp.route("/operators/<int:operator_id>", methods=["POST"])
 @requires("admin.edit")
-def operator_update(operator_id: int):  # type: ignore[no-untyped-def]
+def operator_update(operator_id: int) -> ResponseReturnValue:
     db = get_session()
     op = db.get(Operator, operator_id)
     if op is None:
@@ -108,7 +109,7 @@ def operator_update(operator_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/areas/<int:area_id>", methods=["POST"])
 @requires("admin.edit")
-def area_update(area_id: int):  # type: ignore[no-untyped-def]
+def area_update(area_id: int) -> ResponseReturnValue:
     db = get_session()
     area = db.get(Area, area_id)
     if area is None:
@@ -172,7 +173,7 @@ DOOR_LIMITS = {
 
 @bp.route("/doors/<int:door_id>", methods=["POST"])
 @requires("admin.edit")
-def door_update(door_id: int):  # type: ignore[no-untyped-def]
+def door_update(door_id: int) -> ResponseReturnValue:
     db = get_session()
     door = db.get(Door, door_id)
     if door is None:
@@ -210,7 +211,7 @@ def door_update(door_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/operators/<int:operator_id>/password", methods=["POST"])
 @requires("admin.edit")
-def operator_password(operator_id: int):  # type: ignore[no-untyped-def]
+def operator_password(operator_id: int) -> ResponseReturnValue:
     """An administrator sets a new password (e.g. forgotten); the operator's sessions end."""
     from web.accounts import hash_password, password_problem
 
@@ -238,7 +239,7 @@ def operator_password(operator_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/settings", methods=["POST"])
 @requires("admin.edit")
-def setting_update():  # type: ignore[no-untyped-def]
+def setting_update() -> ResponseReturnValue:
     """Set one site setting; the value is JSON (a date is "2027-03-31", a number 5)."""
     import json
     import re

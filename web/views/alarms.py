@@ -4,6 +4,7 @@ console only enqueues ack_alarm / clear_alarm commands."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -20,7 +21,7 @@ bp = Blueprint("alarms", __name__, url_prefix="/alarms")
 
 @bp.route("/")
 @requires("alarms.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     open_alarms = (
         db.scalars(
@@ -56,7 +57,7 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("alarms.html", open_alarms=open_alarms, cleared=cleared, pending=pending)
 
 
-def _send(alarm_id: int, kind: CommandKind, action: str):  # type: ignore[no-untyped-def]
+def _send(alarm_id: int, kind: CommandKind, action: str) -> ResponseReturnValue:
     db = get_session()
     alarm = db.get(Alarm, alarm_id)
     if alarm is None:
@@ -83,11 +84,11 @@ def _send(alarm_id: int, kind: CommandKind, action: str):  # type: ignore[no-unt
 
 @bp.route("/<int:alarm_id>/ack", methods=["POST"])
 @requires("alarms.handle")
-def acknowledge(alarm_id: int):  # type: ignore[no-untyped-def]
+def acknowledge(alarm_id: int) -> ResponseReturnValue:
     return _send(alarm_id, CommandKind.ACK_ALARM, "alarm.acknowledge")
 
 
 @bp.route("/<int:alarm_id>/clear", methods=["POST"])
 @requires("alarms.handle")
-def clear(alarm_id: int):  # type: ignore[no-untyped-def]
+def clear(alarm_id: int) -> ResponseReturnValue:
     return _send(alarm_id, CommandKind.CLEAR_ALARM, "alarm.clear")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -47,7 +48,7 @@ def event_json(e: Event) -> dict[str, Any]:
 
 @bp.route("/events")
 @requires("events.view")
-def events():  # type: ignore[no-untyped-def]
+def events() -> ResponseReturnValue:
     f = eventquery.parse_filter(request.args, site_zone())
     if f.errors:
         return {"error": "bad filter", "details": f.errors}, 400
@@ -61,7 +62,7 @@ def events():  # type: ignore[no-untyped-def]
 
 @bp.route("/occupancy")
 @requires("live.view")
-def occupancy():  # type: ignore[no-untyped-def]
+def occupancy() -> ResponseReturnValue:
     rows = get_session().scalars(
         select(Presence).options(joinedload(Presence.person)).order_by(Presence.entered_at)
     )
@@ -83,7 +84,7 @@ def occupancy():  # type: ignore[no-untyped-def]
 
 @bp.route("/alarms")
 @requires("alarms.view")
-def alarms():  # type: ignore[no-untyped-def]
+def alarms() -> ResponseReturnValue:
     q = select(Alarm).order_by(Alarm.raised_at.desc()).limit(200)
     if request.args.get("open") in ("1", "true"):
         q = q.where(Alarm.state != AlarmState.CLEARED)

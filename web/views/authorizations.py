@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -20,9 +21,10 @@ from db.models import (
     PersonKind,
 )
 from db.types import utcnow
+from domain.training import training_state, valid_through
 from web.audit import audit, snapshot
 from web.db import get_session
-from web.eligibility import last_trainings, training_expiry, training_state
+from web.eligibility import last_trainings
 from web.i18n import site_zone
 from web.ids import parse_id
 from web.roles import requires
@@ -47,7 +49,7 @@ def _int_arg(name: str) -> int | None:
 
 @bp.route("/")
 @requires("authorizations.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     area_id, person_id = _int_arg("area"), _int_arg("person")
     q = select(Authorization).options(
@@ -82,7 +84,7 @@ def index():  # type: ignore[no-untyped-def]
                 "auth": a,
                 "training": training_state(last, today),
                 "training_last": last,
-                "training_expiry": training_expiry(last) if last else None,
+                "training_expiry": valid_through(last) if last else None,
                 "last_entry": _aware(last_entry.get((a.person_id, a.area_id))),
                 "expired": a.valid_until is not None and a.valid_until <= now,
             }
@@ -121,7 +123,7 @@ def _local_date(value: str, end: bool) -> datetime | None:
 
 @bp.route("/new", methods=["POST"])
 @requires("authorizations.edit")
-def create():  # type: ignore[no-untyped-def]
+def create() -> ResponseReturnValue:
     db = get_session()
     person_id, area_id = (
         parse_id(request.form.get("person_id")),
@@ -154,7 +156,7 @@ def create():  # type: ignore[no-untyped-def]
     return redirect(url_for("authorizations.index", area=area.id))
 
 
-def _change(auth_id: int, state: AuthorizationState, action: str):  # type: ignore[no-untyped-def]
+def _change(auth_id: int, state: AuthorizationState, action: str) -> ResponseReturnValue:
     db = get_session()
     auth = db.get(Authorization, auth_id)
     if auth is None:
@@ -177,21 +179,21 @@ def current_operator_id() -> int:
 
 @bp.route("/<int:auth_id>/approve", methods=["POST"])
 @requires("authorizations.edit")
-def approve(auth_id: int):  # type: ignore[no-untyped-def]
+def approve(auth_id: int) -> ResponseReturnValue:
     flash(_("Approved."), "info")
     return _change(auth_id, AuthorizationState.APPROVED, "authorization.approve")
 
 
 @bp.route("/<int:auth_id>/revoke", methods=["POST"])
 @requires("authorizations.edit")
-def revoke(auth_id: int):  # type: ignore[no-untyped-def]
+def revoke(auth_id: int) -> ResponseReturnValue:
     flash(_("Revoked."), "info")
     return _change(auth_id, AuthorizationState.REVOKED, "authorization.revoke")
 
 
 @bp.route("/<int:auth_id>/edit", methods=["POST"])
 @requires("authorizations.edit")
-def edit(auth_id: int):  # type: ignore[no-untyped-def]
+def edit(auth_id: int) -> ResponseReturnValue:
     db = get_session()
     auth = db.get(Authorization, auth_id)
     if auth is None:

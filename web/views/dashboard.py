@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -89,24 +90,24 @@ def entries_per_hour(db: Session) -> list[int]:
 
 @bp.route("/")
 @requires(PUBLIC)
-def root():  # type: ignore[no-untyped-def]
+def root() -> ResponseReturnValue:
     return redirect(url_for("dashboard.index"))
 
 
 @bp.route("/dashboard")
 @requires("live.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     return render_template("dashboard.html", **live_data(get_session()))
 
 
 @bp.route("/dashboard/live")
 @requires("live.view")
 @passive
-def live():  # type: ignore[no-untyped-def]
+def live() -> ResponseReturnValue:
     return render_template("dashboard_live.html", **live_data(get_session()))
 
 
 @bp.route("/health")
 @requires(PUBLIC)
-def health():  # type: ignore[no-untyped-def]
+def health() -> ResponseReturnValue:
     return {"status": "ok"}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from sqlalchemy import select
 
-from controller.reasons import Reason
 from db.models import Area, Decision, Door
 from db.types import utcnow
+from domain.reasons import Reason
 from web import eventquery
 from web.audit import audit
 from web.db import get_session, session_factory
@@ -20,7 +23,7 @@ bp = Blueprint("events", __name__, url_prefix="/events")
 
 @bp.route("/")
 @requires("events.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     f = eventquery.parse_filter(request.args, site_zone())
     page = eventquery.page(
@@ -39,14 +42,14 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/export.csv")
 @requires("events.export")
-def export():  # type: ignore[no-untyped-def]
+def export() -> ResponseReturnValue:
     zone = site_zone()
     f = eventquery.parse_filter(request.args, zone)
     locale = str(get_locale() or "ja")
     audit("events.export", "events", None, after={"filter": dict(request.args)})
     get_session().commit()
 
-    def generate():  # type: ignore[no-untyped-def]
+    def generate() -> Iterator[str]:
         # its own session: the export outlives nothing but must not share the request's
         with session_factory()() as db:
             yield from eventquery.csv_stream(db, f, locale, zone)

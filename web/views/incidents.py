@@ -22,6 +22,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -42,7 +43,7 @@ IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
 @bp.route("/")
 @requires("incidents.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     state = request.args.get("state", "open")
     if state not in STATES:
         state = "open"
@@ -61,7 +62,7 @@ def _evidence_ids(inc: Incident, key: str) -> list[int]:
 
 @bp.route("/<int:incident_id>")
 @requires("incidents.view")
-def show(incident_id: int):  # type: ignore[no-untyped-def]
+def show(incident_id: int) -> ResponseReturnValue:
     db = get_session()
     inc = db.get(Incident, incident_id)
     if inc is None:
@@ -116,7 +117,7 @@ ERRORS = {
 
 @bp.route("/<int:incident_id>/close", methods=["POST"])
 @requires("incidents.close")
-def close(incident_id: int):  # type: ignore[no-untyped-def]
+def close(incident_id: int) -> ResponseReturnValue:
     db = get_session()
     if db.get(Incident, incident_id) is None:
         abort(404)
@@ -151,7 +152,7 @@ def snapshot_file(data_dir: Path, stored: str) -> Path | None:
 
 @bp.route("/snapshots/<int:snapshot_id>")
 @requires("incidents.view")
-def snapshot(snapshot_id: int):  # type: ignore[no-untyped-def]
+def snapshot(snapshot_id: int) -> ResponseReturnValue:
     cfg = current_app.config.get("NYUTAI_SITE")
     snap = get_session().get(Snapshot, snapshot_id)
     if snap is None or cfg is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -29,7 +30,7 @@ DENIALS_SHOWN_HOURS = 24
 
 @bp.route("/")
 @requires("live.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     areas = db.scalars(select(Area).order_by(Area.code)).all()
     inside = db.execute(
@@ -56,7 +57,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/forgive", methods=["POST"])
 @requires("antipassback.forgive")
-def forgive():  # type: ignore[no-untyped-def]
+def forgive() -> ResponseReturnValue:
     db = get_session()
     person_id = request.form.get("person_id", "")
     area_id = request.form.get("area_id", "")

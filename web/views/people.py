@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
@@ -21,6 +22,7 @@ from db.models import (
     Technology,
     Training,
 )
+from domain.training import training_state
 from web.audit import audit, snapshot
 from web.cards import (
     CardIdError,
@@ -30,7 +32,7 @@ from web.cards import (
     start_enrolment,
 )
 from web.db import get_session
-from web.eligibility import last_trainings, training_state
+from web.eligibility import last_trainings
 from web.i18n import site_zone
 from web.ids import parse_id
 from web.pins import hash_pin, pin_problem
@@ -66,7 +68,7 @@ def _today() -> date:
 
 @bp.route("/")
 @requires("people.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     q = select(Person).order_by(Person.kind, Person.name)
     text = request.args.get("q", "").strip()[:100]
@@ -123,7 +125,7 @@ def _employee_no_taken(person: Person) -> str | None:
 
 @bp.route("/new", methods=["GET", "POST"])
 @requires("people.edit")
-def create():  # type: ignore[no-untyped-def]
+def create() -> ResponseReturnValue:
     person = Person(kind=PersonKind.STAFF, active=True, designated=False)
     if request.method == "POST":
         problem = _form_person(person) or _employee_no_taken(person)
@@ -142,7 +144,7 @@ def create():  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>")
 @requires("people.view")
-def show(person_id: int):  # type: ignore[no-untyped-def]
+def show(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     trainings = db.scalars(
@@ -164,7 +166,7 @@ def show(person_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/edit", methods=["GET", "POST"])
 @requires("people.edit")
-def edit(person_id: int):  # type: ignore[no-untyped-def]
+def edit(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     if request.method == "POST":
@@ -189,7 +191,7 @@ def edit(person_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/active", methods=["POST"])
 @requires("people.edit")
-def set_active(person_id: int):  # type: ignore[no-untyped-def]
+def set_active(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     before = snapshot(person, PERSON_FIELDS)
@@ -212,7 +214,7 @@ def set_active(person_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/trainings", methods=["POST"])
 @requires("people.edit")
-def add_training(person_id: int):  # type: ignore[no-untyped-def]
+def add_training(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     course = request.form.get("course", "").strip()[:200]
@@ -279,7 +281,7 @@ def add_credential(
 
 @bp.route("/<int:person_id>/cards", methods=["POST"])
 @requires("people.edit")
-def add_card(person_id: int):  # type: ignore[no-untyped-def]
+def add_card(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     result = add_credential(
@@ -299,7 +301,7 @@ def add_card(person_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/enrol", methods=["POST"])
 @requires("people.edit")
-def enrol(person_id: int):  # type: ignore[no-untyped-def]
+def enrol(person_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     reader = request.form.get("reader", "")
@@ -313,7 +315,7 @@ def enrol(person_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/enrol/<int:command_id>")
 @requires("people.edit")
-def enrol_wait(person_id: int, command_id: int):  # type: ignore[no-untyped-def]
+def enrol_wait(person_id: int, command_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     cmd = db.get(Command, command_id)
@@ -338,7 +340,7 @@ def _card_or_404(card_id: int) -> Credential:
 
 @bp.route("/cards/<int:card_id>/pin", methods=["POST"])
 @requires("people.edit")
-def set_pin(card_id: int):  # type: ignore[no-untyped-def]
+def set_pin(card_id: int) -> ResponseReturnValue:
     db = get_session()
     cred = _card_or_404(card_id)
     pin, again = request.form.get("pin", ""), request.form.get("pin_again", "")
@@ -374,7 +376,7 @@ def pin_reason(code: str) -> str:
 
 @bp.route("/cards/<int:card_id>/state", methods=["POST"])
 @requires("people.edit")
-def card_state(card_id: int):  # type: ignore[no-untyped-def]
+def card_state(card_id: int) -> ResponseReturnValue:
     db = get_session()
     cred = _card_or_404(card_id)
     try:
@@ -395,7 +397,7 @@ def card_state(card_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:person_id>/forgive", methods=["POST"])
 @requires("antipassback.forgive")
-def forgive(person_id: int):  # type: ignore[no-untyped-def]
+def forgive(person_id: int) -> ResponseReturnValue:
     person = _person_or_404(person_id)
     request_forgive(person, parse_id(request.form.get("area_id", "")))
     return redirect(url_for("people.show", person_id=person.id))

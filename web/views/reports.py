@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -91,7 +92,7 @@ def _file_name(month: str, area: str, ext: str) -> str:
 
 @bp.route("/monthly")
 @requires("reports.view")
-def monthly():  # type: ignore[no-untyped-def]
+def monthly() -> ResponseReturnValue:
     month, area, error = _params()
     areas = get_session().scalars(select(Area).order_by(Area.code)).all()
     report = None
@@ -104,13 +105,13 @@ def monthly():  # type: ignore[no-untyped-def]
     )
 
 
-def _refuse(message: str, code: int):  # type: ignore[no-untyped-def]
+def _refuse(message: str, code: int) -> ResponseReturnValue:
     return render_template("error.html", code=code, message=message), code
 
 
 @bp.route("/monthly.csv")
 @requires("reports.view")
-def monthly_csv():  # type: ignore[no-untyped-def]
+def monthly_csv() -> ResponseReturnValue:
     from db.reports.monthly_csv import monthly_csv as render_csv
 
     month, area, error = _params()
@@ -132,7 +133,7 @@ def monthly_csv():  # type: ignore[no-untyped-def]
 
 @bp.route("/monthly.pdf")
 @requires("reports.view")
-def monthly_pdf():  # type: ignore[no-untyped-def]
+def monthly_pdf() -> ResponseReturnValue:
     from db.reports.fonts import FontMissingError
     from db.reports.monthly_pdf import monthly_pdf as render_pdf
 

@@ -10,6 +10,7 @@ import logging
 import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -53,7 +54,7 @@ def detail_text(item: ReviewItem) -> str:
 
 @bp.route("/")
 @requires("review.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     db = get_session()
     items = review_items(db)
     auth_ids = {i.authorization_id for i in items if i.authorization_id is not None}
@@ -87,7 +88,7 @@ def _decision() -> tuple[Operator, str, str | None]:
     return operator, decision, note
 
 
-def _done(decision: str):  # type: ignore[no-untyped-def]
+def _done(decision: str) -> ResponseReturnValue:
     get_session().commit()
     if decision == "revoke":
         flash(_("Revoked. The decision is recorded."), "info")
@@ -96,7 +97,7 @@ def _done(decision: str):  # type: ignore[no-untyped-def]
     return redirect(url_for("review.index"))
 
 
-def _refused(exc: ReviewError):  # type: ignore[no-untyped-def]
+def _refused(exc: ReviewError) -> ResponseReturnValue:
     get_session().rollback()
     log.info("review decision refused: %s", exc.code)
     if exc.code == "not_manager":
@@ -108,7 +109,7 @@ def _refused(exc: ReviewError):  # type: ignore[no-untyped-def]
 
 @bp.route("/authorizations/<int:auth_id>", methods=["POST"])
 @requires("review.decide")
-def decide_authorization(auth_id: int):  # type: ignore[no-untyped-def]
+def decide_authorization(auth_id: int) -> ResponseReturnValue:
     operator, decision, note = _decision()
     finding = request.form.get("finding", "")
     if finding not in AUTH_FINDINGS:
@@ -122,7 +123,7 @@ def decide_authorization(auth_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/people/<int:person_id>", methods=["POST"])
 @requires("review.decide")
-def decide_designation(person_id: int):  # type: ignore[no-untyped-def]
+def decide_designation(person_id: int) -> ResponseReturnValue:
     operator, decision, note = _decision()
     try:
         record_designation_review(get_session(), operator, person_id, decision, note)

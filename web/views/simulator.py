@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -37,7 +39,7 @@ def _readers() -> set[str]:
 
 @bp.route("/")
 @requires("simulator.use")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     cards = (
         get_session()
         .scalars(
@@ -52,10 +54,12 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("simulator.html", doors=_doors(), cards=cards)
 
 
-def _done(kind: CommandKind, payload: dict[str, object], shown: dict[str, object]):  # type: ignore[no-untyped-def]
+def _done(
+    kind: CommandKind, payload: Mapping[str, object], shown: Mapping[str, object]
+) -> ResponseReturnValue:
     db = get_session()
-    cmd = enqueue(db, kind, payload, current_user.id)
-    audit(f"simulator.{kind.value}", "command", cmd.id, after=shown)
+    cmd = enqueue(db, kind, dict(payload), current_user.id)
+    audit(f"simulator.{kind.value}", "command", cmd.id, after=dict(shown))
     db.commit()
     flash(_("Sent to the simulated hardware."), "info")
     return redirect(url_for("simulator.index"))
@@ -63,7 +67,7 @@ def _done(kind: CommandKind, payload: dict[str, object], shown: dict[str, object
 
 @bp.route("/tap", methods=["POST"])
 @requires("simulator.use")
-def tap():  # type: ignore[no-untyped-def]
+def tap() -> ResponseReturnValue:
     reader = request.form.get("reader", "")
     card = request.form.get("card", "")
     tech, _sep, card_id = card.partition(":")
@@ -75,7 +79,7 @@ def tap():  # type: ignore[no-untyped-def]
 
 @bp.route("/keys", methods=["POST"])
 @requires("simulator.use")
-def keys():  # type: ignore[no-untyped-def]
+def keys() -> ResponseReturnValue:
     reader = request.form.get("reader", "")
     pressed = request.form.get("keys", "").strip()
     if reader not in _readers() or not _KEYS.match(pressed):
@@ -95,20 +99,20 @@ def _door_code() -> str:
 
 @bp.route("/contact", methods=["POST"])
 @requires("simulator.use")
-def contact():  # type: ignore[no-untyped-def]
+def contact() -> ResponseReturnValue:
     payload = {"door": _door_code(), "open": request.form.get("open") == "1"}
     return _done(CommandKind.CONTACT, payload, payload)
 
 
 @bp.route("/rex", methods=["POST"])
 @requires("simulator.use")
-def rex():  # type: ignore[no-untyped-def]
+def rex() -> ResponseReturnValue:
     payload = {"door": _door_code()}
     return _done(CommandKind.REX, payload, payload)
 
 
 @bp.route("/tamper", methods=["POST"])
 @requires("simulator.use")
-def tamper():  # type: ignore[no-untyped-def]
+def tamper() -> ResponseReturnValue:
     payload = {"door": _door_code(), "active": request.form.get("active") == "1"}
     return _done(CommandKind.TAMPER, payload, payload)

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
-from controller.reasons import Reason
 from db.commands import CommandKind
 from db.models import (
     Area,
@@ -24,6 +24,7 @@ from db.models import (
     Visit,
 )
 from db.types import utcnow
+from domain.reasons import Reason
 from web.audit import audit, snapshot
 from web.cards import enrolment_status, reader_choices, start_enrolment
 from web.db import get_session
@@ -68,7 +69,7 @@ def _parse_local(value: str) -> datetime | None:
         return None
 
 
-def _page(form: dict[str, Any], errors: list[str], status: int = 200):  # type: ignore[no-untyped-def]
+def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> ResponseReturnValue:
     db = get_session()
     now = utcnow()
     today = now.astimezone(site_zone()).date()
@@ -135,7 +136,7 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200):  # type: 
 
 @bp.route("/")
 @requires("visitors.view")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     now = utcnow()
     form: dict[str, Any] = {
         "expected_from": _local_input(now),
@@ -233,7 +234,7 @@ def _read_form() -> dict[str, Any]:
 
 @bp.route("/", methods=["POST"])
 @requires("visitors.handle")
-def register():  # type: ignore[no-untyped-def]
+def register() -> ResponseReturnValue:
     db = get_session()
     form = _read_form()
     errors, checked = _validate(form)
@@ -281,7 +282,7 @@ def _visit_or_404(visit_id: int) -> Visit:
 
 @bp.route("/<int:visit_id>/badge", methods=["POST"])
 @requires("visitors.handle")
-def issue_badge(visit_id: int):  # type: ignore[no-untyped-def]
+def issue_badge(visit_id: int) -> ResponseReturnValue:
     db = get_session()
     visit = _visit_or_404(visit_id)
     if visit.signed_out_at is not None:
@@ -312,7 +313,7 @@ def issue_badge(visit_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:visit_id>/badge/present", methods=["POST"])
 @requires("visitors.handle")
-def badge_enrol(visit_id: int):  # type: ignore[no-untyped-def]
+def badge_enrol(visit_id: int) -> ResponseReturnValue:
     db = get_session()
     visit = _visit_or_404(visit_id)
     reader = request.form.get("reader", "")
@@ -326,7 +327,7 @@ def badge_enrol(visit_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:visit_id>/badge/<int:command_id>")
 @requires("visitors.handle")
-def badge_wait(visit_id: int, command_id: int):  # type: ignore[no-untyped-def]
+def badge_wait(visit_id: int, command_id: int) -> ResponseReturnValue:
     visit = _visit_or_404(visit_id)
     cmd = get_session().get(Command, command_id)
     if cmd is None or cmd.kind != CommandKind.ENROL:
@@ -343,7 +344,7 @@ def badge_wait(visit_id: int, command_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:visit_id>/signout", methods=["POST"])
 @requires("visitors.handle")
-def sign_out(visit_id: int):  # type: ignore[no-untyped-def]
+def sign_out(visit_id: int) -> ResponseReturnValue:
     db = get_session()
     visit = _visit_or_404(visit_id)
     if visit.signed_out_at is not None:
