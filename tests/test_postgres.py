@@ -7,16 +7,13 @@ the tests skip, except in CI where a missing server is a failure.
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from controller.daemon import Controller
 from db.engine import make_engine, make_session_factory, session_scope
@@ -37,22 +34,6 @@ if not PG_URL:
     pytest.skip("no PostgreSQL server (NYUTAI_TEST_PG_URL unset)", allow_module_level=True)
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    assert PG_URL
-    name = f"nyutai_test_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_migrations_match_models_on_postgresql(pg_url: str) -> None:
