@@ -37,10 +37,78 @@ from db.migrate import upgrade
 AREAS = 8
 DOORS = 64
 BATCH = 50_000
-FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木", "山口", "松本", "井上"]
-GIVEN = ["誠", "翔", "蓮", "陽菜", "結衣", "大翔", "美咲", "健太", "直樹", "由美", "恵", "拓也", "彩", "和也", "愛", "亮"]
-KANA_FAMILY = ["さとう", "すずき", "たかはし", "たなか", "いとう", "わたなべ", "やまもと", "なかむら", "こばやし", "かとう", "よしだ", "やまだ", "ささき", "やまぐち", "まつもと", "いのうえ"]  # noqa: E501
-KANA_GIVEN = ["まこと", "しょう", "れん", "ひな", "ゆい", "ひろと", "みさき", "けんた", "なおき", "ゆみ", "めぐみ", "たくや", "あや", "かずや", "あい", "りょう"]  # noqa: E501
+FAMILY = [
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+]
+GIVEN = [
+    "誠",
+    "翔",
+    "蓮",
+    "陽菜",
+    "結衣",
+    "大翔",
+    "美咲",
+    "健太",
+    "直樹",
+    "由美",
+    "恵",
+    "拓也",
+    "彩",
+    "和也",
+    "愛",
+    "亮",
+]
+KANA_FAMILY = [
+    "さとう",
+    "すずき",
+    "たかはし",
+    "たなか",
+    "いとう",
+    "わたなべ",
+    "やまもと",
+    "なかむら",
+    "こばやし",
+    "かとう",
+    "よしだ",
+    "やまだ",
+    "ささき",
+    "やまぐち",
+    "まつもと",
+    "いのうえ",
+]
+KANA_GIVEN = [
+    "まこと",
+    "しょう",
+    "れん",
+    "ひな",
+    "ゆい",
+    "ひろと",
+    "みさき",
+    "けんた",
+    "なおき",
+    "ゆみ",
+    "めぐみ",
+    "たくや",
+    "あや",
+    "かずや",
+    "あい",
+    "りょう",
+]
 
 
 @dataclass(frozen=True)
@@ -120,8 +188,16 @@ class _Writer:
     def close(self) -> None:
         if self.dialect == "postgresql":
             cur = self.raw.cursor()
-            for table in ("areas", "doors", "people", "credentials", "trainings", "authorizations",
-                          "visits", "events"):  # fmt: skip
+            for table in (
+                "areas",
+                "doors",
+                "people",
+                "credentials",
+                "trainings",
+                "authorizations",
+                "visits",
+                "events",
+            ):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
@@ -157,7 +233,9 @@ def _credentials(n: int, created: datetime) -> Iterator[tuple[Any, ...]]:
         yield (i, i, "felica", card_id(i), i % 100 == 0, "active", 0, created)
 
 
-def _trainings(n: int, rng: random.Random, today: date, created: datetime) -> Iterator[tuple[Any, ...]]:
+def _trainings(
+    n: int, rng: random.Random, today: date, created: datetime
+) -> Iterator[tuple[Any, ...]]:
     for i in range(1, n + 1):
         if i % 100 == 0:
             continue  # visitors have no training
@@ -179,13 +257,24 @@ def _authorizations(n: int, rng: random.Random, created: datetime) -> Iterator[t
 
 
 def _visits(n: int, end: datetime) -> Iterator[tuple[Any, ...]]:
-    vid = 0
-    for i in range(100, n + 1, 100):
-        vid += 1
+    for vid, i in enumerate(range(100, n + 1, 100), start=1):
         host = i - 1
-        yield (vid, i, (i // 100) % AREAS + 1, "保守作業", host, host, True, [],
-               end - timedelta(hours=2), end + timedelta(hours=6), i, end - timedelta(hours=1),
-               end - timedelta(hours=1), False)  # fmt: skip
+        yield (
+            vid,
+            i,
+            (i // 100) % AREAS + 1,
+            "保守作業",
+            host,
+            host,
+            True,
+            [],
+            end - timedelta(hours=2),
+            end + timedelta(hours=6),
+            i,
+            end - timedelta(hours=1),
+            end - timedelta(hours=1),
+            False,
+        )
 
 
 def _events(
@@ -202,33 +291,75 @@ def _events(
         direction = "in" if rng.random() < 0.5 else "out"
         rin, rout = reader_ids(d)
         row: dict[str, Any] = dict.fromkeys(EVENT_FIELDS)
-        row.update(seq=seq, occurred_at=format_time(t), door_id=d + 1,
-                   area_id=d % AREAS + 1, visitor=False)  # fmt: skip
+        row.update(
+            seq=seq, occurred_at=format_time(t), door_id=d + 1, area_id=d % AREAS + 1, visitor=False
+        )
         if r < 0.86:  # a granted crossing
-            row.update(kind="presentation", reader=rin if direction == "in" else rout,
-                       direction=direction, person_id=pid, credential_id=pid,
-                       technology="felica", raw_card_id=card_id(pid), decision="granted",
-                       reason="granted" if direction == "in" else "exit",
-                       purpose="定常業務" if direction == "in" else None,
-                       visitor=pid % 100 == 0)  # fmt: skip
+            row.update(
+                kind="presentation",
+                reader=rin if direction == "in" else rout,
+                direction=direction,
+                person_id=pid,
+                credential_id=pid,
+                technology="felica",
+                raw_card_id=card_id(pid),
+                decision="granted",
+                reason="granted" if direction == "in" else "exit",
+                purpose="定常業務" if direction == "in" else None,
+                visitor=pid % 100 == 0,
+            )
         elif r < 0.90:  # a denial of a known card
-            row.update(kind="presentation", reader=rin, direction="in", person_id=pid,
-                       credential_id=pid, technology="felica", raw_card_id=card_id(pid),
-                       decision="denied", reason="no_authorization", visitor=pid % 100 == 0)  # fmt: skip
+            row.update(
+                kind="presentation",
+                reader=rin,
+                direction="in",
+                person_id=pid,
+                credential_id=pid,
+                technology="felica",
+                raw_card_id=card_id(pid),
+                decision="denied",
+                reason="no_authorization",
+                visitor=pid % 100 == 0,
+            )
         elif r < 0.92:  # an unknown card
-            row.update(kind="presentation", reader=rin, direction="in", technology="felica",
-                       raw_card_id=f"01FF{rng.getrandbits(48):012X}", decision="denied",
-                       reason="unknown_card")  # fmt: skip
+            row.update(
+                kind="presentation",
+                reader=rin,
+                direction="in",
+                technology="felica",
+                raw_card_id=f"01FF{rng.getrandbits(48):012X}",
+                decision="denied",
+                reason="unknown_card",
+            )
         else:  # the door's own happenings
             opened = r < 0.96
-            row.update(kind="door_opened" if opened else "door_closed", decision="info",
-                       reason="door_opened" if opened else "door_closed")  # fmt: skip
+            row.update(
+                kind="door_opened" if opened else "door_closed",
+                decision="info",
+                reason="door_opened" if opened else "door_closed",
+            )
         payload = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(prev.encode("ascii") + payload.encode()).hexdigest()
-        yield (seq, seq, prev, digest, t, row["kind"], row["door_id"], row["area_id"],
-               row["reader"], row["direction"], row["person_id"], row["credential_id"],
-               row["technology"], row["raw_card_id"], row["decision"], row["reason"],
-               row["purpose"], row["visitor"])  # fmt: skip
+        yield (
+            seq,
+            seq,
+            prev,
+            digest,
+            t,
+            row["kind"],
+            row["door_id"],
+            row["area_id"],
+            row["reader"],
+            row["direction"],
+            row["person_id"],
+            row["credential_id"],
+            row["technology"],
+            row["raw_card_id"],
+            row["decision"],
+            row["reason"],
+            row["purpose"],
+            row["visitor"],
+        )
         prev = digest
 
 
@@ -285,38 +416,196 @@ def generate(
 
     def step(what: str, count: int) -> None:
         if progress:
-            print(f"  {what}: {count:,} rows ({time.perf_counter() - began:.0f} s)", file=sys.stderr)
+            print(
+                f"  {what}: {count:,} rows ({time.perf_counter() - began:.0f} s)", file=sys.stderr
+            )
 
     try:
-        step("areas", w.insert("areas", ("id", "code", "name", "permitted_devices", "antipassback",
-             "escort_policy", "visitor_exit_needs_escort", "max_visitors_per_escort",
-             "two_person_rule", "created_at"),
-             ((a + 1, area_code(a), f"管理区域 {a}", [], "off", "any", True, 3, False, created)
-              for a in range(AREAS))))  # fmt: skip
-        step("doors", w.insert("doors", ("id", "code", "name", "area_id", "entry_reader",
-             "exit_reader", "exit_button", "strike_seconds", "held_open_seconds", "pin_required",
-             "pin_timeout_seconds", "escort_window_seconds", "ask_purpose", "snapshot_on_entry",
-             "created_at"),
-             ((d + 1, door_code(d), f"扉 {d}", d % AREAS + 1, *reader_ids(d), False, 5.0, 30.0,
-               False, 10.0, 10.0, False, False, created) for d in range(doors))))  # fmt: skip
-        step("people", w.insert("people", ("id", "kind", "name", "name_kana", "organization",
-             "employee_no", "designated", "active", "created_at"),
-             _people(people, rng, created)))  # fmt: skip
-        step("credentials", w.insert("credentials", ("id", "person_id", "technology", "card_id",
-             "temporary", "state", "failed_pin_count", "created_at"),
-             _credentials(people, created)))  # fmt: skip
-        step("trainings", w.insert("trainings", ("id", "person_id", "course", "completed_on",
-             "created_at"), _trainings(people, rng, end.date(), created)))  # fmt: skip
-        step("authorizations", w.insert("authorizations", ("id", "person_id", "area_id",
-             "schedule", "default_purpose", "state", "approved_at", "created_at"),
-             _authorizations(people, rng, created)))  # fmt: skip
-        step("visits", w.insert("visits", ("id", "visitor_id", "area_id", "purpose", "host_id",
-             "escort_id", "id_checked", "declared_devices", "expected_from", "expected_until",
-             "badge_credential_id", "signed_in_at", "created_at", "devices_confirmed_out"), _visits(people, end)))  # fmt: skip
-        step("events", w.insert("events", ("id", "seq", "prev_hash", "hash", "occurred_at",
-             "kind", "door_id", "area_id", "reader", "direction", "person_id", "credential_id",
-             "technology", "raw_card_id", "decision", "reason", "purpose", "visitor"),
-             _events(events, people, doors, end - timedelta(days=365), end, rng)))  # fmt: skip
+        step(
+            "areas",
+            w.insert(
+                "areas",
+                (
+                    "id",
+                    "code",
+                    "name",
+                    "permitted_devices",
+                    "antipassback",
+                    "escort_policy",
+                    "visitor_exit_needs_escort",
+                    "max_visitors_per_escort",
+                    "two_person_rule",
+                    "created_at",
+                ),
+                (
+                    (
+                        a + 1,
+                        area_code(a),
+                        f"管理区域 {a}",
+                        [],
+                        "off",
+                        "any",
+                        True,
+                        3,
+                        False,
+                        created,
+                    )
+                    for a in range(AREAS)
+                ),
+            ),
+        )
+        step(
+            "doors",
+            w.insert(
+                "doors",
+                (
+                    "id",
+                    "code",
+                    "name",
+                    "area_id",
+                    "entry_reader",
+                    "exit_reader",
+                    "exit_button",
+                    "strike_seconds",
+                    "held_open_seconds",
+                    "pin_required",
+                    "pin_timeout_seconds",
+                    "escort_window_seconds",
+                    "ask_purpose",
+                    "snapshot_on_entry",
+                    "created_at",
+                ),
+                (
+                    (
+                        d + 1,
+                        door_code(d),
+                        f"扉 {d}",
+                        d % AREAS + 1,
+                        *reader_ids(d),
+                        False,
+                        5.0,
+                        30.0,
+                        False,
+                        10.0,
+                        10.0,
+                        False,
+                        False,
+                        created,
+                    )
+                    for d in range(doors)
+                ),
+            ),
+        )
+        step(
+            "people",
+            w.insert(
+                "people",
+                (
+                    "id",
+                    "kind",
+                    "name",
+                    "name_kana",
+                    "organization",
+                    "employee_no",
+                    "designated",
+                    "active",
+                    "created_at",
+                ),
+                _people(people, rng, created),
+            ),
+        )
+        step(
+            "credentials",
+            w.insert(
+                "credentials",
+                (
+                    "id",
+                    "person_id",
+                    "technology",
+                    "card_id",
+                    "temporary",
+                    "state",
+                    "failed_pin_count",
+                    "created_at",
+                ),
+                _credentials(people, created),
+            ),
+        )
+        step(
+            "trainings",
+            w.insert(
+                "trainings",
+                ("id", "person_id", "course", "completed_on", "created_at"),
+                _trainings(people, rng, end.date(), created),
+            ),
+        )
+        step(
+            "authorizations",
+            w.insert(
+                "authorizations",
+                (
+                    "id",
+                    "person_id",
+                    "area_id",
+                    "schedule",
+                    "default_purpose",
+                    "state",
+                    "approved_at",
+                    "created_at",
+                ),
+                _authorizations(people, rng, created),
+            ),
+        )
+        step(
+            "visits",
+            w.insert(
+                "visits",
+                (
+                    "id",
+                    "visitor_id",
+                    "area_id",
+                    "purpose",
+                    "host_id",
+                    "escort_id",
+                    "id_checked",
+                    "declared_devices",
+                    "expected_from",
+                    "expected_until",
+                    "badge_credential_id",
+                    "signed_in_at",
+                    "created_at",
+                    "devices_confirmed_out",
+                ),
+                _visits(people, end),
+            ),
+        )
+        step(
+            "events",
+            w.insert(
+                "events",
+                (
+                    "id",
+                    "seq",
+                    "prev_hash",
+                    "hash",
+                    "occurred_at",
+                    "kind",
+                    "door_id",
+                    "area_id",
+                    "reader",
+                    "direction",
+                    "person_id",
+                    "credential_id",
+                    "technology",
+                    "raw_card_id",
+                    "decision",
+                    "reason",
+                    "purpose",
+                    "visitor",
+                ),
+                _events(events, people, doors, end - timedelta(days=365), end, rng),
+            ),
+        )
     finally:
         w.close()
     site = write_site(site_dir, url, doors) if site_dir is not None else None
@@ -332,10 +621,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--site-dir", type=Path)
     args = ap.parse_args()
-    info = generate(args.url, people=args.people, events=args.events, doors=args.doors,
-                    seed=args.seed, site_dir=args.site_dir, progress=True)  # fmt: skip
-    print(f"built {info.people:,} people, {info.events:,} events, {info.doors} doors "
-          f"in {info.seconds:.0f} s" + (f"; site file {info.site_file}" if info.site_file else ""))  # fmt: skip
+    info = generate(
+        args.url,
+        people=args.people,
+        events=args.events,
+        doors=args.doors,
+        seed=args.seed,
+        site_dir=args.site_dir,
+        progress=True,
+    )
+    print(
+        f"built {info.people:,} people, {info.events:,} events, {info.doors} doors "
+        f"in {info.seconds:.0f} s" + (f"; site file {info.site_file}" if info.site_file else "")
+    )
 
 
 if __name__ == "__main__":
