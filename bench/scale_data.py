@@ -171,7 +171,8 @@ class _Writer:
                     copy.write_row([self.value(v) for v in row])
                     n += 1
         else:
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            marks = ", ".join("?" * len(columns))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
             batch: list[list[Any]] = []
             for row in rows:
                 batch.append([self.value(v) for v in row])
