@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from domain.config import ConfigError, SiteConfig
 from hardware import BACKENDS
-from readers.errors import ReaderConfigError
-from readers.registry import validate_reader_url
+from readers.registry import check_site_readers
 
 
 def check_wiring(cfg: SiteConfig) -> SiteConfig:
@@ -19,9 +18,5 @@ def check_wiring(cfg: SiteConfig) -> SiteConfig:
         raise ConfigError(
             cfg.path, "controller.gpio_backend", f"one of {', '.join(sorted(BACKENDS))}"
         )
-    for reader_id, reader in cfg.readers.items():
-        try:
-            validate_reader_url(reader.url)
-        except ReaderConfigError as exc:
-            raise ConfigError(cfg.path, f"readers.{reader_id}.url", str(exc)) from None
+    check_site_readers(cfg)
     return cfg

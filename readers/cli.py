@@ -40,9 +40,11 @@ def probe(config_path: Path, seconds: float) -> None:
     Exits with status 1 if any reader is offline at the end.
     """
     from domain.config import ConfigError, load_config
+    from readers.registry import check_site_readers
 
     try:
         cfg = load_config(config_path)
+        check_site_readers(cfg)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
     if not cfg.readers:

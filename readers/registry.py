@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from domain.config import ConfigError, SiteConfig
 from readers.base import Reader, Sink
 from readers.errors import ReaderConfigError
 
@@ -65,3 +66,12 @@ def open_reader(reader_id: str, url: str, sink: Sink, **options: Any) -> Reader:
     parsed = validate_reader_url(url)
     cls = driver_class(parsed.scheme)
     return cls(reader_id, url, sink, **options)
+
+
+def check_site_readers(cfg: SiteConfig) -> None:
+    """Raise ConfigError (key ``readers.<id>.url``) for a reader URL no driver accepts."""
+    for reader_id, reader in cfg.readers.items():
+        try:
+            validate_reader_url(reader.url)
+        except ReaderConfigError as exc:
+            raise ConfigError(cfg.path, f"readers.{reader_id}.url", str(exc)) from None

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from domain.config import ConfigError, load_config
 from nyutai.cli import main
 from readers.frames.rdm6300 import build_rdm6300
+from readers.registry import check_site_readers
 
 
 def free_udp_port() -> int:
@@ -92,7 +93,7 @@ def test_bad_reader_url_is_a_config_error_naming_the_reader(
     tmp_path: Path, url: str, expected: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(site(tmp_path, {"door-in": url}))
+        check_site_readers(load_config(site(tmp_path, {"door-in": url})))
     assert info.value.key == "readers.door-in.url"
     assert expected in str(info.value)
 
