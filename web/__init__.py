@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from domain.config import SiteConfig, load_config
+from domain.config import DEFAULT_TIMEZONE, SiteConfig, load_config
 
 
 def create_app(
@@ -25,7 +25,7 @@ def create_app(
         NYUTAI_DATABASE_URL=config.database_url if config else None,
         NYUTAI_IDLE_TIMEOUT_MINUTES=config.web.idle_timeout_minutes if config else 30,
         NYUTAI_DEMO=config.controller.demo if config else False,
-        NYUTAI_TIMEZONE=config.site.timezone if config else "Asia/Tokyo",
+        NYUTAI_TIMEZONE=config.site.timezone if config else DEFAULT_TIMEZONE,
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
         BABEL_DEFAULT_LOCALE=config.web.default_locale if config else "ja",
