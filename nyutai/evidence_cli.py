@@ -1,4 +1,5 @@
-"""Evidence commands: verify, report monthly, purge, checkpoint, keys generate, review, retention.
+"""Evidence commands: verify, report monthly, purge, checkpoint, keys generate, review, retention,
+backup.
 
 Registered on the ``nyutai`` group by one import at the bottom of nyutai/cli.py.
 Dates given on the command line are calendar dates in the site's zone (``[site] timezone``).
@@ -136,6 +137,29 @@ def keys_generate(config_path: Path, force: bool) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"public key: {pub}")
     click.echo("keep a copy of this public key outside the system, for auditors")
+
+
+# --- backups ----------
+
+
+@main.command("backup")
+@config_option
+def backup_cmd(config_path: Path) -> None:
+    """Back up the SQLite database now, as the nightly job does (same folder and rotation)."""
+    from controller.jobs import backup_sqlite
+    from db.types import utcnow
+
+    cfg = _load(config_path)
+    path = backup_sqlite(
+        cfg.database_url,
+        cfg.data_path(cfg.evidence.backup_dir),
+        cfg.evidence.backups_keep,
+        utcnow(),
+        cfg.zone,
+    )
+    if path is None:
+        raise click.ClickException("only a file SQLite database is backed up here (use pg_dump)")
+    click.echo(f"wrote {path}")
 
 
 # --- reports ----------

@@ -19,6 +19,10 @@ def create_app(
 ) -> Flask:
     app = Flask(__name__)
     if config is None and test_config is None and os.environ.get("NYUTAI_CONFIG"):
+        # started by a WSGI server (not by ``nyutai web``): this is the process start
+        from db.files import keep_files_private
+
+        keep_files_private()
         config = load_config(os.environ["NYUTAI_CONFIG"])
     app.config.update(
         NYUTAI_SITE=config,
