@@ -22,6 +22,9 @@ from db.migrate import upgrade
 from db.models import Area, Event
 from db.reports.monthly import build_monthly_report
 from db.verify import verify_log
+from domain.config import DEFAULT_TIMEZONE, load_zone
+
+ZONE = load_zone(DEFAULT_TIMEZONE)
 
 
 def _event(i: int, area_id: int) -> Event:
@@ -87,7 +90,7 @@ def main() -> None:
 
         t = time.perf_counter()
         with factory() as s:
-            build_monthly_report(s, "2026-05", now=datetime(2026, 7, 1, tzinfo=UTC))
+            build_monthly_report(s, "2026-05", zone=ZONE, now=datetime(2026, 7, 1, tzinfo=UTC))
         print(f"monthly report data ({n} events): {time.perf_counter() - t:.2f} s")
 
 

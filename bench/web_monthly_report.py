@@ -29,10 +29,12 @@ from db.migrate import upgrade
 from db.models import Area, Event, Operator, Person
 from db.reports.monthly import build_monthly_report
 from db.reports.monthly_pdf import monthly_pdf
+from domain.config import DEFAULT_TIMEZONE, load_zone
 from web import create_app
 from web.accounts import hash_password
 
 PASSWORD = "bench-password-long-enough"
+ZONE = load_zone(DEFAULT_TIMEZONE)
 
 
 def fill(url: str, events: int, people: int, history: int = 0) -> None:
@@ -90,7 +92,7 @@ def profile(factory: sessionmaker[Session]) -> None:
     """Where the time goes (cProfile, cumulative), for docs/evidence.md."""
     with factory() as s:
         prof = cProfile.Profile()
-        report = prof.runcall(build_monthly_report, s, "2026-05")
+        report = prof.runcall(build_monthly_report, s, "2026-05", zone=ZONE)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
     prof = cProfile.Profile()
     prof.runcall(monthly_pdf, report)
@@ -114,7 +116,7 @@ def main() -> None:
 
         def build() -> None:
             with factory() as s:
-                build_monthly_report(s, "2026-05")
+                build_monthly_report(s, "2026-05", zone=ZONE)
 
         if args.profile:
             profile(factory)

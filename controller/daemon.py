@@ -87,6 +87,7 @@ class Controller:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.cfg = cfg
+        self.zone = cfg.zone  # the site's zone, handed to each door's policy
         self.clock = clock
         if session_factory is None:
             engine = make_engine(cfg.database_url, synchronous_full=True)
@@ -873,7 +874,7 @@ class Controller:
         runtime.pin_wait = None
         if wait is None:
             return
-        policy = policy or load_door(s, runtime.code)
+        policy = policy or load_door(s, runtime.code, self.zone)
         assert policy is not None
         if wait.purpose and reason == Reason.PIN_TIMEOUT:
             reason = Reason.PURPOSE_TIMEOUT
@@ -935,7 +936,7 @@ class Controller:
 
     def on_tamper(self, door_code: str | None, active: bool, reader: str | None) -> None:
         with session_scope(self.sessions) as s:
-            policy = load_door(s, door_code) if door_code else None
+            policy = load_door(s, door_code, self.zone) if door_code else None
             where = dict(
                 door_id=policy.id if policy else None, area_id=policy.area.id if policy else None
             )
@@ -961,7 +962,7 @@ class Controller:
         online = isinstance(msg, ReaderOnline)
         placed = self.cfg.reader_door(msg.reader_id)
         with session_scope(self.sessions) as s:
-            policy = load_door(s, placed[0]) if placed else None
+            policy = load_door(s, placed[0], self.zone) if placed else None
             where = dict(
                 door_id=policy.id if policy else None, area_id=policy.area.id if policy else None
             )
@@ -1123,7 +1124,7 @@ class Controller:
                 self._feedback(first.reader, Feedback.DENIED)
 
     def _policy(self, s: Session, runtime: DoorRuntime) -> DoorPolicy:
-        policy = load_door(s, runtime.code)
+        policy = load_door(s, runtime.code, self.zone)
         if policy is None:
             raise LookupError(f"door {runtime.code} is missing from the database")
         runtime.policy = policy

@@ -17,7 +17,6 @@ from db.models import AntipassbackMode, CredentialState, Direction
 from domain.reasons import Reason
 from domain.training import training_current
 
-LOCAL_TZ = ZoneInfo("Asia/Tokyo")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -53,11 +52,12 @@ def deny(reason: Reason) -> Decision:
     return Decision(Outcome.DENY, reason)
 
 
-def within_schedule(schedule: dict[str, object] | None, now: datetime) -> bool:
-    """``{"mon": [["08:00", "20:00"]], ...}`` in Asia/Tokyo; None or {} means any time."""
+def within_schedule(schedule: dict[str, object] | None, now: datetime, zone: ZoneInfo) -> bool:
+    """``{"mon": [["08:00", "20:00"]], ...}`` in the site's wall time (``zone``); None or {}
+    means any time."""
     if not schedule:
         return True
-    local = now.astimezone(LOCAL_TZ)
+    local = now.astimezone(zone)
     spans = schedule.get(WEEKDAYS[local.weekday()]) or []
     hhmm = local.strftime("%H:%M")
     for span in spans if isinstance(spans, list) else []:
@@ -91,15 +91,16 @@ def check_credential(card: CardFacts, now: datetime) -> Decision | None:
     return None
 
 
-def check_staff(card: CardFacts, now: datetime) -> Decision | AuthorizationFacts:
-    """3(2), 3(3), 4(2): designated, trained within 12 months, authorized now."""
+def check_staff(card: CardFacts, now: datetime, zone: ZoneInfo) -> Decision | AuthorizationFacts:
+    """3(2), 3(3), 4(2): designated, trained within 12 months, authorized now (calendar days
+    and the weekly schedule in the site's zone)."""
     person = card.person
     assert person is not None
     if not person.designated:
         return deny(Reason.NOT_DESIGNATED)
     if person.last_training_on is None:
         return deny(Reason.TRAINING_MISSING)
-    if not training_current(person.last_training_on, now.astimezone(LOCAL_TZ).date()):
+    if not training_current(person.last_training_on, now.astimezone(zone).date()):
         return deny(Reason.TRAINING_EXPIRED)
     if not card.authorizations:
         return deny(Reason.NO_AUTHORIZATION)
@@ -114,7 +115,7 @@ def check_staff(card: CardFacts, now: datetime) -> Decision | AuthorizationFacts
             return deny(Reason.AUTHORIZATION_NOT_YET_VALID)
         return deny(Reason.AUTHORIZATION_EXPIRED)
     for auth in in_validity:
-        if within_schedule(auth.schedule, now):
+        if within_schedule(auth.schedule, now, zone):
             return auth
     return deny(Reason.OUTSIDE_SCHEDULE)
 
@@ -157,7 +158,7 @@ def decide(
         assert card.visit is not None or not entering
         purpose = card.visit.purpose if card.visit else None
     elif entering:
-        checked = check_staff(card, now)
+        checked = check_staff(card, now, door.zone)
         if isinstance(checked, Decision):
             return checked
         purpose, auth_id = checked.default_purpose, checked.id

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,9 +110,11 @@ class DoorPolicy:
     ask_purpose: bool
     snapshot_on_entry: bool
     camera: str | None
+    # the site's zone: weekly schedules and training days are read in its wall time
+    zone: ZoneInfo
 
 
-def load_door(session: Session, code: str) -> DoorPolicy | None:
+def load_door(session: Session, code: str, zone: ZoneInfo) -> DoorPolicy | None:
     door = session.scalar(select(Door).where(Door.code == code))
     if door is None:
         return None
@@ -138,6 +141,7 @@ def load_door(session: Session, code: str) -> DoorPolicy | None:
         ask_purpose=door.ask_purpose,
         snapshot_on_entry=door.snapshot_on_entry,
         camera=door.camera,
+        zone=zone,
     )
 
 

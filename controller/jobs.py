@@ -4,6 +4,9 @@ APScheduler stores jobs by reference (``controller.jobs:nightly_verify``) with t
 arguments in the database, so each job loads the site file and opens its own engine; each
 is idempotent, so a run repeated after a crash or restart adds nothing twice.
 
+Calendar days, the end-of-day time, months and file stamps are in the site's zone
+(``[site] timezone``), handed to each duty as ``zone``.
+
 Alarms raised here (``visitor_still_inside``, ``person_still_inside``, ``integrity_failure``)
 are plain Alarm rows: the controller owns door state and the siren, and these alarms drive
 neither; the consoles show them like any other.
@@ -36,7 +39,6 @@ from domain.config import SiteConfig, load_config
 from domain.reasons import AlarmKind
 
 log = logging.getLogger(__name__)
-TOKYO = ZoneInfo("Asia/Tokyo")
 SYSTEM = "system"  # the username on audit rows written by scheduled jobs
 
 
@@ -105,10 +107,11 @@ def expire_visitor_badges(config_path: str) -> int:
 # --- end of day ----------
 
 
-def raise_still_inside(session: Session, now: datetime) -> list[Alarm]:
-    """After today's end-of-day time, one alarm per person still inside (once a day)."""
-    today = now.astimezone(TOKYO).date()
-    eod = datetime.combine(today, end_of_day(session), TOKYO)
+def raise_still_inside(session: Session, now: datetime, zone: ZoneInfo) -> list[Alarm]:
+    """After today's end-of-day time (the site's wall time), one alarm per person still
+    inside (once a day)."""
+    today = now.astimezone(zone).date()
+    eod = datetime.combine(today, end_of_day(session), zone)
     if now < eod:
         return []
     raised = []
@@ -143,8 +146,8 @@ def raise_still_inside(session: Session, now: datetime) -> list[Alarm]:
 
 
 def end_of_day_check(config_path: str) -> int:
-    with site(config_path) as (_cfg, factory), factory.begin() as s:
-        return len(raise_still_inside(s, utcnow()))
+    with site(config_path) as (cfg, factory), factory.begin() as s:
+        return len(raise_still_inside(s, utcnow(), cfg.zone))
 
 
 # --- integrity ----------
@@ -181,14 +184,15 @@ def daily_checkpoint(config_path: str) -> int:
             log.error("no checkpoint today: %s", exc)
             return 0
         with factory.begin() as s:
-            return len(create_checkpoints(s, key))
+            return len(create_checkpoints(s, key, zone=cfg.zone))
 
 
 # --- monthly report ----------
 
 
-def previous_month(now: datetime) -> str:
-    first = now.astimezone(TOKYO).date().replace(day=1)
+def previous_month(now: datetime, zone: ZoneInfo) -> str:
+    """The calendar month before ``now``'s month in the site's zone, as YYYY-MM."""
+    first = now.astimezone(zone).date().replace(day=1)
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
@@ -210,7 +214,7 @@ def write_monthly_report(
     if key_path.exists():
         keys.append(public_hex(load_key(key_path)))
     report = build_monthly_report(
-        session, month, site_name=cfg.site.name, public_keys=keys, now=now
+        session, month, zone=cfg.zone, site_name=cfg.site.name, public_keys=keys, now=now
     )
     written = []
     if not csv_path.exists():
@@ -229,22 +233,25 @@ def write_monthly_report(
 
 def monthly_report(config_path: str) -> int:
     with site(config_path) as (cfg, factory), factory.begin() as s:
-        return len(write_monthly_report(s, cfg, previous_month(utcnow())))
+        return len(write_monthly_report(s, cfg, previous_month(utcnow(), cfg.zone)))
 
 
 # --- training reminders ----------
 
 
-def remind_trainings(session: Session, now: datetime) -> int:
-    """One audit row a day listing trainings that expire within 30 days (or have expired)."""
-    day = now.astimezone(TOKYO).date().isoformat()
+def remind_trainings(session: Session, now: datetime, zone: ZoneInfo) -> int:
+    """One audit row a day (the site's calendar day) listing trainings that expire within 30
+    days (or have expired)."""
+    day = now.astimezone(zone).date().isoformat()
     done = session.scalar(
         select(AuditLog.id).where(AuditLog.action == "reminder.training", AuditLog.target_id == day)
     )
     if done is not None:
         return 0
     items = [
-        i for i in review_items(session, now) if i.finding in (TRAINING_EXPIRING, TRAINING_EXPIRED)
+        i
+        for i in review_items(session, now, zone=zone)
+        if i.finding in (TRAINING_EXPIRING, TRAINING_EXPIRED)
     ]
     people = sorted({(i.person_id, i.person, i.finding, i.detail) for i in items})
     if not people:
@@ -262,21 +269,24 @@ def remind_trainings(session: Session, now: datetime) -> int:
 
 
 def training_reminders(config_path: str) -> int:
-    with site(config_path) as (_cfg, factory), factory.begin() as s:
-        return remind_trainings(s, utcnow())
+    with site(config_path) as (cfg, factory), factory.begin() as s:
+        return remind_trainings(s, utcnow(), cfg.zone)
 
 
 # --- backups ----------
 
 
-def backup_sqlite(database_url: str, backup_dir: Path, keep: int, now: datetime) -> Path | None:
-    """Copy a live SQLite database with the online backup API; keep the newest ``keep``."""
+def backup_sqlite(
+    database_url: str, backup_dir: Path, keep: int, now: datetime, zone: ZoneInfo
+) -> Path | None:
+    """Copy a live SQLite database with the online backup API; keep the newest ``keep``.
+    The file name carries ``now`` in the site's wall time."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         log.info("backup skipped: only file SQLite databases are backed up here (use pg_dump)")
         return None
     backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stamp = now.astimezone(TOKYO).strftime("%Y%m%d-%H%M%S")
+    stamp = now.astimezone(zone).strftime("%Y%m%d-%H%M%S")
     dest = backup_dir / f"nyutai-{stamp}.db"
     tmp = dest.with_suffix(".part")
     src = sqlite3.connect(url.database)
@@ -302,5 +312,6 @@ def backup_database(config_path: str) -> str | None:
         cfg.data_path(cfg.evidence.backup_dir),
         cfg.evidence.backups_keep,
         utcnow(),
+        cfg.zone,
     )
     return str(path) if path else None

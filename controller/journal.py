@@ -26,8 +26,10 @@ class UnsavedJournal:
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()},
             ensure_ascii=False,
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0600 even without the process umask (db.files): the lines name cards and people
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())

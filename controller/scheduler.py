@@ -1,12 +1,14 @@
 """The scheduler of the evidence duties: APScheduler 3, in the controller process only.
 
 Jobs live in an SQLAlchemy job store in the nyutai database (table ``apscheduler_jobs``,
-ignored by the schema comparison), under fixed ids. On start, a stored job whose definition
-is unchanged is kept as it is, with its stored next run time: a restart neither repeats a
-run that already happened nor drops one that is due (a run missed while the controller was
-down fires once, ``coalesce=True``, if it is less than ``MISFIRE_GRACE_SECONDS`` late). A job
-whose definition changed is replaced (``replace_existing=True``). The jobs are idempotent
-too (controller/jobs.py), so even a doubled run adds nothing.
+ignored by the schema comparison), under fixed ids. Cron times are in the site's zone
+(``[site] timezone``). On start, a stored job whose definition (trigger, zone, function,
+arguments) is unchanged is kept as it is, with its stored next run time: a restart neither
+repeats a run that already happened nor drops one that is due (a run missed while the
+controller was down fires once, ``coalesce=True``, if it is less than
+``MISFIRE_GRACE_SECONDS`` late). A job whose definition changed is replaced
+(``replace_existing=True``). The jobs are idempotent too (controller/jobs.py), so even a
+doubled run adds nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
-TIMEZONE = "Asia/Tokyo"
 JOB_TABLE = "apscheduler_jobs"
 assert JOB_TABLE in FOREIGN_TABLES
 MISFIRE_GRACE_SECONDS = 6 * 3600
@@ -40,7 +41,7 @@ JOB_PREFIX = "nyutai."
 class JobSpec:
     id: str
     func: Callable[..., Any]
-    trigger: Callable[[], BaseTrigger]
+    trigger: Callable[[str], BaseTrigger]  # the site's zone name -> the trigger
     description: str
 
 
@@ -48,44 +49,44 @@ JOBS = (
     JobSpec(
         "nyutai.expire_visitor_badges",
         jobs.expire_visitor_badges,
-        lambda: IntervalTrigger(minutes=1, timezone=TIMEZONE),
+        lambda tz: IntervalTrigger(minutes=1, timezone=tz),
         "visitor badges expire at the end of their visit window",
     ),
     JobSpec(
         "nyutai.end_of_day_check",
         jobs.end_of_day_check,
         # every 5 minutes: the end-of-day time is a setting that may change at any time
-        lambda: IntervalTrigger(minutes=5, timezone=TIMEZONE),
+        lambda tz: IntervalTrigger(minutes=5, timezone=tz),
         "people still inside after the end-of-day time raise an alarm",
     ),
     JobSpec(
         "nyutai.daily_checkpoint",
         jobs.daily_checkpoint,
-        lambda: CronTrigger(hour=0, minute=5, timezone=TIMEZONE),
+        lambda tz: CronTrigger(hour=0, minute=5, timezone=tz),
         "sign each log's head",
     ),
     JobSpec(
         "nyutai.nightly_verify",
         jobs.nightly_verify,
-        lambda: CronTrigger(hour=2, minute=0, timezone=TIMEZONE),
+        lambda tz: CronTrigger(hour=2, minute=0, timezone=tz),
         "verify the chains and checkpoints; open an incident on failure",
     ),
     JobSpec(
         "nyutai.backup_database",
         jobs.backup_database,
-        lambda: CronTrigger(hour=3, minute=0, timezone=TIMEZONE),
+        lambda tz: CronTrigger(hour=3, minute=0, timezone=tz),
         "online backup of the SQLite database, with rotation",
     ),
     JobSpec(
         "nyutai.monthly_report",
         jobs.monthly_report,
-        lambda: CronTrigger(day=1, hour=4, minute=0, timezone=TIMEZONE),
+        lambda tz: CronTrigger(day=1, hour=4, minute=0, timezone=tz),
         "last month's report (CSV and PDF) on the 1st",
     ),
     JobSpec(
         "nyutai.training_reminders",
         jobs.training_reminders,
-        lambda: CronTrigger(hour=8, minute=0, timezone=TIMEZONE),
+        lambda tz: CronTrigger(hour=8, minute=0, timezone=tz),
         "trainings expiring within 30 days",
     ),
 )
@@ -110,7 +111,7 @@ def start_scheduler(cfg: SiteConfig, session_factory: sessionmaker[Session]) -> 
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
             "max_instances": 1,
         },
-        timezone=TIMEZONE,
+        timezone=cfg.site.timezone,
     )
     scheduler.start(paused=True)  # reconcile stored jobs before anything can fire
     args = [str(cfg.path)]
@@ -119,11 +120,13 @@ def start_scheduler(cfg: SiteConfig, session_factory: sessionmaker[Session]) -> 
         if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
             scheduler.remove_job(job.id)
     for spec in JOBS:
-        trigger = spec.trigger()
+        trigger = spec.trigger(cfg.site.timezone)
         existing = scheduler.get_job(spec.id)
         if (
             existing is not None
             and str(existing.trigger) == str(trigger)
+            # str() leaves the zone out: a site that moved zone needs its jobs re-timed
+            and str(getattr(existing.trigger, "timezone", "")) == cfg.site.timezone
             and existing.func_ref == _func_ref(spec.func)
             and list(existing.args) == args
         ):

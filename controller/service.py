@@ -14,6 +14,7 @@ from controller.daemon import Controller
 from controller.scheduler import start_scheduler
 from controller.wiring import check_wiring
 from db.engine import make_engine, make_session_factory
+from db.files import keep_files_private
 from db.migrate import current_heads
 from domain.config import SiteConfig
 from hardware.sdnotify import notify
@@ -48,6 +49,7 @@ def build_controller(cfg: SiteConfig) -> Controller:
 
 def run_until_signalled(controller: Controller, stop: threading.Event | None = None) -> None:
     """Start, tell systemd we are ready, wait for SIGTERM/SIGINT, stop (strikes locked)."""
+    keep_files_private()  # the journal, snapshots, backups and reports it writes are 0600
     stop = stop or threading.Event()
 
     def _handler(signum: int, _frame: FrameType | None) -> None:

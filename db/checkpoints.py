@@ -33,7 +33,6 @@ from db.types import utcnow
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY_FILE = "keys/checkpoint.key"
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 class SigningKeyError(RuntimeError):
@@ -121,11 +120,17 @@ def checkpoint_valid(cp: Checkpoint, trusted: set[str]) -> bool:
 
 
 def create_checkpoints(
-    session: Session, key: Ed25519PrivateKey, *, now: datetime | None = None, daily: bool = True
+    session: Session,
+    key: Ed25519PrivateKey,
+    *,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    daily: bool = True,
 ) -> list[Checkpoint]:
     """Sign the head of each non-empty log (flushes; the caller commits).
 
-    With ``daily`` a log that already has a checkpoint on the same Asia/Tokyo day is skipped,
+    With ``daily`` a log that already has a checkpoint on the same day (the site's calendar,
+    ``zone``) is skipped,
     so a job run twice (after a restart) adds nothing.
     """
     now = now or utcnow()
@@ -141,7 +146,7 @@ def create_checkpoints(
                 .order_by(Checkpoint.created_at.desc())
                 .limit(1)
             ).first()
-            if last and last.created_at.astimezone(TOKYO).date() == now.astimezone(TOKYO).date():
+            if last and last.created_at.astimezone(zone).date() == now.astimezone(zone).date():
                 continue
         cp = Checkpoint(
             log=log_name,

@@ -183,7 +183,7 @@ class Authorization(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]
-    # {"mon": [["08:00", "20:00"]], ...} in Asia/Tokyo wall time; None = any time
+    # {"mon": [["08:00", "20:00"]], ...} in the site's wall time; None = any time
     schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     default_purpose: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default=AuthorizationState.APPROVED)

@@ -1,7 +1,7 @@
 """Retention and deletion (5(6), 5(10)): purges after retention, with a signed tombstone.
 
 Records are kept until ``retention_years`` (default 1) after the contract end date
-(SiteSetting ``contract_end``, an Asia/Tokyo date). A purge:
+(SiteSetting ``contract_end``, a calendar date in the site's zone). A purge:
 
 1. is refused, and the refusal audited, when the contract end is unknown, the retention
    period has not run out, the range reaches past the contract end, the approver is not an
@@ -37,7 +37,6 @@ from db.settings import RETENTION_YEARS, contract_end, get_setting
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
-TOKYO = ZoneInfo("Asia/Tokyo")
 LOG_NAMES_JA = {"events": "入退室記録 (events)", "audit": "操作記録 (audit log)"}
 
 
@@ -69,19 +68,20 @@ def _add_years(d: date, years: int) -> date:
 
 
 def retention_end(session: Session) -> date | None:
-    """The first Asia/Tokyo date on which the contract's records may be purged."""
+    """The first date (the site's calendar) on which the contract's records may be purged."""
     end = contract_end(session)
     if end is None:
         return None
     return _add_years(end, int(get_setting(session, RETENTION_YEARS))) + timedelta(days=1)
 
 
-def contract_end_boundary(session: Session) -> datetime | None:
-    """The UTC instant the contract's last day ends (records after it belong to later work)."""
+def contract_end_boundary(session: Session, zone: ZoneInfo) -> datetime | None:
+    """The instant the contract's last day ends in the site's ``zone`` (records after it
+    belong to later work)."""
     end = contract_end(session)
     if end is None:
         return None
-    return datetime.combine(end + timedelta(days=1), time(0), TOKYO)
+    return datetime.combine(end + timedelta(days=1), time(0), zone)
 
 
 def _refuse(
@@ -105,19 +105,22 @@ def _refuse(
     return PurgeRefused(code, message)
 
 
-def check_allowed(session: Session, before: datetime, now: datetime) -> tuple[str, str] | None:
-    """(code, message) why purging rows older than ``before`` is not allowed now, or None."""
+def check_allowed(
+    session: Session, before: datetime, now: datetime, zone: ZoneInfo
+) -> tuple[str, str] | None:
+    """(code, message) why purging rows older than ``before`` is not allowed now, or None.
+    Dates are the site's calendar days (``zone``)."""
     until = retention_end(session)
     if until is None:
         return "retention_unknown", "the contract end date is not set: nothing can be purged"
-    today = now.astimezone(TOKYO).date()
+    today = now.astimezone(zone).date()
     if today < until:
         return (
             "inside_retention",
             f"records are kept until {until - timedelta(days=1)} "
             f"(contract end + {get_setting(session, RETENTION_YEARS)} year(s))",
         )
-    boundary = contract_end_boundary(session)
+    boundary = contract_end_boundary(session, zone)
     assert boundary is not None
     if before > boundary:
         return (
@@ -163,16 +166,18 @@ def purge(
     approved_by: Operator | None,
     key: Ed25519PrivateKey,
     certificate_dir: Path,
+    zone: ZoneInfo,
     site_name: str = "nyutai",
     now: datetime | None = None,
 ) -> DeletionRecord:
-    """Purge one log's rows older than ``before`` (commits; raises PurgeRefused)."""
+    """Purge one log's rows older than ``before`` (commits; raises PurgeRefused). Dates are
+    judged, and the certificate's times printed, in the site's ``zone``."""
     from db.verify import verify_log  # verify imports checkpoints; keep import order simple
 
     now = now or utcnow()
     if log_name not in LOG_MODELS:
         raise _refuse(session, "unknown_log", f"no log {log_name!r}", log_name, before, None)
-    reason = check_allowed(session, before, now)
+    reason = check_allowed(session, before, now, zone)
     if reason:
         raise _refuse(session, *reason, log_name, before, requested_by)
     if approved_by is None or approved_by.role != Role.MANAGER or not approved_by.active:
@@ -237,6 +242,7 @@ def purge(
         path,
         rec,
         site_name=site_name,
+        zone=zone,
         requested_by=requested_by.display_name if requested_by else "-",
         approved_by=approved_by.display_name,
     )

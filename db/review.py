@@ -41,7 +41,6 @@ from db.models import (
 from db.types import utcnow
 from domain.training import TrainingState, training_state, valid_through
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 UNUSED_DAYS = 90
 UNUSED = "unused_90d"
 TRAINING_EXPIRING = "training_expiring"
@@ -94,9 +93,12 @@ def _last_entry(session: Session, person_id: int, area_id: int) -> datetime | No
     )
 
 
-def review_items(session: Session, now: datetime | None = None) -> list[ReviewItem]:
+def review_items(
+    session: Session, now: datetime | None = None, *, zone: ZoneInfo
+) -> list[ReviewItem]:
+    """The findings at ``now``; days (training validity, last entry) in the site's ``zone``."""
     now = now or utcnow()
-    today = now.astimezone(TOKYO).date()
+    today = now.astimezone(zone).date()
     items: list[ReviewItem] = []
     auths = _active_auths(session, now)
     for a in auths:
@@ -106,7 +108,7 @@ def review_items(session: Session, now: datetime | None = None) -> list[ReviewIt
         if since is not None and since <= now - timedelta(days=UNUSED_DAYS):
             last = _last_entry(session, a.person_id, a.area_id)
             if last is None or last < now - timedelta(days=UNUSED_DAYS):
-                when = last.astimezone(TOKYO).strftime("%Y-%m-%d") if last else "never"
+                when = last.astimezone(zone).strftime("%Y-%m-%d") if last else "never"
                 items.append(
                     ReviewItem(
                         UNUSED, a.id, a.person_id, a.person.name, code, f"last entry: {when}"

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from db.models import SiteSetting
 from db.types import utcnow
 
-CONTRACT_END = "contract_end"  # "YYYY-MM-DD" (Asia/Tokyo date) or None while unknown
+CONTRACT_END = "contract_end"  # "YYYY-MM-DD" (a date in the site's zone) or None while unknown
 RETENTION_YEARS = "retention_years"  # records kept this many years after contract end
-END_OF_DAY = "end_of_day"  # "HH:MM" Asia/Tokyo: people still inside then raise an alarm
+END_OF_DAY = "end_of_day"  # "HH:MM" site wall time: people still inside then raise an alarm
 
 DEFAULTS: dict[str, Any] = {
     CONTRACT_END: None,

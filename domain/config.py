@@ -18,10 +18,14 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ANTIPASSBACK_MODES = ("off", "alert", "enforce")
 ESCORT_POLICIES = ("named", "any")
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# The site's zone when the file names none: the one place this default is written. Every
+# other module gets the zone handed down (``SiteConfig.zone``), so a site elsewhere works.
+DEFAULT_TIMEZONE = "Asia/Tokyo"
 
 
 class ConfigError(ValueError):
@@ -37,7 +41,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class SiteSection:
     name: str = "nyutai"
-    timezone: str = "Asia/Tokyo"
+    # IANA name: schedules, calendar days and months, and every time shown are in this zone
+    timezone: str = DEFAULT_TIMEZONE
     # where the database, keys, snapshots and reports live; relative to the file's folder.
     # Empty: the file's folder. Under systemd: "/var/lib/nyutai" (the only writable place).
     data_dir: str = ""
@@ -154,6 +159,11 @@ class SiteConfig:
     def database_url(self) -> str:
         return resolve_database_url(self.database.url, self.data_dir)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone (checked when the file was loaded)."""
+        return load_zone(self.site.timezone)
+
     def data_path(self, relative: str) -> Path:
         p = Path(relative)
         return p if p.is_absolute() else self.data_dir / p
@@ -166,6 +176,16 @@ class SiteConfig:
             if door.exit_reader == reader_id:
                 return code, "out"
         return None
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The zone of an IANA name; ValueError (with the name) if there is no such zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # ZoneInfo raises KeyError for an unknown name, ValueError for a malformed one and
+        # OSError for a folder of zones ("America"): all the same mistake in a site file
+        raise ValueError(f"no time zone named {name!r}") from None
 
 
 def resolve_database_url(url: str, data_dir: Path) -> str:
@@ -270,6 +290,15 @@ def _convert(tp: Any, value: Any, path: Path, key: str) -> Any:
 
 def _check_semantics(cfg: SiteConfig) -> None:
     p = cfg.path
+    try:
+        load_zone(cfg.site.timezone)
+    except ValueError:
+        raise ConfigError(
+            p,
+            "site.timezone",
+            f"an IANA time zone name such as {DEFAULT_TIMEZONE!r} "
+            f"({cfg.site.timezone!r} is not one)",
+        ) from None
     if cfg.evidence.backups_keep < 1:
         raise ConfigError(p, "evidence.backups_keep", "a whole number of at least 1")
     if cfg.controller.pin_max_attempts < 1:
@@ -336,4 +365,11 @@ def _check_code(path: Path, key: str, code: str) -> None:
         raise ConfigError(path, key, "an identifier of lowercase letters, digits, '-' and '_'")
 
 
-__all__ = ["ConfigError", "SiteConfig", "load_config", "resolve_database_url"]
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "ConfigError",
+    "SiteConfig",
+    "load_config",
+    "resolve_database_url",
+    "load_zone",
+]

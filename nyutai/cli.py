@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from controller.wiring import check_wiring
+from db.files import keep_files_private
 from domain.config import ConfigError, SiteConfig, load_config
 
 config_option = click.option(
@@ -31,6 +32,8 @@ def _load(config_path: Path) -> SiteConfig:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """nyutai (入退): access control and entry logging for managed areas."""
+    # before any subcommand creates a file: the database, reports, keys... are 0600
+    keep_files_private()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -81,8 +81,8 @@ def seed_people(session: Session, cfg: SiteConfig) -> str:
     """Sample staff, a visitor and their cards; returns Yamada's PIN (shown once)."""
     sync_site(session, cfg)
     areas = {a.code: a for a in session.scalars(select(Area))}
-    today = date.today()
     now = utcnow()
+    today = now.astimezone(cfg.zone).date()  # training dates are the site's calendar days
 
     def staff(key: str, name: str, kana: str, emp: str, trained: date | None) -> Person:
         p = Person(

@@ -1,7 +1,8 @@
-"""Evidence commands: verify, report monthly, purge, checkpoint, keys generate, review, retention.
+"""Evidence commands: verify, report monthly, purge, checkpoint, keys generate, review, retention,
+backup.
 
 Registered on the ``nyutai`` group by one import at the bottom of nyutai/cli.py.
-Dates given on the command line are Asia/Tokyo calendar dates.
+Dates given on the command line are calendar dates in the site's zone (``[site] timezone``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
@@ -19,8 +19,6 @@ from db.models import Operator
 from domain.config import SiteConfig
 from nyutai.cli import _load, config_option, main
 
-TOKYO = ZoneInfo("Asia/Tokyo")
-
 
 def _factory(cfg: SiteConfig) -> sessionmaker[Session]:
     from db.engine import make_engine, make_session_factory
@@ -28,9 +26,10 @@ def _factory(cfg: SiteConfig) -> sessionmaker[Session]:
     return make_session_factory(make_engine(cfg.database_url))
 
 
-def _tokyo_midnight(value: str, option: str) -> datetime:
+def _local_midnight(cfg: SiteConfig, value: str, option: str) -> datetime:
+    """The start of a YYYY-MM-DD day in the site's zone."""
     try:
-        return datetime.combine(date.fromisoformat(value), time(0), TOKYO)
+        return datetime.combine(date.fromisoformat(value), time(0), cfg.zone)
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
 
@@ -59,7 +58,7 @@ def _key_path(cfg: SiteConfig) -> Path:
 
 @main.command("verify")
 @config_option
-@click.option("--from", "from_date", help="Check from this date (YYYY-MM-DD, Asia/Tokyo).")
+@click.option("--from", "from_date", help="Check from this date (YYYY-MM-DD, site time).")
 @click.option(
     "--public-key",
     "public_keys",
@@ -72,7 +71,7 @@ def verify_cmd(config_path: Path, from_date: str | None, public_keys: tuple[str,
     from db.verify import verify_all
 
     cfg = _load(config_path)
-    since = _tokyo_midnight(from_date, "--from") if from_date else None
+    since = _local_midnight(cfg, from_date, "--from") if from_date else None
     keys: set[str] | None = set(public_keys) or trusted_keys(_key_path(cfg)) or None
     with _factory(cfg)() as s:
         result = verify_all(s, keys, since=since)
@@ -112,7 +111,7 @@ def checkpoint_cmd(config_path: Path, force: bool) -> None:
     except SigningKeyError as exc:
         raise click.ClickException(str(exc)) from None
     with _factory(cfg).begin() as s:
-        made = create_checkpoints(s, key, daily=not force)
+        made = create_checkpoints(s, key, zone=cfg.zone, daily=not force)
         for cp in made:
             click.echo(f"{cp.log}: seq {cp.seq} hash {cp.hash}")
     if not made:
@@ -140,6 +139,29 @@ def keys_generate(config_path: Path, force: bool) -> None:
     click.echo("keep a copy of this public key outside the system, for auditors")
 
 
+# --- backups ----------
+
+
+@main.command("backup")
+@config_option
+def backup_cmd(config_path: Path) -> None:
+    """Back up the SQLite database now, as the nightly job does (same folder and rotation)."""
+    from controller.jobs import backup_sqlite
+    from db.types import utcnow
+
+    cfg = _load(config_path)
+    path = backup_sqlite(
+        cfg.database_url,
+        cfg.data_path(cfg.evidence.backup_dir),
+        cfg.evidence.backups_keep,
+        utcnow(),
+        cfg.zone,
+    )
+    if path is None:
+        raise click.ClickException("only a file SQLite database is backed up here (use pg_dump)")
+    click.echo(f"wrote {path}")
+
+
 # --- reports ----------
 
 
@@ -150,7 +172,7 @@ def report_group() -> None:
 
 @report_group.command("monthly")
 @config_option
-@click.option("--month", required=True, help="YYYY-MM (Asia/Tokyo).")
+@click.option("--month", required=True, help="YYYY-MM (the site's zone).")
 @click.option("--area", "areas", multiple=True, help="Area code (repeatable); default all.")
 @click.option(
     "--out",
@@ -187,7 +209,12 @@ def report_monthly(
     with _factory(cfg)() as s:
         try:
             report = build_monthly_report(
-                s, month, area_codes=list(areas) or None, site_name=cfg.site.name, public_keys=keys
+                s,
+                month,
+                zone=cfg.zone,
+                area_codes=list(areas) or None,
+                site_name=cfg.site.name,
+                public_keys=keys,
             )
         except ReportError as exc:
             raise click.ClickException(str(exc)) from None
@@ -289,7 +316,7 @@ def purge_cmd(
     from db.retention import PurgeRefused, plan_purge, purge
 
     cfg = _load(config_path)
-    cutoff = _tokyo_midnight(before, "--before")
+    cutoff = _local_midnight(cfg, before, "--before")
     with _factory(cfg)() as s:
         if dry_run:
             plan = plan_purge(s, log_name, cutoff)
@@ -312,6 +339,7 @@ def purge_cmd(
                 approved_by=_operator(s, approved_by, "--approved-by"),
                 key=key,
                 certificate_dir=cfg.data_path(cfg.evidence.certificate_dir),
+                zone=cfg.zone,
                 site_name=cfg.site.name,
             )
         except PurgeRefused as exc:
@@ -338,7 +366,7 @@ def review_list(config_path: Path) -> None:
 
     cfg = _load(config_path)
     with _factory(cfg)() as s:
-        items = review_items(s)
+        items = review_items(s, zone=cfg.zone)
     for i in items:
         auth = f"authorization {i.authorization_id}" if i.authorization_id else "designation"
         click.echo(f"{i.finding}\t{auth}\tperson {i.person_id} {i.person}\t{i.area}\t{i.detail}")

@@ -15,6 +15,16 @@ from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 
 
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """A test that runs the ``nyutai`` group in-process (CliRunner) sets the umask to 077
+    (db.files); give the next test the umask the run started with."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'nyutai.db'}"

@@ -112,6 +112,15 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert "readers.x.url" in result.output and str(bad) in result.output
 
 
+def test_an_unknown_time_zone_stops_every_command(site_file: Path) -> None:
+    text = site_file.read_text(encoding="utf-8")
+    site_file.write_text(text.replace('"Asia/Tokyo"', '"Asia/Edo"'), encoding="utf-8")
+    result = nyutai("db", "upgrade", "--config", str(site_file))
+    assert result.returncode != 0
+    assert "site.timezone" in result.stderr and "'Asia/Edo' is not one" in result.stderr
+    assert not (site_file.parent / "nyutai.db").exists()  # stopped before touching anything
+
+
 def test_tap_names_unknown_readers(site_file: Path) -> None:
     result = CliRunner().invoke(
         main, ["tap", "--config", str(site_file), "--reader", "zz", "--card", "01"]

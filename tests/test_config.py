@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from controller.wiring import check_wiring
 from domain.config import ConfigError, load_config
+from domain.zones import zone_label
 from nyutai import DEMO_SITE
 
 BASE = DEMO_SITE.read_text(encoding="utf-8")
@@ -86,6 +88,22 @@ def test_demo_site_loads(tmp_path: Path) -> None:
         ),
         (lambda t: t + "\n[doors.x]\nname = 'x'\n", "doors.x.area", "required"),
         (lambda t: t.replace("[site]", "[site\n"), "(syntax)", "valid TOML"),
+        (
+            lambda t: t.replace('timezone = "Asia/Tokyo"', 'timezone = "Asia/Atlantis"'),
+            "site.timezone",
+            "an IANA time zone name",
+        ),
+        (
+            lambda t: t.replace('timezone = "Asia/Tokyo"', 'timezone = "../../etc/passwd"'),
+            "site.timezone",
+            "'../../etc/passwd' is not one",
+        ),
+        (
+            lambda t: t.replace('timezone = "Asia/Tokyo"', 'timezone = "America"'),
+            "site.timezone",
+            "'America' is not one",
+        ),
+        (lambda t: t.replace('timezone = "Asia/Tokyo"', "timezone = 9"), "site.timezone", "string"),
     ],
 )
 def test_config_errors_name_file_key_and_expectation(
@@ -126,3 +144,26 @@ def test_data_dir_from_the_site_file(tmp_path: Path) -> None:
     )
     assert load_config(absolute).data_dir == (tmp_path / "abs").resolve()
     assert load_config(relative, data_dir=tmp_path / "x").data_dir == (tmp_path / "x").resolve()
+
+
+def test_the_site_zone_comes_from_the_file(tmp_path: Path) -> None:
+    london = write(tmp_path, BASE.replace('timezone = "Asia/Tokyo"', 'timezone = "Europe/London"'))
+    assert load_config(london).zone == ZoneInfo("Europe/London")
+    # a file without the key gets the default, Asia/Tokyo
+    without = write(tmp_path, BASE.replace('timezone = "Asia/Tokyo"\n', ""))
+    assert "timezone" not in without.read_text(encoding="utf-8")
+    assert load_config(without).zone == ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("Asia/Tokyo", "JST"),
+        ("Asia/Kolkata", "IST"),
+        ("UTC", "UTC"),
+        ("Europe/London", "Europe/London"),  # GMT in winter, BST in summer
+        ("America/New_York", "America/New_York"),
+    ],
+)
+def test_a_column_of_times_names_its_zone(name: str, label: str) -> None:
+    assert zone_label(ZoneInfo(name), 2026) == label

@@ -55,7 +55,7 @@ def test_door_escort_list_and_review_agree(
         s.add(Authorization(person_id=person.id, area_id=area.id, state="approved"))
         s.commit()
 
-        door = load_door(s, "sr-door")
+        door = load_door(s, "sr-door", TOKYO)
         assert door is not None
         card = load_card(s, "felica", "0102030405060708", area.id)
         decision = decide(card, door, Direction.IN, Presence(), now)
@@ -67,7 +67,7 @@ def test_door_escort_list_and_review_agree(
 
         review_says = not any(
             i.finding == TRAINING_EXPIRED and i.person_id == person.id
-            for i in review_items(s, now)
+            for i in review_items(s, now, zone=TOKYO)
         )
 
     assert (door_says, escort_list_says, review_says) == (valid, valid, valid)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from domain.config import SiteConfig, load_config
+from domain.config import DEFAULT_TIMEZONE, SiteConfig, load_config
 
 
 def create_app(
@@ -19,13 +19,17 @@ def create_app(
 ) -> Flask:
     app = Flask(__name__)
     if config is None and test_config is None and os.environ.get("NYUTAI_CONFIG"):
+        # started by a WSGI server (not by ``nyutai web``): this is the process start
+        from db.files import keep_files_private
+
+        keep_files_private()
         config = load_config(os.environ["NYUTAI_CONFIG"])
     app.config.update(
         NYUTAI_SITE=config,
         NYUTAI_DATABASE_URL=config.database_url if config else None,
         NYUTAI_IDLE_TIMEOUT_MINUTES=config.web.idle_timeout_minutes if config else 30,
         NYUTAI_DEMO=config.controller.demo if config else False,
-        NYUTAI_TIMEZONE=config.site.timezone if config else "Asia/Tokyo",
+        NYUTAI_TIMEZONE=config.site.timezone if config else DEFAULT_TIMEZONE,
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
         BABEL_DEFAULT_LOCALE=config.web.default_locale if config else "ja",

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.models import Alarm, Decision, Door, Event, Person
 from domain.reasons import Reason, sentence
+from domain.zones import zone_label
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
 PAGE_SIZE = 50
@@ -233,7 +234,7 @@ def iterate(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iter
 
 
 CSV_COLUMNS = (
-    ("occurred_at", "時刻 (JST)", "Time (JST)"),
+    ("occurred_at", "時刻 ({zone})", "Time ({zone})"),  # the site's zone, named
     ("id", "イベントID", "Event id"),
     ("door", "扉", "Door"),
     ("direction", "方向", "Direction"),
@@ -305,7 +306,8 @@ def csv_stream(
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     ja = locale.startswith("ja")
-    w.writerow([c[1] if ja else c[2] for c in CSV_COLUMNS])
+    label = zone_label(zone, datetime.now(UTC).year)
+    w.writerow([(c[1] if ja else c[2]).format(zone=label) for c in CSV_COLUMNS])
     yield "\ufeff" + buf.getvalue()
     buf.seek(0)
     buf.truncate()

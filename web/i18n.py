@@ -1,4 +1,4 @@
-"""Japanese first, English selectable; times shown in the site's zone (Asia/Tokyo)."""
+"""Japanese first, English selectable; times shown in the site's zone (``[site] timezone``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
+from db.types import utcnow
 from domain.reasons import ALARM_TEXT, AlarmKind, sentence
+from domain.zones import zone_label
 
 LOCALES = ("ja", "en")
 babel = Babel()
@@ -26,7 +28,14 @@ def select_locale() -> str:
 
 
 def site_zone() -> ZoneInfo:
+    """The site's zone (``[site] timezone``, checked when the site file was loaded)."""
     return ZoneInfo(current_app.config["NYUTAI_TIMEZONE"])
+
+
+def site_zone_label() -> str:
+    """The zone's short name for a column of times ("JST"; a zone with summer time by its
+    name, "Europe/London")."""
+    return zone_label(site_zone(), utcnow().astimezone(site_zone()).year)
 
 
 def local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -79,4 +88,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["incident_summary"] = incident_summary
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or "ja")
     app.jinja_env.globals["LOCALES"] = LOCALES
+    app.jinja_env.globals["site_zone_label"] = site_zone_label
     _ = current_user  # imported so templates can rely on Flask-Login's context processor

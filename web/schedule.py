@@ -1,6 +1,6 @@
 """Weekly schedules as operators type them: "mon-fri 08:00-20:00; sat 09:00-12:00".
 
-Stored as Authorization.schedule {"mon": [["08:00", "20:00"]], ...} (Asia/Tokyo wall time),
+Stored as Authorization.schedule {"mon": [["08:00", "20:00"]], ...} (the site's wall time),
 the form the controller's decision reads; an empty text means any time (None).
 """
 

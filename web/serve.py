@@ -15,8 +15,10 @@ def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) 
     """Serve the console until interrupted (``nyutai web`` and ``nyutai demo`` call this)."""
     from waitress import serve as waitress_serve
 
+    from db.files import keep_files_private
     from web import create_app
 
+    keep_files_private()  # the secret key and the SQLite database it may create are 0600
     app = create_app(cfg)
     host = host or cfg.web.host
     port = port if port is not None else cfg.web.port

@@ -1,6 +1,6 @@
 """Section 10: the monthly handling-status report (特定個人情報等取扱状況報告書), as data.
 
-``build_monthly_report`` gathers, per managed area and for one Asia/Tokyo calendar month:
+``build_monthly_report`` gathers, per managed area and for one calendar month in the site's zone:
 entries and exits per person, visits (purpose, escort, declared devices), denials by reason,
 alarms and incidents with their handling, and who was still inside at each day's end; and,
 site-wide, deletions and the signed checkpoint hashes with the signing public keys.
@@ -38,8 +38,6 @@ from db.models import (
 from db.settings import end_of_day
 from db.types import utcnow
 from domain.reasons import sentence
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 class ReportError(ValueError):
@@ -169,7 +167,7 @@ class AreaSection:
 class MonthlyReport:
     month: str
     site_name: str
-    start: datetime  # UTC instants of the month's Asia/Tokyo bounds
+    start: datetime  # instants of the month's bounds in the site's zone
     end: datetime
     generated_at: datetime
     end_of_day: time
@@ -179,10 +177,11 @@ class MonthlyReport:
     deletions: list[DeletionLine]
     checkpoints: list[CheckpointLine]
     public_keys: list[str]
+    zone: ZoneInfo  # the site's zone: the month's days, and every time shown
 
 
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """UTC instants of the start of ``month`` (YYYY-MM) and of the next month, in Tokyo."""
+def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants ``month`` (YYYY-MM) and the next month start in the site's ``zone``."""
     try:
         y, m = (int(x) for x in month.split("-"))
         first = date(y, m, 1)
@@ -190,8 +189,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         raise ReportError(f"month must be YYYY-MM, got {month!r}") from None
     nxt = date(y + (m == 12), m % 12 + 1, 1)
     return (
-        datetime.combine(first, time(0), TOKYO),
-        datetime.combine(nxt, time(0), TOKYO),
+        datetime.combine(first, time(0), zone),
+        datetime.combine(nxt, time(0), zone),
     )
 
 
@@ -414,13 +413,16 @@ def _incidents(
     ]
 
 
-def day_ends(month_start: datetime, month_end: datetime, eod: time) -> list[tuple[date, datetime]]:
-    """(Tokyo date, UTC instant of that day's end-of-day time) for each day of the month."""
+def day_ends(
+    month_start: datetime, month_end: datetime, eod: time, zone: ZoneInfo
+) -> list[tuple[date, datetime]]:
+    """(local date, instant of that day's end-of-day time) for each day of the month, in the
+    site's ``zone``."""
     out = []
-    d = month_start.astimezone(TOKYO).date()
-    last = (month_end.astimezone(TOKYO) - timedelta(seconds=1)).date()
+    d = month_start.astimezone(zone).date()
+    last = (month_end.astimezone(zone) - timedelta(seconds=1)).date()
     while d <= last:
-        out.append((d, datetime.combine(d, eod, TOKYO)))
+        out.append((d, datetime.combine(d, eod, zone)))
         d += timedelta(days=1)
     return out
 
@@ -566,14 +568,21 @@ def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, 
 
 
 def _still_inside(
-    session: Session, area_id: int, start: datetime, end: datetime, eod: time, now: datetime
+    session: Session,
+    area_id: int,
+    start: datetime,
+    end: datetime,
+    eod: time,
+    now: datetime,
+    zone: ZoneInfo,
 ) -> list[InsideLine]:
     # Occupancy at each day end without replaying the log: the database reduces every
     # (person, period) to one net change (``_steps``), period 0 covering all history before
     # the month start, so Python's work does not grow with the log's age or with how often
     # people cross. A grant named by a ``not_used`` row (door never opened) is no crossing,
     # even when the ``not_used`` row falls after the month start or after a day's end.
-    days = [(day, at) for day, at in day_ends(start, end, eod) if at <= now]  # ended days only
+    # ended days only
+    days = [(day, at) for day, at in day_ends(start, end, eod, zone) if at <= now]
     if not days:
         return []
     steps = _steps(session, area_id, start, end, [at for _, at in days])
@@ -595,12 +604,13 @@ def build_monthly_report(
     session: Session,
     month: str,
     *,
+    zone: ZoneInfo,
     area_codes: list[str] | None = None,
     site_name: str = "nyutai",
     public_keys: list[str] | None = None,
     now: datetime | None = None,
 ) -> MonthlyReport:
-    start, end = month_bounds(month)
+    start, end = month_bounds(month, zone)
     now = now or utcnow()
     eod = end_of_day(session)
     q = select(Area).order_by(Area.code)
@@ -623,7 +633,7 @@ def build_monthly_report(
                 denials=_denials(session, a.id, start, end),
                 alarms=_alarms(session, a.id, start, end),
                 incidents=_incidents(session, a.id, start, end),
-                still_inside=_still_inside(session, a.id, start, end, eod, now),
+                still_inside=_still_inside(session, a.id, start, end, eod, now, zone),
             )
         )
     dels = session.scalars(
@@ -666,4 +676,5 @@ def build_monthly_report(
         ],
         checkpoints=[CheckpointLine(c.log, c.seq, c.hash, c.created_at, c.public_key) for c in cps],
         public_keys=keys,
+        zone=zone,
     )

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from db.reports.monthly import MonthlyReport
-from db.reports.tables import jst, report_tables
+from db.reports.tables import local, report_tables
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,8 +28,9 @@ def monthly_csv(report: MonthlyReport) -> str:
     w.writerow(["report", "特定個人情報等取扱状況報告書（入退室管理） / Monthly handling report"])
     w.writerow(["site", report.site_name])
     w.writerow(["month", report.month])
-    w.writerow(["period", f"{jst(report.start)} – {jst(report.end)} (Asia/Tokyo)"])
-    w.writerow(["generated_at", jst(report.generated_at)])
+    z = report.zone
+    w.writerow(["period", f"{local(report.start, z)} – {local(report.end, z)} ({z.key})"])
+    w.writerow(["generated_at", local(report.generated_at, z)])
     w.writerow([])
     for t in report_tables(report):
         w.writerow([t.key, t.area, t.title])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from db.reports.monthly import MonthlyReport
 from db.reports.pdf import ReportPDF
-from db.reports.tables import jst, report_tables
+from db.reports.tables import local, report_tables
 
 TITLE = "特定個人情報等取扱状況報告書（入退室管理）"
 
@@ -15,12 +15,13 @@ def _build(report: MonthlyReport) -> ReportPDF:
     pdf = ReportPDF(f"{TITLE} {report.month}", f"nyutai {report.site_name} {report.month}")
     pdf.heading(TITLE, size=15)
     pdf.heading("Monthly handling-status report: entry and exit control", size=10)
+    z = report.zone
     pdf.pairs(
         [
             ("事業所 / Site", report.site_name),
             ("対象月 / Month", report.month),
-            ("期間 / Period", f"{jst(report.start)} – {jst(report.end)} (Asia/Tokyo)"),
-            ("作成日時 / Generated", jst(report.generated_at)),
+            ("期間 / Period", f"{local(report.start, z)} – {local(report.end, z)} ({z.key})"),
+            ("作成日時 / Generated", local(report.generated_at, z)),
             ("管理区域 / Areas", ", ".join(f"{a.name} ({a.code})" for a in report.areas)),
         ]
     )

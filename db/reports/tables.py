@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from db.reports.monthly import MonthlyReport
+from db.reports.monthly import AlarmLine, IncidentLine, MonthlyReport
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 KIND_JA = {"staff": "従業者", "visitor": "部外者"}
 STATE_JA = {
     "raised": "発報中",
@@ -29,12 +28,14 @@ class Table:
     widths: tuple[float, ...] | None = None  # PDF column widths (mm), summing to 190
 
 
-def jst(dt: datetime | None) -> str:
-    return dt.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if dt else ""
+def local(dt: datetime | None, zone: ZoneInfo) -> str:
+    """An instant in the site's wall time (the report names the zone once, in its header)."""
+    return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
 def report_tables(r: MonthlyReport) -> list[Table]:
     t: list[Table] = []
+    z = r.zone
     for a in r.areas:
         label = f"{a.name} ({a.code})"
         t.append(
@@ -78,8 +79,8 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                         v.purpose,
                         v.escort or v.host,
                         v.devices,
-                        f"{jst(v.expected_from)}–{jst(v.expected_until)[11:]}",
-                        f"{jst(v.signed_in_at)}–{jst(v.signed_out_at)[11:]}",
+                        f"{local(v.expected_from, z)}–{local(v.expected_until, z)[11:]}",
+                        f"{local(v.signed_in_at, z)}–{local(v.signed_out_at, z)[11:]}",
                         str(v.entries),
                     ]
                     for v in a.visits
@@ -97,8 +98,8 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                 (40, 60, 70, 20),
             )
         )
-        t.append(_alarm_table(f"{label} 警報 / Alarms", a.code, a.alarms))
-        t.append(_incident_table(f"{label} 事故・インシデント / Incidents", a.code, a.incidents))
+        t.append(_alarm_table(f"{label} 警報 / Alarms", a.code, a.alarms, z))
+        t.append(_incident_table(f"{label} 事故・インシデント / Incidents", a.code, a.incidents, z))
         t.append(
             Table(
                 "still_inside",
@@ -106,14 +107,16 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                 a.code,
                 ["日付 / Day", "氏名 / Name", "区分 / Kind", "入室時刻 / Since"],
                 [
-                    [str(s.day), s.name, KIND_JA.get(s.kind, s.kind), jst(s.since)]
+                    [str(s.day), s.name, KIND_JA.get(s.kind, s.kind), local(s.since, z)]
                     for s in a.still_inside
                 ],
                 (30, 70, 30, 60),
             )
         )
-    t.append(_alarm_table("区域外の警報 / Site-wide alarms", "", r.site_alarms))
-    t.append(_incident_table("区域外のインシデント / Site-wide incidents", "", r.site_incidents))
+    t.append(_alarm_table("区域外の警報 / Site-wide alarms", "", r.site_alarms, z))
+    t.append(
+        _incident_table("区域外のインシデント / Site-wide incidents", "", r.site_incidents, r.zone)
+    )
     t.append(
         Table(
             "deletions",
@@ -134,11 +137,11 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                     str(d.record_id),
                     d.log,
                     f"{d.from_seq}–{d.to_seq}",
-                    f"{jst(d.from_time)}–{jst(d.to_time)}",
+                    f"{local(d.from_time, z)}–{local(d.to_time, z)}",
                     str(d.row_count),
                     d.last_hash,
                     d.approved_by,
-                    jst(d.approved_at),
+                    local(d.approved_at, z),
                 ]
                 for d in r.deletions
             ],
@@ -151,7 +154,7 @@ def report_tables(r: MonthlyReport) -> list[Table]:
             "署名付きチェックポイント / Signed checkpoints",
             "",
             ["日時 / Time", "記録 / Log", "連番 / Seq", "ハッシュ / Hash (SHA-256)"],
-            [[jst(c.created_at), c.log, str(c.seq), c.hash] for c in r.checkpoints],
+            [[local(c.created_at, z), c.log, str(c.seq), c.hash] for c in r.checkpoints],
             (30, 18, 18, 124),
         )
     )
@@ -168,7 +171,7 @@ def report_tables(r: MonthlyReport) -> list[Table]:
     return t
 
 
-def _alarm_table(title: str, area: str, alarms: list) -> Table:  # noqa: list of Alarm rows
+def _alarm_table(title: str, area: str, alarms: list[AlarmLine], zone: ZoneInfo) -> Table:
     return Table(
         "alarms",
         title,
@@ -185,14 +188,14 @@ def _alarm_table(title: str, area: str, alarms: list) -> Table:  # noqa: list of
         ],  # fmt: skip
         [
             [
-                jst(a.raised_at),
+                local(a.raised_at, zone),
                 a.text_ja,
                 a.place,
                 STATE_JA.get(a.state, a.state),
-                jst(a.acknowledged_at),
+                local(a.acknowledged_at, zone),
                 a.acknowledged_by,
                 a.comment,
-                jst(a.cleared_at),
+                local(a.cleared_at, zone),
             ]
             for a in alarms
         ],
@@ -200,7 +203,7 @@ def _alarm_table(title: str, area: str, alarms: list) -> Table:  # noqa: list of
     )
 
 
-def _incident_table(title: str, area: str, incidents: list) -> Table:
+def _incident_table(title: str, area: str, incidents: list[IncidentLine], zone: ZoneInfo) -> Table:
     return Table(
         "incidents",
         title,
@@ -218,12 +221,12 @@ def _incident_table(title: str, area: str, incidents: list) -> Table:
         [
             [
                 str(i.incident_id),
-                jst(i.opened_at),
+                local(i.opened_at, zone),
                 i.summary,
                 STATE_JA.get(i.state, i.state),
                 i.cause,
                 i.prevention,
-                f"{jst(i.closed_at)} {i.closed_by}".strip(),
+                f"{local(i.closed_at, zone)} {i.closed_by}".strip(),
                 f"events {i.evidence_events}, snapshots {i.evidence_snapshots}",
             ]
             for i in incidents

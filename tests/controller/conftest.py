@@ -17,6 +17,7 @@ from controller.daemon import Controller
 from controller.state import Call
 from db.engine import session_scope
 from db.models import Alarm, Event
+from db.types import utcnow
 from domain.config import CameraSection, SiteConfig, load_config
 from hardware.sim import SimBackend
 from nyutai import DEMO_SITE
@@ -96,16 +97,26 @@ def site_factory(
 ) -> Iterator[Callable[..., Site]]:
     started: list[Controller] = []
 
-    def make(cameras: dict[str, CameraSection] | None = None, **door_overrides: Any) -> Site:
+    def make(
+        cameras: dict[str, CameraSection] | None = None,
+        *,
+        timezone: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        **door_overrides: Any,
+    ) -> Site:
         cfg = load_config(DEMO_SITE, data_dir=tmp_path)
         cfg = replace(cfg, database=replace(cfg.database, url=db_url), cameras=cameras or {})
+        if timezone is not None:
+            cfg = replace(cfg, site=replace(cfg.site, timezone=timezone))
         if door_overrides:
             doors = {k: replace(v, **door_overrides) for k, v in cfg.doors.items()}
             cfg = replace(cfg, doors=doors)
         with session_scope(session_factory) as s:
             pin = seed_people(s, cfg)
         backend = SimBackend()
-        ctl = Controller(cfg, session_factory=session_factory, backend=backend)
+        ctl = Controller(
+            cfg, session_factory=session_factory, backend=backend, clock=clock or utcnow
+        )
         ctl.start()
         started.append(ctl)
         return Site(cfg, ctl, backend, session_factory, pin)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select, update
 
 from db.engine import session_scope
-from db.models import Credential, Presence
+from db.models import Authorization, Credential, Person, Presence, Training
 from nyutai.demo import DEMO_CARDS
 from tests.controller.conftest import Site
 
@@ -358,3 +359,33 @@ def test_no_pin_in_any_log_record(site: Site, caplog: pytest.LogCaptureFixture) 
     from readers.events import KeypadInput
 
     assert site.pin not in repr(KeypadInput("r", site.pin))
+
+
+# --- the site's time zone ----------------------------------------------------------------
+
+
+def test_a_new_york_site_opens_at_new_york_office_hours(site_factory: Callable[..., Site]) -> None:
+    """The weekly schedule and the training day are read in ``[site] timezone``: the door of
+    a New York site opens at 09:30 New York time and not at 08:30, whatever Tokyo's hour."""
+    now = [datetime(2026, 11, 26, 14, 30, tzinfo=UTC)]  # Thu 09:30 EST (23:30 JST)
+    site = site_factory(timezone="America/New_York", clock=lambda: now[0])
+    office = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    with session_scope(site.sessions) as s:
+        yamada = s.scalars(select(Person).where(Person.name == "山田 太郎")).one()
+        s.execute(update(Authorization).where(Authorization.person_id == yamada.id)
+                  .values(schedule=office))  # fmt: skip
+        # a training valid through 26 November (the anniversary) on the site's calendar
+        s.execute(update(Training).where(Training.person_id == yamada.id)
+                  .values(completed_on=date(2025, 11, 26)))  # fmt: skip
+    assert site.tap("sr-in", "yamada")["decision"] == "granted"
+    walk_through(site)
+    assert site.tap("sr-out", "yamada")["decision"] == "granted"
+    walk_through(site)
+    now[0] = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)  # 08:30 EST, 22:30 JST
+    assert site.tap("sr-in", "yamada")["reason"] == "outside_schedule"
+    # Fri 16:30 EST is Sat 06:30 JST: inside New York's Friday hours, and a training valid
+    # through 27 November still counts there (in Tokyo it would already be the 28th)
+    now[0] = datetime(2026, 11, 27, 21, 30, tzinfo=UTC)
+    with session_scope(site.sessions) as s:
+        s.execute(update(Training).values(completed_on=date(2025, 11, 27)))
+    assert site.tap("sr-in", "yamada")["decision"] == "granted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -28,9 +29,12 @@ from domain.training import add_months, training_current
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 12:00 in Tokyo
 HOUR = timedelta(hours=1)
+TOKYO = ZoneInfo("Asia/Tokyo")
+NEW_YORK = ZoneInfo("America/New_York")
+LONDON = ZoneInfo("Europe/London")
 
 AREA = AreaPolicy(1, "server-room", "enforce", "any", True, 3, False, ("laptop",))
-DOOR = DoorPolicy(1, "d", AREA, 5.0, 30.0, False, 10.0, 10.0, False, False, None)
+DOOR = DoorPolicy(1, "d", AREA, 5.0, 30.0, False, 10.0, 10.0, False, False, None, TOKYO)
 CRED = CredentialFacts(1, "felica", "01", "active", None, None, None, 0, False)
 STAFF = PersonFacts(1, "staff", "Staff", True, True, date(2026, 6, 1))
 AUTH = AuthorizationFacts(1, None, None, None, "maintenance")
@@ -407,9 +411,59 @@ def test_training_is_current_for_twelve_months() -> None:
 
 def test_schedule_is_in_tokyo_time() -> None:
     # 03:00 UTC is 12:00 in Tokyo on Thursday
-    assert within_schedule({"thu": [["11:00", "13:00"]]}, NOW)
-    assert not within_schedule({"thu": [["02:00", "04:00"]]}, NOW)
-    assert not within_schedule({"wed": [["00:00", "24:00"]]}, NOW)
+    assert within_schedule({"thu": [["11:00", "13:00"]]}, NOW, TOKYO)
+    assert not within_schedule({"thu": [["02:00", "04:00"]]}, NOW, TOKYO)
+    assert not within_schedule({"wed": [["00:00", "24:00"]]}, NOW, TOKYO)
+
+
+OFFICE_HOURS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+SCHEDULED = CardFacts(CRED, STAFF, (replace(AUTH, schedule=OFFICE_HOURS),))
+
+
+@pytest.mark.parametrize(
+    ("instant", "tokyo", "new_york"),
+    [
+        # Thu 2026-11-26 14:30 UTC: 09:30 EST Thursday, 23:30 JST Thursday
+        (datetime(2026, 11, 26, 14, 30, tzinfo=UTC), Reason.OUTSIDE_SCHEDULE, Reason.GRANTED),
+        # Thu 01:00 UTC: 10:00 JST Thursday, 20:00 EST Wednesday
+        (datetime(2026, 11, 26, 1, 0, tzinfo=UTC), Reason.GRANTED, Reason.OUTSIDE_SCHEDULE),
+        # summer: 13:30 UTC is 09:30 EDT (a fixed -05:00 would make it 08:30, before hours)
+        (datetime(2026, 7, 2, 13, 30, tzinfo=UTC), Reason.OUTSIDE_SCHEDULE, Reason.GRANTED),
+        # 16:30 EST Friday is Saturday 06:30 in Tokyo: the weekday is the local one too
+        (datetime(2026, 11, 27, 21, 30, tzinfo=UTC), Reason.OUTSIDE_SCHEDULE, Reason.GRANTED),
+        # 17:30 EST Friday: after hours in New York
+        (
+            datetime(2026, 11, 27, 22, 30, tzinfo=UTC),
+            Reason.OUTSIDE_SCHEDULE,
+            Reason.OUTSIDE_SCHEDULE,
+        ),
+    ],
+)
+def test_the_door_reads_the_schedule_in_the_site_zone(
+    instant: datetime, tokyo: Reason, new_york: Reason
+) -> None:
+    """The same authorization and instant, decided at a Tokyo site and a New York site."""
+    at_tokyo = decide(SCHEDULED, DOOR, Direction.IN, Presence(False), instant)
+    at_new_york = decide(
+        SCHEDULED, replace(DOOR, zone=NEW_YORK), Direction.IN, Presence(False), instant
+    )
+    assert (at_tokyo.reason, at_new_york.reason) == (tokyo, new_york)
+
+
+def test_training_days_are_the_site_zone_calendar_days() -> None:
+    # trained 2025-11-25: valid through 2026-11-25 (site calendar). 2026-11-25 20:00 UTC is
+    # already the 26th in Tokyo, still the 25th in London.
+    card = CardFacts(CRED, replace(STAFF, last_training_on=date(2025, 11, 25)), (AUTH,))
+    instant = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+    assert decide(card, DOOR, Direction.IN, Presence(False), instant).reason == (
+        Reason.TRAINING_EXPIRED
+    )
+    london = replace(DOOR, zone=LONDON)
+    assert decide(card, london, Direction.IN, Presence(False), instant).reason == Reason.GRANTED
+    later = instant + timedelta(hours=4)  # 00:00 on the 26th in London
+    assert decide(card, london, Direction.IN, Presence(False), later).reason == (
+        Reason.TRAINING_EXPIRED
+    )
 
 
 def test_forgiven_skips_antipassback_once_in_either_direction() -> None:

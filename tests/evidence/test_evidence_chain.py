@@ -20,6 +20,8 @@ from db.models import AuditLog, Checkpoint, Decision, Event
 from db.verify import ALTERED, BAD_CHECKPOINT, DELETED, INSERTED, REORDERED, verify_all, verify_log
 from tests.evidence.helpers import T0, add_audits, add_events
 
+TOKYO = ZoneInfo("Asia/Tokyo")
+
 
 @pytest.fixture
 def key_path(tmp_path: Path) -> Path:
@@ -43,7 +45,7 @@ def test_intact_chain_verifies(session_factory, key_path) -> None:
     add_events(session_factory, 20)
     add_audits(session_factory, 5)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO)
         s.commit()
         res = verify_all(s, trusted_keys(key_path))
     assert res.ok, res.first
@@ -96,7 +98,7 @@ def test_deleted_row_is_named(session_factory, engine) -> None:
 def test_deleted_tail_is_found_by_checkpoint(session_factory, engine, key_path) -> None:
     add_events(session_factory, 10)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO)
         s.commit()
     sql(engine, "DELETE FROM events WHERE seq >= 9")
     f = first(session_factory, keys=trusted_keys(key_path))
@@ -159,7 +161,7 @@ def test_row_written_outside_the_chain_is_named(session_factory, engine) -> None
 def test_rewritten_chain_is_caught_by_checkpoint(session_factory, key_path) -> None:
     add_events(session_factory, 10)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO)
         s.commit()
         # rewrite rows 3.. with fresh hashes: the chain alone is consistent again
         rows = s.scalars(select(Event).where(Event.seq >= 3).order_by(Event.seq)).all()
@@ -186,7 +188,8 @@ def test_forged_checkpoint_is_refused(session_factory, key_path, tmp_path) -> No
     other = tmp_path / "other.key"
     generate_key(other)
     with session_factory() as s:
-        create_checkpoints(s, load_key(other))  # signed by a key the auditor does not trust
+        # signed by a key the auditor does not trust
+        create_checkpoints(s, load_key(other), zone=TOKYO)
         s.commit()
     f = first(session_factory, keys=trusted_keys(key_path))
     assert f is not None and f.kind == BAD_CHECKPOINT
@@ -195,7 +198,7 @@ def test_forged_checkpoint_is_refused(session_factory, key_path, tmp_path) -> No
 def test_checkpoint_signature_covers_its_hash(session_factory, engine, key_path) -> None:
     add_events(session_factory, 5)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO)
         s.commit()
     sql(engine, f"UPDATE checkpoints SET hash='{'a' * 64}'")
     f = first(session_factory, keys=trusted_keys(key_path))
@@ -212,7 +215,7 @@ def test_audit_log_edit_is_named(session_factory, engine) -> None:
 def test_verify_from_date_starts_at_checkpoint(session_factory, engine, key_path) -> None:
     add_events(session_factory, 5)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path), now=T0 + timedelta(days=1))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO, now=T0 + timedelta(days=1))
         s.commit()
     add_events(session_factory, 5, start=T0 + timedelta(days=2))
     sql(engine, "UPDATE events SET reason='x' WHERE seq=2")  # before the window
@@ -287,10 +290,23 @@ def test_checkpoint_is_daily(session_factory, key_path) -> None:
     add_events(session_factory, 2)
     with session_factory() as s:
         key = load_key(key_path)
-        assert len(create_checkpoints(s, key, now=T0)) == 1
-        assert create_checkpoints(s, key, now=T0 + timedelta(hours=1)) == []
-        assert len(create_checkpoints(s, key, now=T0 + timedelta(days=1))) == 1
+        assert len(create_checkpoints(s, key, zone=TOKYO, now=T0)) == 1
+        assert create_checkpoints(s, key, zone=TOKYO, now=T0 + timedelta(hours=1)) == []
+        assert len(create_checkpoints(s, key, zone=TOKYO, now=T0 + timedelta(days=1))) == 1
         assert s.scalar(select(Checkpoint.seq).limit(1)) == 2
+
+
+def test_checkpoint_day_is_the_site_zone_day(session_factory, key_path) -> None:
+    # T0 is 09:00 in Tokyo and 19:00 the day before in New York; six hours later it is
+    # 15:00 the same day in Tokyo, but past midnight in New York: a new day there
+    add_events(session_factory, 2)
+    later = T0 + timedelta(hours=6)
+    with session_factory() as s:
+        key = load_key(key_path)
+        assert len(create_checkpoints(s, key, zone=TOKYO, now=T0)) == 1
+        assert create_checkpoints(s, key, zone=TOKYO, now=later) == []
+        new_york = ZoneInfo("America/New_York")
+        assert len(create_checkpoints(s, key, zone=new_york, now=later)) == 1
 
 
 def test_key_file_is_private(key_path) -> None:

@@ -6,6 +6,7 @@ import sqlite3
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -36,6 +37,9 @@ from db.settings import END_OF_DAY, set_setting
 from domain.config import SiteConfig, load_config
 from tests.evidence.helpers import add_events
 
+TOKYO = ZoneInfo("Asia/Tokyo")
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
 SITE = """
 [site]
 name = "テスト事業所"
@@ -44,6 +48,14 @@ url = "sqlite:///nyutai.db"
 [evidence]
 backups_keep = 2
 """
+
+
+def _site(tmp_path: Path, timezone: str) -> SiteConfig:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE.replace("[site]\n", f'[site]\ntimezone = "{timezone}"\n'), "utf-8")
+    c = load_config(path)
+    upgrade(c.database_url)
+    return c
 
 
 @pytest.fixture
@@ -126,12 +138,38 @@ def test_still_inside_alarms_once_after_end_of_day(factory: sessionmaker[Session
         for p in (staff, visitor):
             s.add(Presence(person_id=p.id, area_id=area.id, entered_at=day))
     with factory.begin() as s:
-        assert jobs.raise_still_inside(s, day) == []  # before 19:30 JST
+        assert jobs.raise_still_inside(s, day, TOKYO) == []  # before 19:30 JST
         late = day + timedelta(minutes=45)
-        kinds = sorted(a.kind for a in jobs.raise_still_inside(s, late))
+        kinds = sorted(a.kind for a in jobs.raise_still_inside(s, late, TOKYO))
         assert kinds == ["person_still_inside", "visitor_still_inside"]
-        assert jobs.raise_still_inside(s, late + timedelta(minutes=5)) == []
-        assert len(jobs.raise_still_inside(s, late + timedelta(days=1))) == 2
+        assert jobs.raise_still_inside(s, late + timedelta(minutes=5), TOKYO) == []
+        assert len(jobs.raise_still_inside(s, late + timedelta(days=1), TOKYO)) == 2
+
+
+def test_end_of_day_is_the_site_zone_wall_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A London site's 19:30 end of day, run as the scheduler runs it (by the file's path)."""
+    cfg = _site(tmp_path, "Europe/London")
+    eng = make_engine(cfg.database_url)
+    factory = make_session_factory(eng)
+    day = datetime(2026, 5, 12, 18, 0, tzinfo=UTC)  # 19:00 BST; 03:00 JST on the 13th
+    with factory.begin() as s:
+        set_setting(s, END_OF_DAY, "19:30")
+        area = _area(s)
+        staff = Person(name="職員")
+        s.add(staff)
+        s.flush()
+        s.add(Presence(person_id=staff.id, area_id=area.id, entered_at=day))
+    late = day + timedelta(minutes=45)  # 19:45 BST, 03:45 JST
+    with factory.begin() as s:
+        assert jobs.raise_still_inside(s, day, LONDON) == []
+        assert jobs.raise_still_inside(s, late, TOKYO) == []  # Tokyo's 19:30 is hours away
+    monkeypatch.setattr(jobs, "utcnow", lambda: late)
+    assert jobs.end_of_day_check(str(cfg.path)) == 1  # the job reads the zone from the file
+    with factory.begin() as s:
+        assert jobs.raise_still_inside(s, late, LONDON) == []  # once a day
+    eng.dispose()
 
 
 def test_nightly_verify_opens_one_incident(factory, cfg: SiteConfig) -> None:  # type: ignore[no-untyped-def]
@@ -176,7 +214,10 @@ def test_monthly_report_job(factory, cfg: SiteConfig) -> None:  # type: ignore[n
     assert sorted(p.suffix for p in written) == [".csv", ".pdf"]
     with factory.begin() as s:
         assert jobs.write_monthly_report(s, cfg, "2026-03") == []
-    assert jobs.previous_month(datetime(2026, 4, 30, 15, 30, tzinfo=UTC)) == "2026-04"  # May 1 JST
+    assert jobs.previous_month(datetime(2026, 4, 30, 15, 30, tzinfo=UTC), TOKYO) == "2026-04"
+    # 1 May 03:30 UTC is still 30 April in New York
+    assert jobs.previous_month(datetime(2026, 5, 1, 3, 30, tzinfo=UTC), NEW_YORK) == "2026-03"
+    assert jobs.previous_month(datetime(2026, 5, 1, 3, 30, tzinfo=UTC), TOKYO) == "2026-04"
 
 
 def test_training_reminders(factory) -> None:  # type: ignore[no-untyped-def]
@@ -198,20 +239,24 @@ def test_training_reminders(factory) -> None:  # type: ignore[no-untyped-def]
             ]
         )
     with factory.begin() as s:
-        assert jobs.remind_trainings(s, now) == 1
-        assert jobs.remind_trainings(s, now + timedelta(hours=1)) == 0  # once a day
+        assert jobs.remind_trainings(s, now, TOKYO) == 1
+        assert jobs.remind_trainings(s, now + timedelta(hours=1), TOKYO) == 0  # once a day
         row = s.scalars(select(AuditLog).where(AuditLog.action == "reminder.training")).one()
         assert [p["detail"] for p in row.after["people"]] == ["training until 2026-06-20"]
 
 
-def test_backup_is_consistent_and_rotated(factory, cfg: SiteConfig) -> None:  # type: ignore[no-untyped-def]
+def test_backup_is_consistent_and_rotated(factory, cfg: SiteConfig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     add_events(factory, 7)
     out = cfg.data_path("backups")
     t = datetime(2026, 5, 1, tzinfo=UTC)
     paths = [
-        jobs.backup_sqlite(cfg.database_url, out, 2, t + timedelta(seconds=i)) for i in range(3)
+        jobs.backup_sqlite(cfg.database_url, out, 2, t + timedelta(seconds=i), TOKYO)
+        for i in range(3)
     ]
     assert sorted(out.glob("*.db")) == paths[1:]
+    assert paths[0] is not None and paths[0].name == "nyutai-20260501-090000.db"  # JST stamp
+    ny = jobs.backup_sqlite(cfg.database_url, tmp_path / "ny", 2, t, NEW_YORK)
+    assert ny is not None and ny.name == "nyutai-20260430-200000.db"  # EDT stamp
     with sqlite3.connect(paths[-1]) as c:
         assert c.execute("SELECT count(*) FROM events").fetchone() == (7,)
     assert jobs.backup_database(str(cfg.path)) is not None
@@ -254,6 +299,32 @@ def test_scheduler_runs_a_due_job(factory, cfg: SiteConfig) -> None:  # type: ig
         sched.shutdown()
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def test_jobs_run_on_the_site_zone_clock(tmp_path: Path) -> None:
+    """Cron duties fire at their local hour in the site's zone; a site that changes its zone
+    gets its stored jobs re-timed on the next start."""
+    cfg = _site(tmp_path, "America/New_York")
+    eng = make_engine(cfg.database_url)
+    factory = make_session_factory(eng)
+    sched = start_scheduler(cfg, factory)
+    try:
+        job = sched.get_job("nyutai.daily_checkpoint")
+        assert str(job.trigger.timezone) == "America/New_York"
+        local = job.next_run_time.astimezone(NEW_YORK)
+        assert (local.hour, local.minute) == (0, 5)
+    finally:
+        sched.shutdown()
+    moved = _site(tmp_path, "Asia/Tokyo")
+    sched = start_scheduler(moved, factory)
+    try:
+        job = sched.get_job("nyutai.daily_checkpoint")
+        assert str(job.trigger.timezone) == "Asia/Tokyo"
+        local = job.next_run_time.astimezone(TOKYO)
+        assert (local.hour, local.minute) == (0, 5)
+    finally:
+        sched.shutdown()
+        eng.dispose()
 
 
 def test_job_table_is_ignored_by_schema_comparison(factory, cfg: SiteConfig) -> None:  # type: ignore[no-untyped-def]

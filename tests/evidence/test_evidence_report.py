@@ -20,7 +20,7 @@ from db.eventlog import append_event
 from db.incidents import close_incident, open_incident_for_alarm
 from db.models import Alarm, Area, DeletionRecord, Door, Event, Operator, Person, Visit
 from db.reports.monthly import ReportError, build_monthly_report, month_bounds
-from db.reports.monthly_csv import write_monthly_csv
+from db.reports.monthly_csv import monthly_csv, write_monthly_csv
 from db.reports.monthly_pdf import monthly_pdf, write_monthly_pdf
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -74,7 +74,7 @@ def seed(factory: sessionmaker[Session], rnd: random.Random, key_path: Path) -> 
         people = [(p.id, p.kind) for p in staff + visitors]
         start = datetime(2026, 4, 25, tzinfo=UTC)
         times = [start + timedelta(minutes=rnd.randrange(60 * 24 * 42)) for _ in range(250)]
-        m0, m1 = month_bounds(MONTH)
+        m0, m1 = month_bounds(MONTH, TOKYO)
         times += [m0, m0 - timedelta(microseconds=1), m1, m1 - timedelta(microseconds=1)]
         for t in sorted(times):
             pid, kind = rnd.choice(people)
@@ -129,7 +129,9 @@ def seed(factory: sessionmaker[Session], rnd: random.Random, key_path: Path) -> 
                 approved_by=mgr.id,
             )
         )
-        cps = create_checkpoints(s, load_key(key_path), now=datetime(2026, 5, 31, 14, tzinfo=UTC))
+        cps = create_checkpoints(
+            s, load_key(key_path), zone=TOKYO, now=datetime(2026, 5, 31, 14, tzinfo=UTC)
+        )
         facts["checkpoint_hashes"] = {c.hash for c in cps}
         facts["area_ids"] = [a.id for a in areas]
         s.commit()
@@ -143,7 +145,7 @@ def month(session_factory, tmp_path):  # type: ignore[no-untyped-def]
     facts = seed(session_factory, random.Random(20260501), key_path)
     with session_factory() as s:
         report = build_monthly_report(
-            s, MONTH, site_name="テスト事業所", now=datetime(2026, 7, 1, tzinfo=UTC)
+            s, MONTH, zone=TOKYO, site_name="テスト事業所", now=datetime(2026, 7, 1, tzinfo=UTC)
         )
     return facts, report
 
@@ -241,13 +243,13 @@ def test_pdf_renders_japanese_and_has_no_secrets(month, tmp_path) -> None:
 def test_area_filter_and_bad_month(session_factory) -> None:
     with session_factory() as s:
         with pytest.raises(ReportError):
-            build_monthly_report(s, "2026-13")
+            build_monthly_report(s, "2026-13", zone=TOKYO)
         with pytest.raises(ReportError, match="nowhere"):
-            build_monthly_report(s, MONTH, area_codes=["nowhere"])
+            build_monthly_report(s, MONTH, zone=TOKYO, area_codes=["nowhere"])
 
 
 def test_month_bounds_are_tokyo() -> None:
-    start, end = month_bounds("2026-12")
+    start, end = month_bounds("2026-12", TOKYO)
     assert start == datetime(2026, 11, 30, 15, tzinfo=UTC)
     assert end == datetime(2026, 12, 31, 15, tzinfo=UTC)
 
@@ -292,7 +294,7 @@ def test_a_grant_whose_door_never_opened_is_no_entry(session_factory) -> None:  
         )
         assert used.id != unused.id
         s.commit()
-        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+        report = build_monthly_report(s, MONTH, zone=TOKYO, now=datetime(2026, 7, 1, tzinfo=UTC))
     (sec,) = report.areas
     (line,) = sec.people
     assert (line.entries, line.exits) == (1, 1)
@@ -305,7 +307,7 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
     The report computes who is inside at the month start with one query instead of replaying
     the whole log, so the cases that query must get right are set up around the boundary.
     """
-    m0, _ = month_bounds(MONTH)
+    m0, _ = month_bounds(MONTH, TOKYO)
     with session_factory() as s:
         area, other = Area(code="server-room", name="サーバ室"), Area(code="x", name="別室")
         s.add_all([area, other])
@@ -362,7 +364,7 @@ def test_still_inside_across_the_month_start(session_factory) -> None:  # type: 
         ev("tie_out", m0 - 2 * day, "in")
         ev("tie_out", m0 - 2 * day, "out")  # and straight out again: not inside
         s.commit()
-        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+        report = build_monthly_report(s, MONTH, zone=TOKYO, now=datetime(2026, 7, 1, tzinfo=UTC))
     sec = next(a for a in report.areas if a.code == "server-room")
     by_person: dict[str, list] = {}
     for line in sec.still_inside:
@@ -389,7 +391,7 @@ def test_still_inside_with_unused_grants_matches_a_full_replay(session_factory) 
     """Random crossings and unused grants on both sides of the month start, against a replay
     of the whole log computed here (the rule the report used before it was made bounded)."""
     rnd = random.Random(7)
-    m0, m1 = month_bounds(MONTH)
+    m0, m1 = month_bounds(MONTH, TOKYO)
     with session_factory() as s:
         area = Area(code="server-room", name="サーバ室")
         people = [Person(name=f"p{i}", designated=True) for i in range(8)]
@@ -422,7 +424,7 @@ def test_still_inside_with_unused_grants_matches_a_full_replay(session_factory) 
                 )  # fmt: skip
                 unused.add(e.id)
         s.commit()
-        report = build_monthly_report(s, MONTH, now=datetime(2026, 7, 1, tzinfo=UTC))
+        report = build_monthly_report(s, MONTH, zone=TOKYO, now=datetime(2026, 7, 1, tzinfo=UTC))
     expected = []
     d = date(2026, 5, 1)
     while d.month == 5:
@@ -464,3 +466,58 @@ def test_pdf_grid_pages_and_wraps_long_tables(tmp_path) -> None:
     flat = "".join(pages).replace(" ", "").replace("\n", "")
     assert all(f"行{i:03d}" in flat for i in range(300))
     assert long_text in flat  # wrapped over lines inside its cell, nothing lost
+
+
+def test_a_month_under_another_zone_has_that_zone_s_month_and_day_boundaries(
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """A New York site's March: its first and last hours in local time (EST, then EDT after
+    8 March), each day's end at 20:00 New York time, and every time printed in that zone."""
+    new_york = ZoneInfo("America/New_York")
+    with session_factory() as s:
+        area = Area(code="server-room", name="サーバ室")
+        early, late, night = (Person(name=n, designated=True) for n in ("early", "late", "night"))
+        s.add_all([area, early, late, night])
+        s.flush()
+
+        def ev(who: Person, at: datetime, direction: str) -> None:
+            append_event(
+                s,
+                Event(
+                    occurred_at=at, kind="presentation", area_id=area.id, person_id=who.id,
+                    direction=direction, decision="granted", reason="granted",
+                ),
+            )  # fmt: skip
+
+        ev(early, datetime(2026, 3, 1, 4, 30, tzinfo=UTC), "in")  # Feb 28 23:30 EST: February
+        ev(early, datetime(2026, 3, 1, 4, 40, tzinfo=UTC), "out")
+        ev(late, datetime(2026, 3, 1, 5, 30, tzinfo=UTC), "in")  # Mar 1 00:30 EST: March
+        ev(late, datetime(2026, 3, 1, 5, 40, tzinfo=UTC), "out")
+        ev(late, datetime(2026, 4, 1, 3, 30, tzinfo=UTC), "in")  # Mar 31 23:30 EDT: March
+        ev(late, datetime(2026, 4, 1, 3, 40, tzinfo=UTC), "out")
+        ev(early, datetime(2026, 4, 1, 4, 30, tzinfo=UTC), "in")  # Apr 1 00:30 EDT: April
+        ev(early, datetime(2026, 4, 1, 4, 40, tzinfo=UTC), "out")
+        # in at 19:30 EDT on 10 March, out at 20:45: inside at that day's 20:00 end
+        ev(night, datetime(2026, 3, 10, 23, 30, tzinfo=UTC), "in")
+        ev(night, datetime(2026, 3, 11, 0, 45, tzinfo=UTC), "out")
+        s.commit()
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        ny = build_monthly_report(s, "2026-03", zone=new_york, now=now)
+        tokyo = build_monthly_report(s, "2026-03", zone=TOKYO, now=now)
+
+    assert ny.start == datetime(2026, 3, 1, 5, tzinfo=UTC)  # midnight EST
+    assert ny.end == datetime(2026, 4, 1, 4, tzinfo=UTC)  # midnight EDT
+    (sec,) = ny.areas
+    assert {p.name: p.entries for p in sec.people} == {"late": 2, "night": 1}
+    assert [(x.day, x.name) for x in sec.still_inside] == [(date(2026, 3, 10), "night")]
+    # the same rows under Tokyo's calendar: other months, other day ends
+    (tokyo_sec,) = tokyo.areas
+    assert {p.name: p.entries for p in tokyo_sec.people} == {"early": 1, "late": 1, "night": 1}
+    assert tokyo_sec.still_inside == []
+
+    text = monthly_csv(ny)
+    assert "2026-03-01 00:00 – 2026-04-01 00:00 (America/New_York)" in text
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    assert ["still_inside", "server-room", "2026-03-10", "night", "従業者", "2026-03-10 19:30"] in (
+        rows
+    )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -21,6 +24,7 @@ from tests.evidence.helpers import T0, add_audits, add_events
 CONTRACT_END_DAY = "2026-03-31"
 AFTER_RETENTION = datetime(2027, 4, 1, 0, 0, tzinfo=UTC)  # 09:00 JST 2027-04-01
 LAST_DAY_OF_RETENTION = datetime(2027, 3, 31, 12, 0, tzinfo=UTC)
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def ops(session_factory: sessionmaker[Session]) -> dict[str, int]:
 
 
 def _purge(s: Session, key_path: Path, tmp_path: Path, ops, *, log="events", before=None,
-           approver="manager", now=AFTER_RETENTION) -> DeletionRecord:  # fmt: skip
+           approver="manager", now=AFTER_RETENTION, zone=TOKYO) -> DeletionRecord:  # fmt: skip
     return purge(
         s,
         log,
@@ -56,6 +60,7 @@ def _purge(s: Session, key_path: Path, tmp_path: Path, ops, *, log="events", bef
         approved_by=s.get(Operator, ops[approver]),
         key=load_key(key_path),
         certificate_dir=tmp_path / "certs",
+        zone=zone,
         now=now,
     )
 
@@ -138,7 +143,7 @@ def test_purge_leaves_tombstone_and_certificate(session_factory, key_path, tmp_p
     add_events(session_factory, 20)
     add_audits(session_factory, 3)
     with session_factory() as s:
-        create_checkpoints(s, load_key(key_path), now=T0 + timedelta(hours=1))
+        create_checkpoints(s, load_key(key_path), zone=TOKYO, now=T0 + timedelta(hours=1))
         s.commit()
         first_hash = s.scalar(select(Event.hash).where(Event.seq == 1))
         last_hash = s.scalar(select(Event.hash).where(Event.seq == 10))
@@ -215,3 +220,34 @@ def test_no_font_no_purge(session_factory, key_path, tmp_path, ops, monkeypatch)
         assert exc.value.code == "certificate_unavailable" and "missing.ttf" in str(exc.value)
     with session_factory() as s:
         assert _count(s) == 5
+
+
+def test_retention_days_and_the_certificate_follow_the_site_zone(
+    session_factory, key_path, tmp_path, ops
+) -> None:
+    """Retention runs out on the site's calendar: 2027-04-01 00:00 UTC is already 1 April in
+    Tokyo but still 31 March in New York. The certificate prints New York times, named."""
+    new_york = ZoneInfo("America/New_York")
+    add_events(session_factory, 20)
+    with session_factory() as s:
+        with pytest.raises(PurgeRefused) as exc:
+            _purge(s, key_path, tmp_path, ops, zone=new_york)
+        assert exc.value.code == "inside_retention"
+        # the contract's last day ends at midnight New York time (04:00 UTC, EDT)
+        with pytest.raises(PurgeRefused) as exc:
+            _purge(s, key_path, tmp_path, ops, before=datetime(2026, 4, 1, 4, 1, tzinfo=UTC),
+                   now=AFTER_RETENTION + timedelta(hours=5), zone=new_york)  # fmt: skip
+        assert exc.value.code == "inside_retention"
+        rec = _purge(s, key_path, tmp_path, ops, now=AFTER_RETENTION + timedelta(hours=5),
+                     zone=new_york)  # fmt: skip
+    assert rec.row_count == 10
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian poppler-utils) is not installed")
+    (cert,) = (tmp_path / "certs").glob("*.pdf")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(cert), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    # the rows were written from 2026-03-01 00:00 UTC: 28 February 19:00 EST
+    assert "2026-02-28 19:00:00 EST" in text
+    assert "2027-04-01 01:00:00 EDT" in text  # approved at 05:00 UTC, after the DST change
+    assert "JST" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -31,7 +32,8 @@ from db.review import (
 from db.verify import verify_log
 from domain.training import valid_through
 
-NOW = datetime(2026, 9, 1, 3, 0, tzinfo=UTC)
+NOW = datetime(2026, 9, 1, 3, 0, tzinfo=UTC)  # 12:00 on 1 September in Tokyo
+TOKYO = ZoneInfo("Asia/Tokyo")
 OLD = NOW - timedelta(days=200)
 
 
@@ -81,7 +83,7 @@ def world(session_factory):  # type: ignore[no-untyped-def]
 
 def test_findings(world) -> None:  # type: ignore[no-untyped-def]
     s, people, auths, *_ = world
-    found = {(i.finding, i.person) for i in review_items(s, NOW)}
+    found = {(i.finding, i.person) for i in review_items(s, NOW, zone=TOKYO)}
     assert found == {
         (UNUSED, "idle"),
         (TRAINING_EXPIRING, "expiring"),
@@ -109,11 +111,29 @@ def test_revoke_is_recorded_and_audited(world) -> None:  # type: ignore[no-untyp
     assert actions == ["review.revoke", "review.keep", "review.designation_revoke"]
     assert verify_log(s, "audit", None).ok
     # revoking idle's only authorization leaves a designation to review next time
-    assert {(i.finding, i.person) for i in review_items(s, NOW)} == {
+    assert {(i.finding, i.person) for i in review_items(s, NOW, zone=TOKYO)} == {
         (TRAINING_EXPIRING, "expiring"),
         (TRAINING_EXPIRED, "lapsed"),
         (DESIGNATED_NO_AUTH, "idle"),
     }
+
+
+def test_training_findings_use_the_site_zone_calendar(world) -> None:  # type: ignore[no-untyped-def]
+    # trained 2025-08-31: valid through 2026-08-31. NOW is already 1 September in Tokyo but
+    # still 31 August (23:00 EDT) in New York, where the training is expiring, not expired.
+    s, *_ = world
+    p = Person(name="edge", designated=True)
+    s.add(p)
+    s.flush()
+    s.add(Training(person_id=p.id, course="年次研修", completed_on=date(2025, 8, 31)))
+    s.add(Authorization(person_id=p.id, area_id=s.scalars(select(Area.id)).first()))
+    s.flush()
+
+    def finding(zone: ZoneInfo) -> set[str]:
+        return {i.finding for i in review_items(s, NOW, zone=zone) if i.person == "edge"}
+
+    assert finding(TOKYO) == {TRAINING_EXPIRED}
+    assert finding(ZoneInfo("America/New_York")) == {TRAINING_EXPIRING}
 
 
 def test_training_expiry_date() -> None:

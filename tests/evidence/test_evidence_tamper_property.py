@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,7 +42,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     key = d / "checkpoint.key"
     generate_key(key)
     with factory() as s:
-        create_checkpoints(s, load_key(key))
+        create_checkpoints(s, load_key(key), zone=ZoneInfo("Asia/Tokyo"))
         s.commit()
     eng.dispose()
     with sqlite3.connect(db) as c:

@@ -79,9 +79,9 @@ def export() -> ResponseReturnValue:
 
     from web.audit import audit
     from web.db import session_factory
-    from web.i18n import site_zone
+    from web.i18n import site_zone, site_zone_label
 
-    zone = site_zone()
+    zone, zone_name = site_zone(), site_zone_label()
     audit("audit.export", "audit", None)
     get_session().commit()
 
@@ -91,7 +91,7 @@ def export() -> ResponseReturnValue:
         w.writerow(
             [
                 "seq",
-                "time (JST)",
+                f"time ({zone_name})",
                 "operator",
                 "action",
                 "target_type",

@@ -33,7 +33,7 @@ AREA_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def last_month(now: datetime) -> str:
-    """The calendar month before ``now``'s month, in the site's zone (Asia/Tokyo)."""
+    """The calendar month before ``now``'s month, in the site's zone."""
     local = now.astimezone(site_zone())
     y, m = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
     return f"{y:04d}-{m:02d}"
@@ -80,6 +80,7 @@ def _build(month: str, area: str) -> MonthlyReport:
     return build_monthly_report(
         get_session(),
         month,
+        zone=site_zone(),
         area_codes=[area] if area else None,
         site_name=cfg.site.name if cfg else "nyutai",
         public_keys=public_keys(),

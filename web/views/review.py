@@ -29,6 +29,7 @@ from db.review import (
     review_items,
 )
 from web.db import get_session
+from web.i18n import site_zone
 from web.roles import requires
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def detail_text(item: ReviewItem) -> str:
 @requires("review.view")
 def index() -> ResponseReturnValue:
     db = get_session()
-    items = review_items(db)
+    items = review_items(db, zone=site_zone())
     auth_ids = {i.authorization_id for i in items if i.authorization_id is not None}
     last: dict[int, AccessReview] = {}
     if auth_ids:
