@@ -4,6 +4,7 @@ site file loads, and the controller's own loaders see the generated cards."""
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -26,7 +27,7 @@ def _check(url: str, site_dir: Path) -> None:
             assert s.scalar(select(func.max(Event.seq))) == 3_000
             result = verify_log(s, "events", None)
             assert result.ok, result
-            door = load_door(s, "door-03")
+            door = load_door(s, "door-03", ZoneInfo("Asia/Tokyo"))
             assert door is not None
             card = load_card(s, "felica", card_id(3), door.area.id)
             assert card.person is not None and card.person.id == 3
