@@ -178,6 +178,7 @@ class _Writer:
                 batch.append([self.value(v) for v in row])
                 if len(batch) >= BATCH:
                     cur.executemany(sql, batch)
+                    self.raw.commit()  # a bounded WAL: one huge transaction doubles the disk
                     n += len(batch)
                     batch.clear()
             if batch:
