@@ -87,28 +87,52 @@ def format_time(v: datetime) -> str:
     return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _value(model: type[Base], field: str, v: Any) -> Any:
-    if v is None:
-        return None
-    col_type = model.__table__.c[field].type
+def _json_round_trip(v: Any) -> Any:
+    # what the database returns: a JSON round trip (int keys become strings, tuples lists)
+    return json.loads(json.dumps(v, ensure_ascii=False))
+
+
+def _normalizer(col_type: Any) -> Any:
+    """The value normalization for one column type (looked up once per field, not per row)."""
     if isinstance(col_type, UTCDateTime):
-        return format_time(v)
+        return format_time
     if isinstance(col_type, Boolean):
-        return bool(v)
+        return bool
     if isinstance(col_type, Integer):  # BigInteger is an Integer
-        return int(v)
+        return int
     if isinstance(col_type, String):
-        return str(v)  # StrEnum members and ints given for string columns
+        return str  # StrEnum members and ints given for string columns
     if isinstance(col_type, JSON):
-        # what the database returns: a JSON round trip (int keys become strings, tuples lists)
-        return json.loads(json.dumps(v, ensure_ascii=False))
-    return v
+        return _json_round_trip
+    return None
+
+
+_NORMALIZERS: dict[tuple[type[Base], tuple[str, ...]], tuple[Any, ...]] = {}
+
+
+def normalizers(model: type[Base], fields: tuple[str, ...]) -> tuple[Any, ...]:
+    """One normalizer per field of ``fields`` (None: the value as it is), cached per model."""
+    key = (model, fields)
+    if key not in _NORMALIZERS:
+        _NORMALIZERS[key] = tuple(_normalizer(model.__table__.c[f].type) for f in fields)
+    return _NORMALIZERS[key]
+
+
+def canonical_values(
+    fields: tuple[str, ...], norms: tuple[Any, ...], values: tuple[Any, ...] | list[Any]
+) -> bytes:
+    """The canonical form of one row given as plain values in ``fields`` order (the fast path
+    of verification: Core tuples, no per-row reflection). Equal to ``canonical``."""
+    data = {
+        f: (None if v is None else (n(v) if n is not None else v))
+        for f, n, v in zip(fields, norms, values, strict=True)
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def canonical(row: Any, fields: tuple[str, ...]) -> bytes:
-    model = type(row)
-    data = {f: _value(model, f, getattr(row, f)) for f in fields}
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    norms = normalizers(type(row), fields)
+    return canonical_values(fields, norms, [getattr(row, f) for f in fields])
 
 
 def canonical_event(row: Event) -> bytes:

@@ -36,5 +36,13 @@ FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Alembic autogenerate filter: ignore tables owned by other libraries."""
+    """Alembic autogenerate filter: ignore tables owned by other libraries and the name
+    search structures the migration creates by hand (db.search: the FTS5 table and its
+    shadow tables on SQLite, the trigram and pattern indexes on PostgreSQL)."""
+    from db.search import SEARCH_INDEXES, SEARCH_TABLE_PREFIX
+
+    if type_ == "table" and name is not None and name.startswith(SEARCH_TABLE_PREFIX):
+        return False
+    if type_ == "index" and name in SEARCH_INDEXES:
+        return False
     return not (type_ == "table" and name in FOREIGN_TABLES)

@@ -67,6 +67,12 @@ class Base(DeclarativeBase):
 
 class Person(Base):
     __tablename__ = "people"
+    __table_args__ = (
+        # lists in name order (people page, pickers) and "name starts with" (db.search)
+        Index("ix_people_kind_name", "kind", "name", "id"),
+        Index("ix_people_name", "name"),
+        Index("ix_people_name_kana", "name_kana"),
+    )
 
     id: Mapped[intpk]
     kind: Mapped[str] = mapped_column(String(16), default=PersonKind.STAFF)
@@ -115,9 +121,11 @@ class Credential(Base):
 
 class Training(Base):
     __tablename__ = "trainings"
+    # the latest training of a person, and "trained since" tests, read this index only
+    __table_args__ = (Index("ix_trainings_person_completed", "person_id", "completed_on"),)
 
     id: Mapped[intpk]
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
     course: Mapped[name]
     completed_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[created]
@@ -176,11 +184,15 @@ class Authorization(Base):
     """Person x area: who may enter where (4(2))."""
 
     __tablename__ = "authorizations"
-    __table_args__ = (Index("ix_authorizations_person_area", "person_id", "area_id"),)
+    __table_args__ = (
+        Index("ix_authorizations_person_area", "person_id", "area_id"),
+        # the list's page order (keyset) and "who holds this area"
+        Index("ix_authorizations_area_person", "area_id", "person_id", "id"),
+    )
 
     id: Mapped[intpk]
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]
     # {"mon": [["08:00", "20:00"]], ...} in the site's wall time; None = any time
@@ -199,6 +211,8 @@ class Visit(Base):
     """An outsider's visit (部外者): purpose, host, escort, devices, badge."""
 
     __tablename__ = "visits"
+    # the reception's open visits in expected order, paged
+    __table_args__ = (Index("ix_visits_open", "signed_out_at", "expected_from", "id"),)
 
     id: Mapped[intpk]
     visitor_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
@@ -233,9 +247,18 @@ class Event(Base):
     """One row per presentation, exit, door or reader happening; the hash-chained log."""
 
     __tablename__ = "events"
+    # Every event-log filter leads one index that ends in the page order (occurred_at, id),
+    # so a filtered page is an index range read newest first, never a scan of the log
+    # (tests/web/test_web_event_plans.py checks the plans on SQLite and PostgreSQL).
     __table_args__ = (
         Index("ix_events_occurred_id", "occurred_at", "id"),
-        Index("ix_events_person_occurred", "person_id", "occurred_at"),
+        Index("ix_events_person_occurred", "person_id", "occurred_at", "id"),
+        Index("ix_events_area_occurred", "area_id", "occurred_at", "id"),
+        Index("ix_events_door_occurred", "door_id", "occurred_at", "id"),
+        Index("ix_events_reason_occurred", "reason", "occurred_at", "id"),
+        Index("ix_events_decision_occurred", "decision", "occurred_at", "id"),
+        Index("ix_events_visitor_occurred", "visitor", "occurred_at", "id"),
+        Index("ix_events_visit_id", "visit_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -243,7 +266,7 @@ class Event(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(32))  # presentation, exit_button, door_opened, ...
     door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
@@ -254,7 +277,7 @@ class Event(Base):
     technology: Mapped[str | None] = mapped_column(String(16))
     raw_card_id: Mapped[str | None] = mapped_column(String(64))
     decision: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(String(48), index=True)
+    reason: Mapped[str] = mapped_column(String(48))
     purpose: Mapped[str | None] = mapped_column(String(500))
     visitor: Mapped[bool] = mapped_column(Boolean, default=False)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
@@ -274,11 +297,15 @@ class Presence(Base):
     """Who is inside which area now: the controller's occupancy, published for the web."""
 
     __tablename__ = "presence"
-    __table_args__ = (UniqueConstraint("person_id", "area_id"),)
+    __table_args__ = (
+        UniqueConstraint("person_id", "area_id"),
+        # who is inside an area, in order of entry, paged; counts per area
+        Index("ix_presence_area_entered", "area_id", "entered_at", "id"),
+    )
 
     id: Mapped[intpk]
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     entered_at: Mapped[datetime]
     event_id: Mapped[int | None] = mapped_column(BigInteger)
     escort_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
@@ -299,7 +326,7 @@ class Alarm(Base):
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     reader: Mapped[str | None] = mapped_column(String(64))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # "alarms only" filter
     raised_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))

@@ -15,8 +15,10 @@ recorded in the audit log only (revoke clears the designation). Both are audited
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -67,21 +69,39 @@ class ReviewItem:
     detail: str
 
 
-def _active_auths(session: Session, now: datetime) -> list[Authorization]:
-    return list(
-        session.scalars(
-            select(Authorization)
-            .where(
-                Authorization.state == AuthorizationState.APPROVED,
-                (Authorization.valid_until.is_(None)) | (Authorization.valid_until > now),
-            )
-            .order_by(Authorization.id)
+WINDOW = 500  # authorizations (or designated people) examined per step
+
+
+def _entries(
+    session: Session, person_ids: list[int], since: datetime
+) -> dict[tuple[int, int], datetime]:
+    """Latest granted entry per (person, area) since ``since``, for a few hundred people
+    (read through ix_events_person_occurred: their own rows only)."""
+    area = func.coalesce(Event.area_id, Door.area_id)
+    rows = session.execute(
+        select(Event.person_id, area, func.max(Event.occurred_at))
+        .outerjoin(Door, Event.door_id == Door.id)
+        .where(
+            Event.person_id.in_(person_ids),
+            Event.occurred_at >= since,
+            Event.decision == Decision.GRANTED,
+            Event.direction == Direction.IN,
         )
+        .group_by(Event.person_id, area)
     )
+    out: dict[tuple[int, int], datetime] = {}
+    for pid, aid, t in rows:
+        if isinstance(t, str):  # func.max bypasses the column type on SQLite
+            t = datetime.fromisoformat(t)
+        if t is not None and t.tzinfo is None:
+            t = t.replace(tzinfo=UTC)
+        out[(cast(int, pid), aid)] = t
+    return out
 
 
-def _last_entry(session: Session, person_id: int, area_id: int) -> datetime | None:
-    return session.scalar(
+def _last_entry_before(session: Session, person_id: int, area_id: int) -> datetime | None:
+    """The latest granted entry at any time (only asked for to word an unused finding)."""
+    t = session.scalar(
         select(func.max(Event.occurred_at))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
@@ -91,32 +111,61 @@ def _last_entry(session: Session, person_id: int, area_id: int) -> datetime | No
             Event.direction == Direction.IN,
         )
     )
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    if t is not None and t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t
 
 
-def review_items(
-    session: Session, now: datetime | None = None, *, zone: ZoneInfo
-) -> list[ReviewItem]:
-    """The findings at ``now``; days (training validity, last entry) in the site's ``zone``."""
-    now = now or utcnow()
+def authorization_findings(
+    session: Session, now: datetime, after: int = 0, window: int = WINDOW, *, zone: ZoneInfo
+) -> tuple[list[ReviewItem], int | None]:
+    """Findings of the next ``window`` active authorizations with id > ``after``, in id order,
+    and the id to continue after (None at the end). A few bounded queries per window: the
+    review of a million authorizations is a walk of windows, never one load of them all."""
     today = now.astimezone(zone).date()
-    items: list[ReviewItem] = []
-    auths = _active_auths(session, now)
-    for a in auths:
-        area = session.get(Area, a.area_id)
-        code = area.code if area else str(a.area_id)
-        since = a.approved_at or a.created_at
-        if since is not None and since <= now - timedelta(days=UNUSED_DAYS):
-            last = _last_entry(session, a.person_id, a.area_id)
-            if last is None or last < now - timedelta(days=UNUSED_DAYS):
-                when = last.astimezone(zone).strftime("%Y-%m-%d") if last else "never"
-                items.append(
-                    ReviewItem(
-                        UNUSED, a.id, a.person_id, a.person.name, code, f"last entry: {when}"
-                    )
-                )
-        latest = session.scalar(
-            select(func.max(Training.completed_on)).where(Training.person_id == a.person_id)
+    auths = session.execute(
+        select(
+            Authorization.id,
+            Authorization.person_id,
+            Authorization.area_id,
+            Authorization.approved_at,
+            Authorization.created_at,
+            Person.name,
+            Area.code,
         )
+        .join(Person, Person.id == Authorization.person_id)
+        .outerjoin(Area, Area.id == Authorization.area_id)
+        .where(
+            Authorization.id > after,
+            Authorization.state == AuthorizationState.APPROVED,
+            (Authorization.valid_until.is_(None)) | (Authorization.valid_until > now),
+        )
+        .order_by(Authorization.id)
+        .limit(window)
+    ).all()
+    if not auths:
+        return [], None
+    pids = sorted({a.person_id for a in auths})
+    unused_since = now - timedelta(days=UNUSED_DAYS)
+    recent = _entries(session, pids, unused_since)
+    latest_training = dict(
+        session.execute(
+            select(Training.person_id, func.max(Training.completed_on))
+            .where(Training.person_id.in_(pids))
+            .group_by(Training.person_id)
+        ).all()
+    )
+    items: list[ReviewItem] = []
+    for a in auths:
+        code = a.code if a.code is not None else str(a.area_id)
+        since = a.approved_at or a.created_at
+        if since is not None and since <= unused_since and (a.person_id, a.area_id) not in recent:
+            last = _last_entry_before(session, a.person_id, a.area_id)
+            when = last.astimezone(zone).strftime("%Y-%m-%d") if last else "never"
+            items.append(ReviewItem(UNUSED, a.id, a.person_id, a.name, code, f"last entry: {when}"))
+        latest = latest_training.get(a.person_id)
         if latest is not None:
             state = training_state(latest, today)
             if state is TrainingState.EXPIRED:
@@ -127,17 +176,58 @@ def review_items(
                 continue
             expires = valid_through(latest)
             items.append(
-                ReviewItem(
-                    finding, a.id, a.person_id, a.person.name, code, f"training until {expires}"
-                )
+                ReviewItem(finding, a.id, a.person_id, a.name, code, f"training until {expires}")
             )
-    holders = {a.person_id for a in auths}
-    for p in session.scalars(
-        select(Person).where(Person.designated.is_(True), Person.active.is_(True))
-    ):
-        if p.id not in holders:
-            items.append(ReviewItem(DESIGNATED_NO_AUTH, None, p.id, p.name, "", "designated"))
-    return items
+    return items, (auths[-1].id if len(auths) == window else None)
+
+
+def designation_findings(
+    session: Session, now: datetime, after: int = 0, window: int = WINDOW, *, zone: ZoneInfo
+) -> tuple[list[ReviewItem], int | None]:
+    """Designated active people without an active authorization, among the next ``window``
+    designated people with id > ``after``; and the id to continue after (None at the end)."""
+    people = session.execute(
+        select(Person.id, Person.name)
+        .where(Person.designated.is_(True), Person.active.is_(True), Person.id > after)
+        .order_by(Person.id)
+        .limit(window)
+    ).all()
+    if not people:
+        return [], None
+    holders = set(
+        session.scalars(
+            select(Authorization.person_id).where(
+                Authorization.person_id.in_([p.id for p in people]),
+                Authorization.state == AuthorizationState.APPROVED,
+                (Authorization.valid_until.is_(None)) | (Authorization.valid_until > now),
+            )
+        )
+    )
+    items = [
+        ReviewItem(DESIGNATED_NO_AUTH, None, p.id, p.name, "", "designated")
+        for p in people
+        if p.id not in holders
+    ]
+    return items, (people[-1].id if len(people) == window else None)
+
+
+def iter_review_items(
+    session: Session, now: datetime | None = None, *, zone: ZoneInfo
+) -> Iterator[ReviewItem]:
+    """Every finding, window by window (constant memory: the CLI streams them); days
+    (training validity, last entry) in the site's ``zone``."""
+    now = now or utcnow()
+    for step in (authorization_findings, designation_findings):
+        after: int | None = 0
+        while after is not None:
+            items, after = step(session, now, after, zone=zone)
+            yield from items
+
+
+def review_items(
+    session: Session, now: datetime | None = None, *, zone: ZoneInfo
+) -> list[ReviewItem]:
+    return list(iter_review_items(session, now, zone=zone))
 
 
 def _check_reviewer(op: Operator, decision: str) -> None:

@@ -22,14 +22,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from db.chain import GENESIS, LOG_MODELS, canonical_deletion, row_hash
+from db.chain import (
+    GENESIS,
+    LOG_FIELDS,
+    LOG_MODELS,
+    canonical_deletion,
+    canonical_values,
+    chain_hash,
+    normalizers,
+)
 from db.checkpoints import checkpoint_valid, signature_ok
-from db.models import AuditLog, Checkpoint, DeletionRecord, Event
+from db.models import Checkpoint, DeletionRecord
 
+BATCH = 5000  # rows fetched per round trip while walking a chain
 ALTERED = "altered"
 INSERTED = "inserted"
 DELETED = "deleted"
@@ -94,6 +104,8 @@ class _Walker:
         self.session = session
         self.log = log
         self.model = LOG_MODELS[log]
+        self.fields = LOG_FIELDS[log]
+        self.norms = normalizers(self.model, self.fields)
         self.result = result
         self.max_findings = max_findings
         self.start_seq, self.start_prev = 1, GENESIS
@@ -102,14 +114,21 @@ class _Walker:
         if len(self.result.findings) < self.max_findings:
             self.result.findings.append(Finding(self.log, kind, seq, row_id, message))
 
-    def rows(self, start_seq: int) -> Iterator[Event | AuditLog]:
+    def rows(self, start_seq: int) -> Iterator[Row[Any]]:
+        """Plain Core rows in seq order, fetched in batches: no ORM object per row."""
+        m = self.model
         stmt = (
-            select(self.model)
-            .where(self.model.seq >= start_seq)
-            .order_by(self.model.seq)
-            .execution_options(yield_per=2000)
+            select(m.id, m.seq, m.prev_hash, m.hash, *(getattr(m, f) for f in self.fields))
+            .where(m.seq >= start_seq)
+            .order_by(m.seq)
+            .execution_options(yield_per=BATCH)
         )
-        yield from self.session.scalars(stmt)  # type: ignore[misc]
+        yield from self.session.execute(stmt)
+
+    def row_hash(self, row: Row[Any]) -> str:
+        """The hash the row should carry (db.chain's canonical form, built from the tuple)."""
+        payload = canonical_values(self.fields, self.norms, row[4:])
+        return chain_hash(row.prev_hash or "", payload)
 
     def seq_of_hash(self, hash_: str | None) -> int | None:
         if hash_ is None:
@@ -121,20 +140,20 @@ class _Walker:
         seen: dict[int, str] = {}
         self.start_seq, self.start_prev = start_seq, start_prev
         expected, prev_hash = start_seq, start_prev
-        prev: Event | AuditLog | None = None
+        prev: Row[Any] | None = None
         prevprev_hash: str | None = None
         it = self.rows(start_seq)
         cur = next(it, None)
         while cur is not None:
             nxt = next(it, None)
-            seq = int(cur.seq)  # type: ignore[arg-type]
+            seq = int(cur.seq)
             r = self.result
             r.rows_checked += 1
             r.first_seq = seq if r.first_seq is None else r.first_seq
             r.last_seq, r.head_hash = seq, cur.hash
             if seq in wanted:
                 seen[seq] = str(cur.hash)
-            content_ok = row_hash(cur) == cur.hash
+            content_ok = self.row_hash(cur) == cur.hash
             if seq != expected:
                 self.add(
                     DELETED,
@@ -159,13 +178,13 @@ class _Walker:
 
     def _broken_link(
         self,
-        prev: Event | AuditLog | None,
-        cur: Event | AuditLog,
-        nxt: Event | AuditLog | None,
+        prev: Row[Any] | None,
+        cur: Row[Any],
+        nxt: Row[Any] | None,
         prevprev_hash: str | None,
         content_ok: bool,
     ) -> None:
-        seq = int(cur.seq)  # type: ignore[arg-type]
+        seq = int(cur.seq)
         linked = self.seq_of_hash(cur.prev_hash)
         if linked is None and cur.prev_hash == self.start_prev:
             linked = self.start_seq - 1  # links to the chain's start (genesis or tombstone)

@@ -52,3 +52,17 @@ def training_state(last: date | None, today: date) -> TrainingState:
     if until - today < EXPIRING_WITHIN:
         return TrainingState.EXPIRING
     return TrainingState.CURRENT
+
+
+def current_since(today: date) -> date:
+    """The earliest completion date whose training is still valid ``today``.
+
+    ``training_current(last, today)`` is ``last >= current_since(today)``; queries use this
+    bound so the database answers "trained within 12 months" from an index.
+    """
+    d = add_months(today, -TRAINING_VALID_MONTHS)
+    while valid_through(d - timedelta(days=1)) >= today:
+        d -= timedelta(days=1)
+    while valid_through(d) < today:
+        d += timedelta(days=1)
+    return d

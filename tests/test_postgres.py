@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from controller.daemon import Controller
 from db.engine import make_engine, make_session_factory, session_scope
-from db.migrate import upgrade
+from db.migrate import include_object, upgrade
 from db.models import Base, Event, Presence
 from domain.config import load_config
 from hardware.sim import SimBackend
@@ -41,7 +41,10 @@ def test_migrations_match_models_on_postgresql(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            ),
+            Base.metadata,
         )
     engine.dispose()
     assert diff == []

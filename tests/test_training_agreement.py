@@ -18,7 +18,7 @@ from controller.facts import load_card, load_door
 from db.models import Area, Authorization, Credential, Direction, Door, Person, Training
 from db.review import TRAINING_EXPIRED, review_items
 from domain.reasons import Reason
-from web.eligibility import eligible_escorts
+from web.eligibility import eligible_escorts, may_escort
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -64,6 +64,7 @@ def test_door_escort_list_and_review_agree(
             assert decision.reason == Reason.TRAINING_EXPIRED
 
         escort_list_says = person.id in {p.id for p in eligible_escorts(s, area.id, now, today)}
+        assert may_escort(s, area.id, person.id, now, today) is escort_list_says
 
         review_says = not any(
             i.finding == TRAINING_EXPIRED and i.person_id == person.id

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Authorization, AuthorizationState, Person, PersonKind, Training
-from domain.training import training_current
+from domain.training import current_since
 
 
 def last_trainings(session: Session, person_ids: list[int]) -> dict[int, date]:
@@ -34,25 +34,50 @@ def authorization_valid(auth: Authorization, now: datetime) -> bool:
     return not (auth.valid_until is not None and now >= auth.valid_until)
 
 
-def eligible_escorts(session: Session, area_id: int, now: datetime, today: date) -> list[Person]:
-    """Staff who may escort a visitor in the area now: active, designated, trained, authorized."""
-    auths = session.scalars(
-        select(Authorization)
-        .join(Person, Person.id == Authorization.person_id)
+def escorts_query(area_id: int, now: datetime, today: date) -> Select[Person]:
+    """Staff who may escort a visitor in the area now: active, designated, trained within
+    12 months (domain.training), holding an authorization for the area valid now.
+
+    One query, in name order, for the caller to bound (``.limit``) or narrow (a name filter):
+    at a million people nothing here is read into Python beyond the rows asked for.
+    """
+    valid_auth = (
+        select(Authorization.id)
         .where(
+            Authorization.person_id == Person.id,
             Authorization.area_id == area_id,
+            Authorization.state == AuthorizationState.APPROVED,
+            or_(Authorization.valid_from.is_(None), Authorization.valid_from <= now),
+            or_(Authorization.valid_until.is_(None), Authorization.valid_until > now),
+        )
+        .exists()
+    )
+    trained = (
+        select(Training.id)
+        .where(Training.person_id == Person.id, Training.completed_on >= current_since(today))
+        .exists()
+    )
+    return (
+        select(Person)
+        .where(
             Person.kind == PersonKind.STAFF,
             Person.active.is_(True),
             Person.designated.is_(True),
+            valid_auth,
+            trained,
         )
-    ).all()
-    candidates = {a.person_id: a.person for a in auths if authorization_valid(a, now)}
-    trained = last_trainings(session, list(candidates))
-    return sorted(
-        (
-            p
-            for pid, p in candidates.items()
-            if training_current(trained.get(pid), today)
-        ),
-        key=lambda p: p.name,
+        .order_by(Person.kind, Person.name, Person.id)
     )
+
+
+def eligible_escorts(
+    session: Session, area_id: int, now: datetime, today: date, limit: int = 50
+) -> list[Person]:
+    """The first ``limit`` eligible escorts in name order (see ``escorts_query``)."""
+    return list(session.scalars(escorts_query(area_id, now, today).limit(limit)))
+
+
+def may_escort(session: Session, area_id: int, person_id: int, now: datetime, today: date) -> bool:
+    """Whether this one person may escort in the area now (the same rule, one row)."""
+    q = escorts_query(area_id, now, today).where(Person.id == person_id)
+    return session.scalar(q.limit(1)) is not None

@@ -19,7 +19,18 @@ depends_on = ${repr(depends_on)}
 
 def upgrade() -> None:
     ${upgrades if upgrades else "pass"}
+% if up_revision == "0001":
+    # name search (FTS5 on SQLite, pg_trgm on PostgreSQL): not expressible in the models
+    from db.search import create_search
+
+    create_search(op.get_bind())
+% endif
 
 
 def downgrade() -> None:
+% if up_revision == "0001":
+    from db.search import drop_search
+
+    drop_search(op.get_bind())
+% endif
     ${downgrades if downgrades else "pass"}

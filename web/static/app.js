@@ -48,7 +48,52 @@ function filterEscorts() {
   apply();
 }
 
+// Person pickers: a search field fills its <select> from a JSON endpoint as you type
+// (at most 50 people; web/pickers.py), so a page never lists every person of the site.
+function startPickers() {
+  for (const input of document.querySelectorAll("input.picker")) {
+    const select = document.getElementById(input.dataset.pickerTarget);
+    const status = document.getElementById(input.dataset.pickerTarget + "-status");
+    const area = input.dataset.pickerArea ? document.getElementById(input.dataset.pickerArea) : null;
+    if (!select) continue;
+    let timer = null;
+    let asked = 0;
+    async function search() {
+      const url = new URL(input.dataset.pickerUrl, window.location.href);
+      url.searchParams.set("q", input.value);
+      if (area) url.searchParams.set("area", area.value);
+      const mine = ++asked;
+      try {
+        const resp = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+        if (!resp.ok || mine !== asked) return; // a later keystroke's answer wins
+        const data = await resp.json();
+        const keep = select.options.length && select.options[0].value === "" ? select.options[0] : null;
+        select.replaceChildren();
+        if (keep) select.append(keep);
+        for (const r of data.results) {
+          const opt = new Option(r.label, String(r.id));
+          if (area) opt.dataset.area = area.value;
+          select.append(opt);
+        }
+        if (data.results.length && !keep) select.selectedIndex = 0;
+        if (status) {
+          const n = String(data.results.length) + (data.more ? "+" : "");
+          status.textContent = (input.dataset.foundLabel || "") + ": " + n;
+        }
+      } catch (e) {
+        if (status) status.textContent = "!";
+      }
+    }
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(search, 250);
+    });
+    if (area) area.addEventListener("change", () => { if (input.value) search(); });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   startLiveRefresh();
   filterEscorts();
+  startPickers();
 });

@@ -8,9 +8,8 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from db.models import Alarm, AlarmState, Event, Presence
+from db.models import Alarm, AlarmState, Person, PersonKind, Presence
 from web import eventquery
 from web.db import get_session
 from web.i18n import site_zone
@@ -19,31 +18,11 @@ from web.roles import requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+OCCUPANCY_PAGE = 500
+
 
 def _iso(dt: Any) -> str | None:
     return dt.isoformat() if dt is not None else None
-
-
-def event_json(e: Event) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "seq": e.seq,
-        "occurred_at": _iso(e.occurred_at),
-        "kind": e.kind,
-        "door": e.door.code if e.door else None,
-        "area_id": e.area_id,
-        "reader": e.reader,
-        "direction": e.direction,
-        "person_id": e.person_id,
-        "person": e.person.name if e.person else None,
-        "visitor": e.visitor,
-        "decision": e.decision,
-        "reason": e.reason,
-        "purpose": e.purpose,
-        "escort_person_id": e.escort_person_id,
-        "raw_card_id": e.raw_card_id,
-        "hash": e.hash,
-    }
 
 
 @bp.route("/events")
@@ -56,29 +35,57 @@ def events() -> ResponseReturnValue:
     size = parse_id(limit) if limit else eventquery.PAGE_SIZE
     if size is None:
         return {"error": "bad filter", "details": ["limit: " + _("expected a number")]}, 400
-    page = eventquery.page(get_session(), f, after=request.args.get("after"), size=size)
-    return {"events": [event_json(e) for e in page.rows], "next": page.next_cursor}
+    rows, cursor = eventquery.api_page(get_session(), f, after=request.args.get("after"), size=size)
+    return {"events": rows, "next": cursor}
 
 
 @bp.route("/occupancy")
 @requires("live.view")
 def occupancy() -> ResponseReturnValue:
-    rows = get_session().scalars(
-        select(Presence).options(joinedload(Presence.person)).order_by(Presence.entered_at)
+    """Who is inside, in pages of ``limit`` (default and at most 500) by presence id;
+    ``next`` is the ``after`` value of the following page (Core rows, bounded at any size)."""
+    limit = request.args.get("limit", "")
+    size = parse_id(limit) if limit else OCCUPANCY_PAGE
+    after = parse_id(request.args.get("after", "") or "0")
+    if size is None or after is None:
+        return {"error": "bad filter", "details": ["limit/after: " + _("expected a number")]}, 400
+    size = max(1, min(size, OCCUPANCY_PAGE))
+    q = (
+        select(
+            Presence.id,
+            Presence.person_id,
+            Person.name,
+            Person.kind,
+            Presence.area_id,
+            Presence.entered_at,
+            Presence.escort_person_id,
+            Presence.visit_id,
+        )
+        .join(Person, Person.id == Presence.person_id)
+        .where(Presence.id > after)
+        .order_by(Presence.id)
+        .limit(size + 1)
     )
+    area = parse_id(request.args.get("area", ""))
+    if area is not None:
+        q = q.where(Presence.area_id == area)
+    rows = get_session().execute(q).all()
+    more = len(rows) > size
+    rows = rows[:size]
     return {
         "inside": [
             {
-                "person_id": p.person_id,
-                "person": p.person.name,
-                "visitor": p.person.is_visitor,
-                "area_id": p.area_id,
-                "entered_at": _iso(p.entered_at),
-                "escort_person_id": p.escort_person_id,
-                "visit_id": p.visit_id,
+                "person_id": r.person_id,
+                "person": r.name,
+                "visitor": r.kind == PersonKind.VISITOR,
+                "area_id": r.area_id,
+                "entered_at": _iso(r.entered_at),
+                "escort_person_id": r.escort_person_id,
+                "visit_id": r.visit_id,
             }
-            for p in rows
-        ]
+            for r in rows
+        ],
+        "next": rows[-1].id if rows and more else None,
     }
 
 

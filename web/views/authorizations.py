@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from db.models import (
@@ -22,6 +22,7 @@ from db.models import (
 )
 from db.types import utcnow
 from domain.training import training_state, valid_through
+from web import pickers
 from web.audit import audit, snapshot
 from web.db import get_session
 from web.eligibility import last_trainings
@@ -47,9 +48,28 @@ def _int_arg(name: str) -> int | None:
     return parse_id(request.args.get(name, ""))
 
 
+PAGE = 50
+
+
+def _staff() -> Select[Person]:
+    return (
+        select(Person)
+        .where(Person.kind == PersonKind.STAFF, Person.active.is_(True))
+        .order_by(Person.kind, Person.name, Person.id)
+    )
+
+
+def _cursor(value: str) -> tuple[int, int, int] | None:
+    parts = [parse_id(x) for x in value.split("_")] if value else []
+    if len(parts) != 3 or any(x is None for x in parts):
+        return None
+    return parts[0], parts[1], parts[2]  # type: ignore[return-value]
+
+
 @bp.route("/")
 @requires("authorizations.view")
 def index() -> ResponseReturnValue:
+    """One page of authorizations in (area, person) order, keyset-paged like the event log."""
     db = get_session()
     area_id, person_id = _int_arg("area"), _int_arg("person")
     q = select(Authorization).options(
@@ -59,21 +79,34 @@ def index() -> ResponseReturnValue:
         q = q.where(Authorization.area_id == area_id)
     if person_id is not None:
         q = q.where(Authorization.person_id == person_id)
-    auths = list(db.scalars(q.order_by(Authorization.area_id, Authorization.person_id)).unique())
-    person_ids = list({a.person_id for a in auths})
-    trained = last_trainings(db, person_ids)
-    last_entry = {
-        (pid, aid): t
-        for pid, aid, t in db.execute(
-            select(Event.person_id, Event.area_id, func.max(Event.occurred_at))
-            .where(
-                Event.person_id.in_(person_ids),
-                Event.decision == Decision.GRANTED,
-                Event.direction == Direction.IN,
-            )
-            .group_by(Event.person_id, Event.area_id)
+    if (after := _cursor(request.args.get("after", ""))) is not None:
+        q = q.where(
+            tuple_(Authorization.area_id, Authorization.person_id, Authorization.id)
+            > tuple_(*(literal(x) for x in after))
         )
-    }
+    order = (Authorization.area_id, Authorization.person_id, Authorization.id)
+    auths = list(db.scalars(q.order_by(*order).limit(PAGE + 1)).unique())
+    more = len(auths) > PAGE
+    auths = auths[:PAGE]
+    next_cursor = f"{auths[-1].area_id}_{auths[-1].person_id}_{auths[-1].id}" if more else None
+    person_ids = list({a.person_id for a in auths})  # at most one page of people
+    trained = last_trainings(db, person_ids)
+    last_entry = (
+        {
+            (pid, aid): t
+            for pid, aid, t in db.execute(
+                select(Event.person_id, Event.area_id, func.max(Event.occurred_at))
+                .where(
+                    Event.person_id.in_(person_ids),
+                    Event.decision == Decision.GRANTED,
+                    Event.direction == Direction.IN,
+                )
+                .group_by(Event.person_id, Event.area_id)
+            )
+        }
+        if person_ids
+        else {}
+    )
     now = utcnow()
     today = now.astimezone(site_zone()).date()
     rows = []
@@ -92,15 +125,19 @@ def index() -> ResponseReturnValue:
     return render_template(
         "authorizations.html",
         rows=rows,
+        next_cursor=next_cursor,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
-        people=db.scalars(
-            select(Person)
-            .where(Person.kind == PersonKind.STAFF, Person.active.is_(True))
-            .order_by(Person.name)
-        ).all(),
+        people=pickers.first(db, _staff(), person_id),
         area_id=area_id,
         person_id=person_id,
     )
+
+
+@bp.route("/people.json")
+@requires("authorizations.view")
+def people_json() -> ResponseReturnValue:
+    """Active staff whose name matches ``q`` (bounded; the person pickers' search)."""
+    return pickers.pick(get_session(), _staff(), request.args.get("q", ""))
 
 
 def _aware(t: datetime | None) -> datetime | None:

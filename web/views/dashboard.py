@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from flask import Blueprint, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from db.models import (
@@ -29,18 +29,29 @@ from web.roles import PUBLIC, requires
 bp = Blueprint("dashboard", __name__)
 
 RECENT_EVENTS = 15
+INSIDE_SHOWN = 10
+_ENDED_HOURS: dict[tuple[int, datetime], int] = {}
 
 
 def live_data(db: Session) -> dict[str, object]:
+    # Bounded at any occupancy: a count per area and its latest INSIDE_SHOWN entrants; the
+    # occupancy page pages through everyone.
     areas = list(db.scalars(select(Area).order_by(Area.code)))
-    presence = db.scalars(
-        select(Presence)
-        .options(joinedload(Presence.person), joinedload(Presence.escort))
-        .order_by(Presence.entered_at)
+    counts: dict[int, int] = dict(
+        db.execute(select(Presence.area_id, func.count()).group_by(Presence.area_id)).all()
     )
     inside: dict[int, list[Presence]] = defaultdict(list)
-    for p in presence:
-        inside[p.area_id].append(p)
+    for a in areas:
+        if counts.get(a.id):
+            inside[a.id] = list(
+                db.scalars(
+                    select(Presence)
+                    .options(joinedload(Presence.person), joinedload(Presence.escort))
+                    .where(Presence.area_id == a.id)
+                    .order_by(Presence.entered_at.desc(), Presence.id.desc())
+                    .limit(INSIDE_SHOWN)
+                )
+            )
     alarms = list(
         db.scalars(
             select(Alarm)
@@ -61,6 +72,7 @@ def live_data(db: Session) -> dict[str, object]:
     )
     return {
         "areas": areas,
+        "counts": counts,
         "inside": inside,
         "alarms": alarms,
         "devices": devices,
@@ -74,17 +86,36 @@ def entries_per_hour(db: Session) -> list[int]:
     zone = site_zone()
     now_local = utcnow().astimezone(zone)
     midnight = datetime.combine(now_local.date(), time(0), tzinfo=zone)
-    counts = [0] * 24
-    times = db.scalars(
-        select(Event.occurred_at).where(
-            Event.occurred_at >= midnight,
-            Event.occurred_at < midnight + timedelta(days=1),
-            Event.decision == Decision.GRANTED,
-            Event.direction == Direction.IN,
-        )
-    )
-    for t in times:
-        counts[t.astimezone(zone).hour] += 1
+    # one count per hour, each an index range (decision, occurred_at): a busy day's tens of
+    # thousands of rows stay in the database
+    # thousands of rows stay in the database. An hour that has ended is counted once per
+    # process (the log is append-only); only the current hour is counted on every poll.
+    counts = []
+    bind = id(db.get_bind())
+    for h in range(24):
+        start = midnight + timedelta(hours=h)
+        key = (bind, start)
+        if key in _ENDED_HOURS:
+            counts.append(_ENDED_HOURS[key])
+            continue
+        n = 0
+        if start <= now_local:
+            n = (
+                db.scalar(
+                    select(func.count()).where(
+                        Event.decision == Decision.GRANTED,
+                        Event.occurred_at >= start,
+                        Event.occurred_at < start + timedelta(hours=1),
+                        Event.direction == Direction.IN,
+                    )
+                )
+                or 0
+            )
+        if start + timedelta(hours=1) <= now_local - timedelta(minutes=1):
+            if len(_ENDED_HOURS) > 10_000:
+                _ENDED_HOURS.clear()
+            _ENDED_HOURS[key] = n
+        counts.append(n)
     return counts
 
 

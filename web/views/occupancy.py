@@ -7,13 +7,13 @@ the controller lets that person's next crossing through once. Every reset is aud
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, literal, select, tuple_
 
 from db.commands import CommandKind, enqueue
 from db.models import Area, Event, Person, Presence
@@ -26,30 +26,64 @@ from web.roles import requires
 bp = Blueprint("occupancy", __name__, url_prefix="/occupancy")
 
 DENIALS_SHOWN_HOURS = 24
+PAGE = 100
+
+
+def _cursor(value: str) -> tuple[int, datetime, int] | None:
+    parts = value.split("_") if value else []
+    if len(parts) != 3:
+        return None
+    area, pid = parse_id(parts[0]), parse_id(parts[2])
+    try:
+        t = datetime.fromtimestamp(int(parts[1]) / 1_000_000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return (area, t, pid) if area is not None and pid is not None else None
 
 
 @bp.route("/")
 @requires("live.view")
 def index() -> ResponseReturnValue:
+    """Counts per area, then who is inside in (area, entry time) order, a page at a time
+    (thousands of people inside are a count and pages, not one 3 MB table)."""
     db = get_session()
     areas = db.scalars(select(Area).order_by(Area.code)).all()
+    counts = dict(
+        db.execute(select(Presence.area_id, func.count()).group_by(Presence.area_id)).all()
+    )
+    q = select(Presence, Person).join(Person, Person.id == Presence.person_id)
+    area_id = parse_id(request.args.get("area", ""))
+    if area_id is not None:
+        q = q.where(Presence.area_id == area_id)
+    if (after := _cursor(request.args.get("after", ""))) is not None:
+        q = q.where(
+            tuple_(Presence.area_id, Presence.entered_at, Presence.id)
+            > tuple_(*(literal(x) for x in after))
+        )
     inside = db.execute(
-        select(Presence, Person)
-        .join(Person, Person.id == Presence.person_id)
-        .order_by(Presence.area_id, Presence.entered_at)
+        q.order_by(Presence.area_id, Presence.entered_at, Presence.id).limit(PAGE + 1)
     ).all()
+    more = len(inside) > PAGE
+    inside = inside[:PAGE]
+    next_cursor = None
+    if more:
+        last = inside[-1][0]
+        next_cursor = f"{last.area_id}_{int(last.entered_at.timestamp() * 1_000_000)}_{last.id}"
     since = utcnow() - timedelta(hours=DENIALS_SHOWN_HOURS)
     denials = db.execute(
         select(Event, Person)
         .join(Person, Person.id == Event.person_id)
         .where(Event.reason == "antipassback", Event.occurred_at >= since)
-        .order_by(Event.id.desc())
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(50)
     ).all()
     return render_template(
         "occupancy.html",
         areas=areas,
+        counts=counts,
+        area_id=area_id,
         inside=inside,
+        next_cursor=next_cursor,
         denials=denials,
         hours=DENIALS_SHOWN_HOURS,
     )

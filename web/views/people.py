@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from db.commands import CommandKind
@@ -22,6 +22,7 @@ from db.models import (
     Technology,
     Training,
 )
+from db.search import name_filter
 from domain.training import training_state
 from web.audit import audit, snapshot
 from web.cards import (
@@ -66,30 +67,46 @@ def _today() -> date:
     return utcnow().astimezone(site_zone()).date()
 
 
+PAGE = 50
+
+
+def _cursor(value: str) -> tuple[str, str, int] | None:
+    """``kind_id_name`` of the last row of a page (the name last: it may hold ``_``)."""
+    kind, _sep, rest = value.partition("_")
+    ident, _sep, name = rest.partition("_")
+    pid = parse_id(ident)
+    if kind not in (PersonKind.STAFF, PersonKind.VISITOR) or pid is None:
+        return None
+    return kind, name, pid
+
+
 @bp.route("/")
 @requires("people.view")
 def index() -> ResponseReturnValue:
+    """People in (kind, name) order, one keyset page at a time; search by part of the name
+    (db.search: indexed) or by the exact employee number."""
     db = get_session()
-    q = select(Person).order_by(Person.kind, Person.name)
+    q = select(Person).order_by(Person.kind, Person.name, Person.id)
     text = request.args.get("q", "").strip()[:100]
     if text:
-        like = f"%{text}%"
-        q = q.where(
-            or_(
-                Person.name.like(like),
-                Person.organization.like(like),
-                Person.employee_no.like(like),
-            )
-        )
+        q = q.where(or_(name_filter(db.get_bind().dialect.name, text), Person.employee_no == text))
     kind = request.args.get("kind", "staff")
     if kind in ("staff", "visitor"):
         q = q.where(Person.kind == kind)
-    people = db.scalars(q.limit(500).options(selectinload(Person.credentials))).all()
+    if (after := _cursor(request.args.get("after", ""))) is not None:
+        q = q.where(
+            tuple_(Person.kind, Person.name, Person.id) > tuple_(*(literal(x) for x in after))
+        )
+    people = list(db.scalars(q.limit(PAGE + 1).options(selectinload(Person.credentials))))
+    more = len(people) > PAGE
+    people = people[:PAGE]
+    next_cursor = f"{people[-1].kind}_{people[-1].id}_{people[-1].name}" if more else None
     trained = last_trainings(db, [p.id for p in people])
     today = _today()
     return render_template(
         "people.html",
         people=people,
+        next_cursor=next_cursor,
         training={p.id: training_state(trained.get(p.id), today) for p in people},
         q=text,
         kind=kind,

@@ -1,4 +1,4 @@
-"""Access review (section 9): the findings of ``db.review.review_items`` and keep/revoke.
+"""Access review (section 9): the findings of ``db.review`` (a window per page) and keep/revoke.
 
 The decisions go through ``db.review.record_review`` / ``record_designation_review``,
 which check the role again and write the audit rows; this module only collects the form.
@@ -24,12 +24,15 @@ from db.review import (
     UNUSED,
     ReviewError,
     ReviewItem,
+    authorization_findings,
+    designation_findings,
     record_designation_review,
     record_review,
-    review_items,
 )
+from db.types import utcnow
 from web.db import get_session
 from web.i18n import site_zone
+from web.ids import parse_id
 from web.roles import requires
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 
 AUTH_FINDINGS = (UNUSED, TRAINING_EXPIRING, TRAINING_EXPIRED)
 NOTE_MAX = 1000
+PAGE_WINDOW = 200  # authorizations or designated people examined per page
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -57,7 +61,20 @@ def detail_text(item: ReviewItem) -> str:
 @requires("review.view")
 def index() -> ResponseReturnValue:
     db = get_session()
-    items = review_items(db, zone=site_zone())
+    # one window of authorizations (then of designated people) per page: bounded work per
+    # request at any number of authorizations; "next" continues where this page stopped
+    now = utcnow()
+    items: list[ReviewItem] = []
+    cursors: dict[str, str] = {}
+    for arg, step in (("after", authorization_findings), ("dafter", designation_findings)):
+        value = request.args.get(arg, "")
+        if value == "end":
+            cursors[arg] = "end"
+            continue
+        found, nxt = step(db, now, parse_id(value) or 0, PAGE_WINDOW, zone=site_zone())
+        items.extend(found)
+        cursors[arg] = "end" if nxt is None else str(nxt)
+    more = any(v != "end" for v in cursors.values())
     auth_ids = {i.authorization_id for i in items if i.authorization_id is not None}
     last: dict[int, AccessReview] = {}
     if auth_ids:
@@ -71,6 +88,8 @@ def index() -> ResponseReturnValue:
     return render_template(
         "review.html",
         items=items,
+        next_args=cursors if more else None,
+        first=bool(request.args),
         last=last,
         deciders=deciders,
         detail_text=detail_text,

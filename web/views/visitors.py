@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import joinedload
 
 from db.commands import CommandKind
@@ -23,12 +23,14 @@ from db.models import (
     Technology,
     Visit,
 )
+from db.search import name_filter
 from db.types import utcnow
 from domain.reasons import Reason
+from web import pickers
 from web.audit import audit, snapshot
 from web.cards import enrolment_status, reader_choices, start_enrolment
 from web.db import get_session
-from web.eligibility import eligible_escorts
+from web.eligibility import escorts_query, may_escort
 from web.i18n import reason_text, site_zone
 from web.ids import parse_id
 from web.roles import requires
@@ -37,6 +39,7 @@ from web.views.people import add_credential
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
 
 DEVICE_ROWS = 3
+VISITS_PAGE = 50
 DEFAULT_VISIT = timedelta(hours=4)
 VISIT_FIELDS = (
     "visitor_id",
@@ -69,53 +72,98 @@ def _parse_local(value: str) -> datetime | None:
         return None
 
 
+def _hosts() -> Select[Person]:
+    return (
+        select(Person)
+        .where(Person.kind == PersonKind.STAFF, Person.active.is_(True))
+        .order_by(Person.kind, Person.name, Person.id)
+    )
+
+
+def _open_visits(now: datetime) -> tuple[list[Visit], str | None]:
+    """One page of the open visits in expected order; the cursor of the next page."""
+    db = get_session()
+    q = (
+        select(Visit)
+        .options(
+            joinedload(Visit.visitor),
+            joinedload(Visit.escort),
+            joinedload(Visit.area),
+            joinedload(Visit.badge),
+            joinedload(Visit.host),
+        )
+        .where(Visit.signed_out_at.is_(None), Visit.expected_from < now + timedelta(days=1))
+    )
+    after = _visit_cursor(request.args.get("after", ""))
+    if after is not None:
+        t, i = after
+        q = q.where(Visit.expected_from >= t, or_(Visit.expected_from > t, Visit.id > i))
+    rows = list(
+        db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(VISITS_PAGE + 1)).unique()
+    )
+    more = len(rows) > VISITS_PAGE
+    rows = rows[:VISITS_PAGE]
+    cursor = None
+    if more:
+        last = rows[-1]
+        cursor = f"{int(last.expected_from.timestamp() * 1_000_000)}_{last.id}"
+    return rows, cursor
+
+
+def _visit_cursor(value: str) -> tuple[datetime, int] | None:
+    micros, _sep, ident = value.partition("_")
+    vid = parse_id(ident)
+    if vid is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(micros) / 1_000_000, UTC), vid
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> ResponseReturnValue:
     db = get_session()
     now = utcnow()
     today = now.astimezone(site_zone()).date()
     areas = db.scalars(select(Area).order_by(Area.code)).all()
-    escorts = {a.id: eligible_escorts(db, a.id, now, today) for a in areas}
-    open_visits = (
-        db.scalars(
-            select(Visit)
-            .options(
-                joinedload(Visit.visitor),
-                joinedload(Visit.escort),
-                joinedload(Visit.area),
-                joinedload(Visit.badge),
-                joinedload(Visit.host),
-            )
-            .where(Visit.signed_out_at.is_(None), Visit.expected_from < now + timedelta(days=1))
-            .order_by(Visit.expected_from)
+    # the first escorts of each area (search as you type for the others: escorts.json)
+    chosen_area, chosen_escort = parse_id(form.get("area_id")), parse_id(form.get("escort_id"))
+    escorts = {
+        a.id: pickers.first(
+            db,
+            escorts_query(a.id, now, today),
+            chosen_escort if chosen_area == a.id else None,
         )
-        .unique()
-        .all()
+        for a in areas
+    }
+    open_visits, next_cursor = _open_visits(now)
+    on_page = [v.visitor_id for v in open_visits]
+    inside = (
+        set(db.scalars(select(Presence.person_id).where(Presence.person_id.in_(on_page))))
+        if on_page
+        else set()
     )
-    inside = {p.person_id for p in db.scalars(select(Presence))}
     q = request.args.get("q", "").strip()[:100]
     found: list[Person] = []
     if q:
-        like = f"%{q}%"
+        # visitors only (a few percent of the people: the kind index bounds the read), by
+        # name (db.search) or organization
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         found = list(
             db.scalars(
                 select(Person)
                 .where(
                     Person.kind == PersonKind.VISITOR,
                     or_(
-                        Person.name.like(like),
-                        Person.name_kana.like(like),
-                        Person.organization.like(like),
+                        name_filter(db.get_bind().dialect.name, q),
+                        Person.organization.like(like, escape="\\"),
                     ),
                 )
-                .order_by(Person.name)
+                .order_by(Person.kind, Person.name, Person.id)
                 .limit(20)
             )
         )
-    hosts = db.scalars(
-        select(Person)
-        .where(Person.kind == PersonKind.STAFF, Person.active.is_(True))
-        .order_by(Person.name)
-    ).all()
+    hosts = pickers.first(db, _hosts(), parse_id(form.get("host_id")))
     return render_template(
         "visitors.html",
         form=form,
@@ -124,6 +172,7 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
         escorts=escorts,
         hosts=hosts,
         visits=open_visits,
+        next_cursor=next_cursor,
         inside=inside,
         q=q,
         found=found,
@@ -186,8 +235,8 @@ def _validate(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         escort = db.get(Person, escort_id)
     if area is not None:
         now = utcnow()
-        allowed = eligible_escorts(db, area.id, now, now.astimezone(site_zone()).date())
-        if escort is None or escort.id not in {p.id for p in allowed}:
+        today = now.astimezone(site_zone()).date()
+        if escort is None or not may_escort(db, area.id, escort.id, now, today):
             errors.append(
                 _(
                     "Choose an escort who may escort in this area: %(why)s",
@@ -230,6 +279,27 @@ def _read_form() -> dict[str, Any]:
         "expected_until": f.get("expected_until", ""),
         "devices": devices,
     }
+
+
+@bp.route("/escorts.json")
+@requires("visitors.handle")
+def escorts_json() -> ResponseReturnValue:
+    """Escorts for the area whose name matches ``q`` (bounded; the picker's search)."""
+    area_id = parse_id(request.args.get("area", ""))
+    if area_id is None:
+        return {"error": "area: " + _("expected a number")}, 400
+    now = utcnow()
+    today = now.astimezone(site_zone()).date()
+    return pickers.pick(
+        get_session(), escorts_query(area_id, now, today), request.args.get("q", "")
+    )
+
+
+@bp.route("/hosts.json")
+@requires("visitors.handle")
+def hosts_json() -> ResponseReturnValue:
+    """Active staff whose name matches ``q`` (bounded; the host picker's search)."""
+    return pickers.pick(get_session(), _hosts(), request.args.get("q", ""))
 
 
 @bp.route("/", methods=["POST"])

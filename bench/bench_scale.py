@@ -1,0 +1,212 @@
+"""Console pages, CSV export and verify on a generated database, beside same-run baselines.
+
+    python -m bench.bench_scale --url sqlite:////tmp/scale/nyutai.db [--rounds 20]
+
+The database comes from bench/scale_data.py (build it once; this script only reads, apart
+from one operator row and the search structures it adds when they are missing). Printed:
+p50/p95 of each page through the Flask app in-process (no network), the CSV export's rows/s
+and peak RSS beside a raw sqlite3 read + join + csv.writer of the same rows, and verify's
+rows/s beside a plain read + SHA-256 of the same rows. Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import resource
+import sqlite3
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from db.engine import make_engine, make_session_factory
+from db.models import Base, Event, Operator
+from db.search import create_search
+from db.verify import verify_log
+from web import create_app, eventquery
+from web.accounts import hash_password
+
+PAGES = [
+    "/dashboard/live",
+    "/visitors/",
+    "/visitors/escorts.json?area=1&q=佐藤",
+    "/occupancy/",
+    "/people/",
+    "/people/?q=藤 誠",
+    "/authorizations/",
+    "/authorizations/?area=3",
+    "/review/",
+    "/events/",
+    "/events/?visitors=1",
+    "/events/?reason=antipassback",
+    "/events/?area=3",
+    "/events/?person=佐藤",
+    "/events/?person=藤 誠",
+    "/events/?person=%2342",
+]
+
+
+def _prepare(url: str) -> None:
+    """Indexes and name search of the current models on a database built before them."""
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)  # only what is missing: new indexes on old tables
+    for table in Base.metadata.sorted_tables:
+        for ix in table.indexes:
+            ix.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        has_fts = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name='people_fts'"
+        ).first()
+        if not has_fts:
+            create_search(conn)
+    with make_session_factory(engine)() as s:
+        if s.scalar(select(Operator).where(Operator.username == "bench")) is None:
+            s.add(
+                Operator(
+                    username="bench",
+                    display_name="bench",
+                    role="manager",
+                    password_hash=hash_password("bench password 1234"),
+                )
+            )
+            s.commit()
+    engine.dispose()
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+
+
+def pages(url: str, rounds: int) -> None:
+    app = create_app(test_config={"SECRET_KEY": "bench-" + "x" * 40, "NYUTAI_DATABASE_URL": url})
+    c = app.test_client()
+    html = c.get("/login").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    c.post(
+        "/login", data={"username": "bench", "password": "bench password 1234", "csrf_token": token}
+    )
+    print(f"{'page':45s} {'p50 ms':>8s} {'p95 ms':>8s} {'KiB':>7s}")
+    for path in PAGES:
+        times, size = [], 0
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            resp = c.get(path)
+            times.append((time.perf_counter() - t0) * 1000)
+            size = len(resp.get_data())
+            if resp.status_code != 200:
+                print(f"  {path}: HTTP {resp.status_code}")
+                break
+        p50, p95 = statistics.median(times), _pct(times, 0.95)
+        print(f"{path:45s} {p50:8.1f} {p95:8.1f} {size / 1024:7.0f}")
+
+
+def export(url: str, days: int) -> None:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        last = s.scalar(select(func.max(Event.occurred_at)))
+    assert last is not None
+    since = last - timedelta(days=days)
+    f = eventquery.EventFilter(since=since)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    n = 0
+    with make_session_factory(engine)() as s:
+        for chunk in eventquery.csv_stream(s, f, "ja", UTC, batch=5000):
+            n += chunk.count("\r\n")
+    ours = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    engine.dispose()
+    # baseline: raw sqlite3, the same join, csv.writer, no formatting
+    path = url.removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    t0 = time.perf_counter()
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    m = 0
+    cur = con.execute(
+        "SELECT e.id, e.occurred_at, e.reader, e.direction, e.visitor, e.decision, e.reason,"
+        " e.purpose, e.raw_card_id, e.hash, d.name, p.name, q.name FROM events e"
+        " LEFT JOIN doors d ON d.id = e.door_id LEFT JOIN people p ON p.id = e.person_id"
+        " LEFT JOIN people q ON q.id = e.escort_person_id WHERE e.occurred_at >= ?"
+        " ORDER BY e.occurred_at DESC, e.id DESC",
+        (since.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" "),),
+    )
+    while rows := cur.fetchmany(5000):
+        w.writerows(rows)
+        m += len(rows)
+        buf.seek(0)
+        buf.truncate()
+    base = time.perf_counter() - t0
+    con.close()
+    print(
+        f"CSV export {days} d: {n - 1:,} rows, {(n - 1) / ours:,.0f} rows/s, "
+        f"peak RSS {rss / 1024:.0f} MiB (before {rss0 / 1024:.0f})"
+    )
+    print(f"  baseline raw sqlite3 + join + csv.writer: {m:,} rows, {m / base:,.0f} rows/s")
+
+
+def verify(url: str, days: int) -> None:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        top = s.scalar(select(func.max(Event.seq))) or 0
+        last = s.scalar(select(func.max(Event.occurred_at)))
+        assert last is not None
+        start = s.scalar(
+            select(func.min(Event.seq)).where(Event.occurred_at >= last - timedelta(days=days))
+        )
+    assert start is not None
+    path = url.removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    t0 = time.perf_counter()
+    cur = con.execute("SELECT * FROM events WHERE seq >= ? ORDER BY seq", (start,))
+    m = 0
+    while rows := cur.fetchmany(5000):
+        for r in rows:
+            hashlib.sha256(repr(r).encode()).hexdigest()
+        m += len(rows)
+    base = time.perf_counter() - t0
+    con.close()
+    # ours: the walk from ``start`` (what --from does after a checkpoint at that seq)
+    from db import verify as v
+
+    with make_session_factory(engine)() as s:
+        result = v.LogResult("events")
+        w = v._Walker(s, "events", result, 20)
+        prev = s.scalar(select(Event.prev_hash).where(Event.seq == start))
+        t0 = time.perf_counter()
+        w.walk(start, prev or "", set())
+        ours = time.perf_counter() - t0
+    engine.dispose()
+    print(
+        f"verify {days} d (seq {start:,}..{top:,}): {result.rows_checked:,} rows, "
+        f"{result.rows_checked / ours:,.0f} rows/s, findings {len(result.findings)}"
+    )
+    print(f"  baseline plain read + SHA-256: {m:,} rows, {m / base:,.0f} rows/s")
+    _ = verify_log  # the full entry point is what `nyutai verify` runs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--skip", default="", help="comma list of: pages,export,verify")
+    a = ap.parse_args()
+    skip = set(a.skip.split(","))
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {a.url}")
+    _prepare(a.url)
+    if "pages" not in skip:
+        pages(a.url, a.rounds)
+    if "export" not in skip:
+        export(a.url, a.days)
+    if "verify" not in skip:
+        verify(a.url, a.days)
+
+
+if __name__ == "__main__":
+    main()
