@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from domain.config import SiteConfig, load_config
+from domain.config import MailSection, SiteConfig, load_config
 
 
 def create_app(
@@ -28,6 +28,9 @@ def create_app(
         NYUTAI_TIMEZONE=config.site.timezone if config else "Asia/Tokyo",
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
+        # visitors' photos (and other files) live here; tests point it at a tmp folder
+        NYUTAI_DATA_DIR=config.data_dir if config else None,
+        NYUTAI_MAIL=config.mail if config else MailSection(),
         BABEL_DEFAULT_LOCALE=config.web.default_locale if config else "ja",
         BABEL_DEFAULT_TIMEZONE="UTC",
         SESSION_COOKIE_NAME="nyutai_session",
