@@ -54,12 +54,13 @@ def create_app(
     if not app.config.get("NYUTAI_DATABASE_URL"):
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
-    from web import auth, db, i18n, refusals, security, views
+    from web import auth, db, i18n, photos, refusals, security, views
 
     db.init_app(app, app.config["NYUTAI_DATABASE_URL"])
     i18n.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     views.init_app(app)
+    photos.init_app(app)
     refusals.init_app(app)
     return app
