@@ -24,7 +24,7 @@ def visit_photos(visit_ids: Iterable[int | None]) -> dict[int, int]:
     rows = get_session().execute(
         select(Visit.id, Visit.photo_id).where(Visit.id.in_(ids), Visit.photo_id.is_not(None))
     )
-    return {vid: pid for vid, pid in rows}
+    return {vid: pid for vid, pid in rows if pid is not None}
 
 
 def init_app(app: Flask) -> None:
