@@ -18,11 +18,14 @@ owner of door state) carries it out and writes ``result``. Payloads by kind:
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from db.models import Command
+from db.models import Command, CommandState
+from db.types import utcnow
 
 
 class CommandKind(enum.StrEnum):
@@ -37,11 +40,85 @@ class CommandKind(enum.StrEnum):
     ENROL = "enrol"
 
 
+EXPIRED = {"error": "expired"}
+
+
 def enqueue(
-    session: Session, kind: CommandKind, payload: dict[str, Any], operator_id: int | None = None
+    session: Session,
+    kind: CommandKind,
+    payload: dict[str, Any],
+    operator_id: int | None = None,
+    *,
+    expires_in: float | None = None,
+    now: datetime | None = None,
 ) -> Command:
-    """Add a command (flushes; the caller commits)."""
-    cmd = Command(kind=kind.value, payload=payload, operator_id=operator_id)
+    """Add a command (flushes; the caller commits). ``expires_in`` seconds: after that the
+    command is not carried out any more."""
+    created = now or utcnow()
+    expires_at = created + timedelta(seconds=expires_in) if expires_in is not None else None
+    cmd = Command(
+        kind=kind.value,
+        payload=payload,
+        operator_id=operator_id,
+        created_at=created,
+        expires_at=expires_at,
+    )
     session.add(cmd)
     session.flush()
+    return cmd
+
+
+def is_expired(cmd: Command, now: datetime) -> bool:
+    return cmd.expires_at is not None and cmd.expires_at <= now
+
+
+def _fail_if_queued(session: Session, *where: Any, now: datetime) -> int:
+    result = session.execute(
+        update(Command)
+        .where(Command.state == CommandState.QUEUED, *where)
+        .values(state=CommandState.FAILED, result=EXPIRED, processed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire(session: Session, cmd_id: int, now: datetime | None = None) -> bool:
+    """Withdraw a command its sender stopped waiting for: True when it was still queued (it
+    will never run), False when the controller had already taken it. One conditional UPDATE,
+    so it cannot overwrite a result the controller wrote meanwhile."""
+    return _fail_if_queued(session, Command.id == cmd_id, now=now or utcnow()) == 1
+
+
+def expire_overdue(session: Session, now: datetime | None = None) -> int:
+    """Mark every queued command past its ``expires_at`` failed/expired; returns how many."""
+    now = now or utcnow()
+    return _fail_if_queued(
+        session, Command.expires_at.is_not(None), Command.expires_at <= now, now=now
+    )
+
+
+def claim(session: Session, cmd_id: int, now: datetime | None = None) -> Command | None:
+    """Take a queued command for execution (queued -> running, atomically), or None when it
+    is gone, already taken, or expired (then it is marked failed/expired and never runs).
+
+    The controller should take commands through this; until it does, ``expire`` on the
+    sender's side keeps a timed-out ``tap`` from running later."""
+    now = now or utcnow()
+    if _fail_if_queued(
+        session,
+        Command.id == cmd_id,
+        Command.expires_at.is_not(None),
+        Command.expires_at <= now,
+        now=now,
+    ):
+        return None
+    taken = session.execute(
+        update(Command)
+        .where(Command.id == cmd_id, Command.state == CommandState.QUEUED)
+        .values(state=CommandState.RUNNING)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(taken, "rowcount", 0):
+        return None
+    cmd = session.get(Command, cmd_id, populate_existing=True)
     return cmd

@@ -37,6 +37,7 @@ from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column 
     Direction,
     EscortPolicy,
     IncidentState,
+    NotificationState,
     PersonKind,
     Role,
     Technology,
@@ -230,6 +231,8 @@ class Visit(Base):
     signed_in_at: Mapped[datetime | None]
     signed_out_at: Mapped[datetime | None]
     devices_confirmed_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the guard's photo of the visitor (a Snapshot row: file named by its SHA-256)
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     created_at: Mapped[created]
 
@@ -238,6 +241,37 @@ class Visit(Base):
     escort: Mapped[Person | None] = relationship(foreign_keys=[escort_id])
     area: Mapped[Area] = relationship()
     badge: Mapped[Credential | None] = relationship()
+    photo: Mapped[Snapshot | None] = relationship()
+
+
+class Notification(Base):
+    """An e-mail to a visit's host or escort (badge issued, first entry): a queue with
+    retries, so a slow or failing mail server never blocks the guard (issue 13)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "kind", "recipient_person_id"),
+        Index("ix_notifications_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[intpk]
+    created_at: Mapped[created]
+    kind: Mapped[str] = mapped_column(String(32))  # badge_issued, first_entry
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # the first granted entry
+    recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recipient_role: Mapped[str] = mapped_column(String(16))  # host, escort
+    address: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=NotificationState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None]
+
+    visit: Mapped[Visit] = relationship()
+    recipient: Mapped[Person | None] = relationship()
 
 
 # --- what happened ------------------------------------------------------------------------
@@ -510,6 +544,8 @@ class Command(Base):
     state: Mapped[str] = mapped_column(String(16), default=CommandState.QUEUED, index=True)
     processed_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # not carried out after this (a CLI tap that timed out); see db.commands.claim
+    expires_at: Mapped[datetime | None]
 
 
 class DeviceStatus(Base):

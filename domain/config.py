@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ANTIPASSBACK_MODES = ("off", "alert", "enforce")
@@ -84,6 +84,30 @@ class EvidenceSection:
     backups_keep: int = 7
 
 
+MAIL_SECURITY = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class MailSection:
+    """The SMTP server for host notifications. No ``host``: nothing is sent and each
+    notification is recorded as not sent (no mail server); nothing else changes."""
+
+    TOML_KEYS: ClassVar[dict[str, str]] = {"from": "sender"}  # "from" is a Python keyword
+
+    host: str = ""
+    port: int = 0  # 0: 465 for ssl, 587 for starttls, 25 for none
+    sender: str = ""  # [mail] from = "nyutai@example.jp"
+    security: str = "starttls"  # none / starttls / ssl
+    user: str = ""
+    password_file: str = ""  # a file holding only the password (relative: data directory)
+    timeout_seconds: float = 10.0
+    max_attempts: int = 6  # then the notification is marked failed (shown on the status page)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 465, "starttls": 587}.get(self.security, 25)
+
+
 @dataclass(frozen=True)
 class AreaSection:
     name: str
@@ -147,6 +171,7 @@ class SiteConfig:
     controller: ControllerSection = field(default_factory=ControllerSection)
     web: WebSection = field(default_factory=WebSection)
     evidence: EvidenceSection = field(default_factory=EvidenceSection)
+    mail: MailSection = field(default_factory=MailSection)
     areas: dict[str, AreaSection] = field(default_factory=dict)
     doors: dict[str, DoorSection] = field(default_factory=dict)
     readers: dict[str, ReaderSection] = field(default_factory=dict)
@@ -234,6 +259,13 @@ def _build_fields(
         raise ConfigError(path, where, "a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in (skip or set())}
+    renames: dict[str, str] = getattr(cls, "TOML_KEYS", {})
+    if renames:  # keys the file spells differently from the field (a Python keyword)
+        spelled = {field_name: key for key, field_name in renames.items()}
+        for key in raw:
+            if key in spelled:
+                raise ConfigError(path, prefix + key, f"a known key (write {spelled[key]!r})")
+        raw = {renames.get(k, k): v for k, v in raw.items()}
     for key in raw:
         if key not in fields:
             raise ConfigError(path, prefix + key, f"a known key (one of: {', '.join(fields)})")
@@ -301,6 +333,17 @@ def _check_semantics(cfg: SiteConfig) -> None:
         ) from None
     if cfg.evidence.backups_keep < 1:
         raise ConfigError(p, "evidence.backups_keep", "a whole number of at least 1")
+    mail = cfg.mail
+    if mail.security not in MAIL_SECURITY:
+        raise ConfigError(p, "mail.security", f"one of {MAIL_SECURITY}")
+    if mail.host and "@" not in mail.sender:
+        raise ConfigError(p, "mail.from", "the sender's address (needed when mail.host is set)")
+    if mail.password_file and not mail.user:
+        raise ConfigError(p, "mail.user", "a user name (a password_file is given)")
+    if not 0 <= mail.port <= 65535:
+        raise ConfigError(p, "mail.port", "a port number (1-65535, or 0 for the default)")
+    if mail.max_attempts < 1 or mail.timeout_seconds <= 0:
+        raise ConfigError(p, "mail", "max_attempts >= 1 and a positive timeout_seconds")
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")
     for code, area in cfg.areas.items():

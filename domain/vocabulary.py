@@ -83,3 +83,15 @@ class CommandState(enum.StrEnum):
     RUNNING = "running"  # taken by the controller, waiting for something (an enrolment card)
     DONE = "done"
     FAILED = "failed"
+
+
+class NotificationState(enum.StrEnum):
+    QUEUED = "queued"  # waiting for its (next) attempt
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last retry
+    NOT_SENT = "not_sent"  # no mail server configured, or no address: recorded, not retried
+
+
+class NotificationKind(enum.StrEnum):
+    BADGE_ISSUED = "badge_issued"
+    FIRST_ENTRY = "first_entry"

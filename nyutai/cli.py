@@ -11,6 +11,7 @@ import click
 from controller.wiring import check_wiring
 from db.files import keep_files_private
 from domain.config import ConfigError, SiteConfig, load_config
+from domain.vocabulary import Technology
 
 config_option = click.option(
     "--config",
@@ -21,6 +22,18 @@ config_option = click.option(
 )
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from nyutai import __version__
+
+    try:
+        return version("nyutai")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return __version__
+
+
 def _load(config_path: Path) -> SiteConfig:
     try:
         return check_wiring(load_config(config_path))
@@ -29,6 +42,7 @@ def _load(config_path: Path) -> SiteConfig:
 
 
 @click.group()
+@click.version_option(_version(), "--version", prog_name="nyutai", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """nyutai (入退): access control and entry logging for managed areas."""
@@ -88,28 +102,45 @@ def _wait_for_command(
 ) -> dict[str, object]:
     import time
 
-    from db.commands import CommandKind, enqueue
+    from db.commands import CommandKind, enqueue, expire
     from db.engine import make_engine, make_session_factory, session_scope
     from db.models import Command, CommandState
 
     engine = make_engine(cfg.database_url)
     factory = make_session_factory(engine)
+
+    def answer() -> dict[str, object] | None:
+        with session_scope(factory) as s:
+            cmd = s.get(Command, cmd_id)
+            assert cmd is not None
+            if cmd.state in (CommandState.DONE, CommandState.FAILED):
+                return {"state": cmd.state, **(cmd.result or {})}
+            return None
+
     with session_scope(factory) as s:
-        cmd_id = enqueue(s, CommandKind(kind), payload).id
+        # the command expires with our patience: a controller that comes back later must
+        # not carry out a tap nobody is waiting for any more (issue 13)
+        cmd_id = enqueue(s, CommandKind(kind), payload, expires_in=timeout).id
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            with session_scope(factory) as s:
-                cmd = s.get(Command, cmd_id)
-                assert cmd is not None
-                if cmd.state != CommandState.QUEUED:
-                    return {"state": cmd.state, **(cmd.result or {})}
+            if (result := answer()) is not None:
+                return result
             time.sleep(0.1)
+        with session_scope(factory) as s:
+            withdrawn = expire(s, cmd_id)
+        if not withdrawn:  # taken at the last moment: its answer is on the way
+            grace = time.monotonic() + 5
+            while time.monotonic() < grace:
+                if (result := answer()) is not None:
+                    return result
+                time.sleep(0.1)
     finally:
         engine.dispose()
     raise click.ClickException(
         f"the controller did not answer within {timeout:g} s: "
-        "is 'nyutai controller' (or the demo) running?"
+        "is 'nyutai controller' (or the demo) running? "
+        "The request was withdrawn and will not be carried out later."
     )
 
 
@@ -126,13 +157,28 @@ def _print_result(result: dict[str, object]) -> None:
 @main.command()
 @config_option
 @click.option("--reader", required=True, help="Reader id from the site file (a sim: reader).")
-@click.option("--card", required=True, help="Card id in hex, e.g. 012E4CD1A2B3C4D5.")
-@click.option("--technology", default="felica", show_default=True)
+@click.option(
+    "--card", required=True, help="Card id in hex (e.g. 012E4CD1A2B3C4D5) or Wiegand FC:NUMBER."
+)
+@click.option(
+    "--technology",
+    type=click.Choice([t.value for t in Technology], case_sensitive=False),
+    default=None,
+    help="The card's technology; without it, recognised from the id's length "
+    "(16 hex digits FeliCa, 8/14/20 ISO 14443A, 10 EM4100, FC:NUMBER Wiegand).",
+)
 @click.option(
     "--timeout", default=10.0, show_default=True, help="Seconds to wait for the controller."
 )
-def tap(config_path: Path, reader: str, card: str, technology: str, timeout: float) -> None:
+def tap(config_path: Path, reader: str, card: str, technology: str | None, timeout: float) -> None:
     """Present a card at a simulated reader of a running controller."""
+    from domain.cards import CardIdError, infer_technology, normalise_card_id
+
+    try:  # the one card-id rule: the id must fit its technology (and be enrollable)
+        tech = technology.lower() if technology else infer_technology(card).value
+        tech, card_id = normalise_card_id(tech, card)
+    except CardIdError as exc:
+        raise click.ClickException(f"refused: {exc}") from None
     cfg = _load(config_path)
     if reader not in cfg.readers:
         raise click.ClickException(
@@ -140,7 +186,7 @@ def tap(config_path: Path, reader: str, card: str, technology: str, timeout: flo
         )
     _print_result(
         _wait_for_command(
-            cfg, "tap", {"reader": reader, "card": card, "technology": technology}, timeout
+            cfg, "tap", {"reader": reader, "card": card_id, "technology": tech}, timeout
         )
     )
 
@@ -166,14 +212,44 @@ def keypad(config_path: Path, reader: str, timeout: float) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def demo(data_dir: Path, host: str, port: int) -> None:
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help="Give the demo's four operators new random passwords, print them and start.",
+)
+def demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> None:
     """Run the demo: controller + web console on SQLite, simulated doors, sample people."""
+    from nyutai.runlock import AlreadyRunning, RunLock
+
+    # one demo per data folder: two controllers on one database would fight over the doors
+    lock = RunLock(data_dir / "demo.lock")
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        raise click.ClickException(
+            f"a demo is already running on {data_dir.resolve()} (pid {exc.pid}): stop it "
+            "(Ctrl-C in its terminal) or give another --data-dir"
+        ) from None
+    try:
+        _run_demo(data_dir, host, port, reset_passwords)
+    finally:
+        lock.release()
+
+
+def _run_demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> None:
     from dataclasses import replace
 
     from controller.service import build_controller, start_duties
     from db.engine import make_engine, make_session_factory, session_scope
     from db.migrate import upgrade
-    from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, prepare_data_dir, seed_demo
+    from nyutai.demo import (
+        DEMO_CARDS,
+        UNKNOWN_CARD,
+        DemoSecrets,
+        prepare_data_dir,
+        reset_demo_passwords,
+        seed_demo,
+    )
     from web.serve import serve
 
     site = prepare_data_dir(data_dir)
@@ -183,6 +259,8 @@ def demo(data_dir: Path, host: str, port: int) -> None:
     engine = make_engine(cfg.database_url)
     with session_scope(make_session_factory(engine)) as s:
         secrets = seed_demo(s, cfg)
+        if secrets is None and reset_passwords:
+            secrets = DemoSecrets(reset_demo_passwords(s), "")
     engine.dispose()
     url = f"http://{host}:{port}/"
     click.echo(f"nyutai demo: data in {data_dir.resolve()}")
@@ -190,9 +268,15 @@ def demo(data_dir: Path, host: str, port: int) -> None:
         click.echo("Operator logins (shown only now; add more with 'nyutai operators create'):")
         for role, (username, password) in secrets.operators.items():
             click.echo(f"  {role:<14} {username:<10} {password}")
-        click.echo(f"Sample staff PIN for 山田 太郎 (door mynumber-front): {secrets.yamada_pin}")
+        if secrets.yamada_pin:
+            click.echo(
+                f"Sample staff PIN for 山田 太郎 (door mynumber-front): {secrets.yamada_pin}"
+            )
     else:
-        click.echo("Database already seeded: use the logins printed at the first start.")
+        click.echo(
+            "Database already seeded: use the logins printed at the first start. Lost them? "
+            f"Stop the demo and run: nyutai demo --data-dir {data_dir} --reset-passwords"
+        )
     click.echo(
         "Sample cards: "
         + ", ".join(f"{k}={v[1]}" for k, v in DEMO_CARDS.items())

@@ -22,11 +22,13 @@ from db.models import (
     Authorization,
     AuthorizationState,
     Credential,
+    Operator,
     Person,
     PersonKind,
     Role,
     Training,
     Visit,
+    WebSession,
 )
 from db.types import utcnow
 from domain.config import SiteConfig
@@ -168,17 +170,44 @@ def seed_people(session: Session, cfg: SiteConfig) -> str:
     return pin
 
 
+DEMO_OPERATORS = (
+    (Role.ADMINISTRATOR, "admin", "管理者 / Administrator"),
+    (Role.MANAGER, "manager", "保護責任者 / Manager"),
+    (Role.GUARD, "guard", "警備員 / Guard"),
+    (Role.AUDITOR, "auditor", "監査人 / Auditor"),
+)
+
+
+def reset_demo_passwords(session: Session) -> dict[str, tuple[str, str]]:
+    """Fresh random passwords for the demo's four operators (``nyutai demo
+    --reset-passwords``): the first start shows them once; this is the way back in."""
+    from web.accounts import hash_password
+
+    out: dict[str, tuple[str, str]] = {}
+    for role, username, _display in DEMO_OPERATORS:
+        op = session.scalar(select(Operator).where(Operator.username == username))
+        if op is None:
+            continue
+        password = secrets.token_urlsafe(12)
+        op.password_hash = hash_password(password)
+        op.failed_logins, op.locked_until = 0, None
+        for ws in session.scalars(
+            select(WebSession).where(
+                WebSession.operator_id == op.id, WebSession.revoked_at.is_(None)
+            )
+        ):
+            ws.revoked_at = utcnow()  # whoever was signed in with the old password is out
+        out[role.value] = (username, password)
+    session.flush()
+    return out
+
+
 def seed_operators(session: Session) -> dict[str, tuple[str, str]]:
     """One operator per role, each with a fresh random password."""
     operators: dict[str, tuple[str, str]] = {}
     from web.accounts import create_operator
 
-    for role, username, display in (
-        (Role.ADMINISTRATOR, "admin", "管理者 / Administrator"),
-        (Role.MANAGER, "manager", "保護責任者 / Manager"),
-        (Role.GUARD, "guard", "警備員 / Guard"),
-        (Role.AUDITOR, "auditor", "監査人 / Auditor"),
-    ):
+    for role, username, display in DEMO_OPERATORS:
         password = secrets.token_urlsafe(12)
         create_operator(session, username, role.value, password, display)
         operators[role.value] = (username, password)

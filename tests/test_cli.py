@@ -94,7 +94,15 @@ def test_tap_at_a_running_controller(running_controller: Path) -> None:
 def test_tap_without_a_controller_says_so(site_file: Path) -> None:
     assert nyutai("db", "upgrade", "--config", str(site_file)).returncode == 0
     result = nyutai(
-        "tap", "--config", str(site_file), "--reader", "sr-in", "--card", "01", "--timeout", "0.5"
+        "tap",
+        "--config",
+        str(site_file),
+        "--reader",
+        "sr-in",
+        "--card",
+        "0102030405060708",
+        "--timeout",
+        "0.5",
     )
     assert result.returncode != 0 and "is 'nyutai controller'" in result.stderr
 
@@ -123,6 +131,6 @@ def test_an_unknown_time_zone_stops_every_command(site_file: Path) -> None:
 
 def test_tap_names_unknown_readers(site_file: Path) -> None:
     result = CliRunner().invoke(
-        main, ["tap", "--config", str(site_file), "--reader", "zz", "--card", "01"]
+        main, ["tap", "--config", str(site_file), "--reader", "zz", "--card", "01020304"]
     )
     assert result.exit_code != 0 and "no reader 'zz'" in result.output

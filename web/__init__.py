@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from domain.config import DEFAULT_TIMEZONE, SiteConfig, load_config
+from domain.config import DEFAULT_TIMEZONE, MailSection, SiteConfig, load_config
 
 
 def create_app(
@@ -32,6 +32,9 @@ def create_app(
         NYUTAI_TIMEZONE=config.site.timezone if config else DEFAULT_TIMEZONE,
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
+        # visitors' photos (and other files) live here; tests point it at a tmp folder
+        NYUTAI_DATA_DIR=config.data_dir if config else None,
+        NYUTAI_MAIL=config.mail if config else MailSection(),
         BABEL_DEFAULT_LOCALE=config.web.default_locale if config else "ja",
         BABEL_DEFAULT_TIMEZONE="UTC",
         SESSION_COOKIE_NAME="nyutai_session",
@@ -55,12 +58,13 @@ def create_app(
     if not app.config.get("NYUTAI_DATABASE_URL"):
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
-    from web import auth, db, i18n, refusals, security, views
+    from web import auth, db, i18n, photos, refusals, security, views
 
     db.init_app(app, app.config["NYUTAI_DATABASE_URL"])
     i18n.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     views.init_app(app)
+    photos.init_app(app)
     refusals.init_app(app)
     return app

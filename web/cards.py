@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,37 +14,31 @@ from sqlalchemy.orm import Session
 from db.commands import CommandKind, enqueue
 from db.models import Command, CommandState, Door, Technology
 from db.types import utcnow
-
-_HEX = re.compile(r"^[0-9A-F]+$")
-_WIEGAND = re.compile(r"^\d{1,5}:\d{1,10}$")
-HEX_LENGTHS = {
-    Technology.FELICA: (16,),
-    Technology.ISO14443A: (8, 14, 20),
-    Technology.EM4100: (10,),
-    Technology.OSDP: tuple(range(2, 65, 2)),
-}
+from domain import cards
 
 
 class CardIdError(ValueError):
-    """A typed card id does not fit its technology."""
+    """A typed card id does not fit its technology (message translated)."""
 
 
 def normalise_card_id(technology: str, raw: str) -> tuple[str, str]:
-    """(technology, card id) in the stored form; raises CardIdError with the reason."""
+    """(technology, card id) in the stored form by the one rule (domain.cards); raises
+    CardIdError with the reason in the operator's language."""
     try:
-        tech = Technology(technology)
-    except ValueError:
-        raise CardIdError(_("unknown card technology")) from None
-    value = raw.strip().upper()
-    if tech == Technology.WIEGAND:
-        if not _WIEGAND.match(value):
-            raise CardIdError(_("Wiegand ids look like FACILITY:NUMBER, e.g. 12:34567"))
-        return tech.value, value
-    value = re.sub(r"[\s:\-]", "", value)
-    if not _HEX.match(value) or len(value) not in HEX_LENGTHS[tech]:
-        lengths = "/".join(str(n) for n in HEX_LENGTHS[tech][:3])
-        raise CardIdError(_("expected %(lengths)s hexadecimal digits", lengths=lengths))
-    return tech.value, value
+        return cards.normalise_card_id(technology, raw)
+    except cards.CardIdError as exc:
+        raise CardIdError(_card_error_text(exc, technology)) from None
+
+
+def _card_error_text(exc: cards.CardIdError, technology: str) -> str:
+    if exc.code == "unknown_technology":
+        return _("unknown card technology")
+    if exc.code == "wiegand_format":
+        return _("Wiegand ids look like FACILITY:NUMBER, e.g. 12:34567")
+    if exc.code == "empty":
+        return _("the card id is empty")
+    lengths = cards.lengths_text(Technology(technology))
+    return _("expected %(lengths)s hexadecimal digits", lengths=lengths)
 
 
 def reader_choices(session: Session) -> list[str]:

@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "alarms.handle": frozenset({G, M}),
     "visitors.view": frozenset({G, M, AU}),
     "visitors.handle": frozenset({G, M}),
+    # the host-notification queue's status (issue 13): who manages the desk and the site
+    "notifications.view": frozenset({M, A}),
     "simulator.use": frozenset({G, M, A}),
     # records and reviews
     "events.view": frozenset({M, AU}),

@@ -53,7 +53,8 @@ def _headers(resp: Response) -> Response:
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Referrer-Policy"] = "same-origin"
-    resp.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    # the desk takes visitors' photos with this origin's camera (getUserMedia); nothing else
+    resp.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
     resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.is_secure:
         resp.headers["Strict-Transport-Security"] = "max-age=31536000"

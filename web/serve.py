@@ -17,10 +17,17 @@ def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) 
 
     from db.files import keep_files_private
     from web import create_app
+    from web.notify import BackgroundDuties
 
     keep_files_private()  # the secret key and the SQLite database it may create are 0600
     app = create_app(cfg)
     host = host or cfg.web.host
     port = port if port is not None else cfg.web.port
+    # notifications (queue, retries), first-entry scan, expired commands: off the requests
+    duties = BackgroundDuties(cfg, app.extensions["nyutai_sessions"])
+    duties.start()
     log.info("web console on http://%s:%d/", host, port)
-    waitress_serve(app, host=host, port=port, threads=THREADS, ident="nyutai")
+    try:
+        waitress_serve(app, host=host, port=port, threads=THREADS, ident="nyutai")
+    finally:
+        duties.stop()

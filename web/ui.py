@@ -14,6 +14,7 @@ NAV = (
     ("dashboard.index", _l("Dashboard"), "live.view"),
     ("occupancy.index", _l("Occupancy"), "live.view"),
     ("visitors.index", _l("Visitors"), "visitors.view"),
+    ("notifications.index", _l("Notifications"), "notifications.view"),
     ("alarms.index", _l("Alarms"), "alarms.view"),
     ("incidents.index", _l("Incidents"), "incidents.view"),
     ("events.index", _l("Event log"), "events.view"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.cards import CardIdError, normalise_card_id
 from readers.errors import FrameError
 from readers.frames.base import Card, LineFramer
 
@@ -19,7 +20,10 @@ def parse_line(line: bytes, technology: str = "iso14443a") -> Card:
         raise FrameError("odd_length", f"{len(text)} hex digits is not whole bytes")
     if not MIN_HEX <= len(text) <= MAX_HEX:
         raise FrameError("length", f"{len(text)} hex digits (expected {MIN_HEX}..{MAX_HEX})")
-    return technology, text.decode("ascii").upper()
+    try:  # the one card-id rule: what this reader passes on, the console can enrol
+        return normalise_card_id(technology, text.decode("ascii"))
+    except CardIdError as exc:
+        raise FrameError(exc.code, str(exc)) from None
 
 
 class LineCardFramer(LineFramer):

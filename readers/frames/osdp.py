@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from domain.cards import CardIdError, normalise_card_id
 from readers.errors import FrameError
 from readers.frames.base import Card
 from readers.frames.wiegand import decode_wiegand
@@ -36,7 +37,10 @@ def decode_card_read(event: Mapping[str, object]) -> Card:
     if fmt == FORMAT_WIEGAND and length in (26, 34):
         return "wiegand", decode_wiegand(value, length)
     width = (length + 3) // 4
-    return "osdp", format(value, f"0{width}X")
+    try:  # the one card-id rule: longer raw reads than the card column holds are refused
+        return normalise_card_id("osdp", format(value, f"0{width}X"))
+    except CardIdError as exc:
+        raise FrameError("length", str(exc)) from None
 
 
 def decode_keys(data: object) -> str:

@@ -72,9 +72,12 @@ def test_rdm6300_frame_hidden_after_a_false_start_is_found() -> None:
 def test_line_framer_cards_and_rejections() -> None:
     framer = LineCardFramer()
     cards = framer.feed(b"04a1b2c3\r\n\nnot-a-card\n0123\nABCDEF0\n" + b"F" * 200 + b"\n")
+    cards += framer.feed(b"04a1b2c3d4e5f6\n")
+    # 16 digits are a FeliCa IDm, not an ISO 14443A UID: the one card-id rule refuses it
+    # here rather than passing on an id the console could not enrol (issue 13)
     cards += framer.feed(b"0102030405060708\n")
-    assert cards == [("iso14443a", "04A1B2C3"), ("iso14443a", "0102030405060708")]
-    assert framer.rejected == {"not_hex": 1, "length": 1, "odd_length": 1, "too_long": 1}
+    assert cards == [("iso14443a", "04A1B2C3"), ("iso14443a", "04A1B2C3D4E5F6")]
+    assert framer.rejected == {"not_hex": 1, "length": 2, "odd_length": 1, "too_long": 1}
 
 
 def test_line_endless_line_is_capped_and_dropped() -> None:
@@ -93,7 +96,9 @@ def test_line_split_across_chunks() -> None:
 
 
 def test_parse_line_technology() -> None:
-    assert parse_line(b" deadbeef ", "em4100") == ("em4100", "DEADBEEF")
+    assert parse_line(b" deadbeef01 ", "em4100") == ("em4100", "DEADBEEF01")
+    with pytest.raises(FrameError, match="em4100 id has 10"):
+        parse_line(b"deadbeef", "em4100")
 
 
 # --- Wiegand -----------------------------------------------------------------------------

@@ -141,6 +141,7 @@ def app(db_url: str, tmp_path: Any) -> Flask:
             "SECRET_KEY": "test-only-key-" + "x" * 40,
             "NYUTAI_DATABASE_URL": db_url,
             "NYUTAI_DEMO": True,
+            "NYUTAI_DATA_DIR": tmp_path,
             "TESTING": False,  # keep the production error handling (no propagation)
         }
     )

@@ -37,6 +37,9 @@ LAUNCH_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # the visitor desk's camera: a fake device, permission granted without a prompt
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 
 pytestmark = [
@@ -335,3 +338,170 @@ def _busy_day(factory: Any, site: Site) -> None:
             ),
         )
         s.commit()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Any]:
+    from tests.web.visit_helpers import smtp_server
+
+    yield from smtp_server()
+
+
+def _visitor_event(s: Any, site: Site, visit: Any, direction: str) -> Any:
+    """The controller's part at the server-room door: the escort's and the visitor's grants."""
+    append_event(
+        s,
+        Event(
+            occurred_at=utcnow(),
+            kind="presentation",
+            direction=direction,
+            door_id=site.sr_door,
+            area_id=site.server_room,
+            person_id=site.tanaka,
+            decision="granted",
+            reason="granted",
+        ),
+    )
+    return append_event(
+        s,
+        Event(
+            occurred_at=utcnow(),
+            kind="presentation",
+            direction=direction,
+            door_id=site.sr_door,
+            area_id=site.server_room,
+            person_id=visit.visitor_id,
+            visitor=True,
+            visit_id=visit.id,
+            escort_person_id=site.tanaka,
+            decision="granted",
+            reason="granted_escorted",
+            purpose=visit.purpose,
+        ),
+    )
+
+
+def test_visitor_day_from_pre_registration_to_sign_out(
+    page: Any,
+    live_server: str,
+    site: Site,
+    session_factory: Any,
+    app: Any,
+    mailbox: Any,
+    tmp_path: Path,
+) -> None:
+    """Pre-registration -> upcoming list -> arrival -> photo -> badge print -> the host's
+    mail on the loopback SMTP server -> escort entry -> exit -> sign-out."""
+    from datetime import timedelta
+
+    from db.models import Person, Visit
+    from domain.config import MailSection, SiteConfig
+    from tests.web.visit_helpers import pdf_text, window
+    from web.notify import BackgroundDuties
+
+    mail = MailSection(host="127.0.0.1", port=mailbox.port, sender="desk@example.jp",
+                       security="none", timeout_seconds=5)  # fmt: skip
+    app.config["NYUTAI_MAIL"] = mail
+    duties = BackgroundDuties(
+        SiteConfig(path=tmp_path / "site.toml", data_dir=tmp_path, mail=mail), session_factory
+    )
+    with session_factory() as s:
+        s.get(Person, site.sato).email = "host@example.jp"
+        s.get(Person, site.tanaka).email = "escort@example.jp"
+        s.commit()
+    page.context.grant_permissions(["camera"], origin=live_server)
+    login(page, live_server, "guard")
+    page.click("text=来訪者")
+    # pre-registration for the day after tomorrow
+    start, end = window(days=2)
+    page.fill("#visit-form input[name=name]", "山田 太郎")
+    page.fill("#visit-form input[name=organization]", "保守サービス株式会社")
+    page.fill("#visit-form input[name=purpose]", "サーバ保守")
+    page.select_option("#visit-area", str(site.server_room))
+    page.select_option("#visit-form select[name=host_id]", str(site.sato))
+    page.select_option(
+        "#visit-escort",
+        element=page.query_selector(
+            f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]'
+        ),
+    )
+    page.fill("#visit-form input[name=expected_from]", start)
+    page.fill("#visit-form input[name=expected_until]", end)
+    page.click("#register-visit")
+    page.locator(".flash.info", has_text="来訪予定の一覧").wait_for()
+    assert "山田 太郎" in page.locator("#upcoming-list").inner_text()
+    assert "山田 太郎" not in page.locator("#visit-list").inner_text()
+    # the day comes: the visit's window starts now
+    with session_factory() as s:
+        visit = s.scalars(select(Visit)).one()
+        visit.expected_from = utcnow() - timedelta(minutes=1)
+        visit.expected_until = utcnow() + timedelta(hours=3)
+        s.commit()
+        vid = visit.id
+    page.reload()
+    row = page.locator(f"#visit-{vid}")
+    assert "山田 太郎" in page.locator("#visit-list").inner_text()
+    # arrival: the photo from the (fake) camera
+    row.locator("button.camera-start").click()
+    row.locator("button.camera-shoot").wait_for(state="visible")
+    video = row.locator("video.camera-view")
+    for _ in range(100):  # the fake camera's first frame
+        if video.evaluate("v => v.videoWidth") > 0:
+            break
+        time.sleep(0.1)
+    row.locator("button.camera-shoot").click()
+    page.locator(".flash.info", has_text="写真を保存しました").wait_for()
+    photo = page.locator(f"#visit-{vid} img.visitor-photo")
+    assert photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    with session_factory() as s:
+        stored = s.get(Visit, vid).photo
+        assert stored is not None and stored.path.endswith(f"{stored.sha256}.jpg")
+    # the badge, then its print
+    row = page.locator(f"#visit-{vid}")
+    row.locator("select[name=technology]").select_option("iso14443a")
+    row.locator("input[name=card_id]").fill("04A1B2C3D4E5F6")
+    row.locator("input[name=label]").fill("V-123")
+    row.locator("button.issue-badge").click()
+    page.locator(f"#visit-{vid} .badge-issued").wait_for()
+    with page.expect_download() as info:
+        page.locator(f"#visit-{vid} a.badge-print").click()
+    text = pdf_text(Path(info.value.path()).read_bytes(), tmp_path)
+    for needle in ("山田 太郎", "保守サービス株式会社", "佐藤 次郎", "田中 一郎", "V-123"):
+        assert needle in text, needle
+    # the host's mail: sent off the guard's request by the console's background duty
+    assert mailbox.received == []
+    assert duties.run_once() == (2, 0)
+    (to_host,) = mailbox.to("host@example.jp")
+    assert "入館バッジを発行しました" in to_host["Subject"] and "V-123" in to_host.get_content()
+    # escort entry at the door (the controller's part), seen as the first entry
+    with session_factory() as s:
+        visit = s.get(Visit, vid)
+        ev = _visitor_event(s, site, visit, "in")
+        s.add(Presence(person_id=visit.visitor_id, area_id=site.server_room,
+                       entered_at=utcnow(), event_id=ev.id, escort_person_id=site.tanaka,
+                       visit_id=vid))  # fmt: skip
+        s.commit()
+    assert duties.run_once() == (2, 0)
+    assert "入室しました" in mailbox.to("host@example.jp")[-1]["Subject"]
+    # signing out while still inside is refused
+    page.reload()
+    page.locator(f"#visit-{vid} button.sign-out").click()
+    page.locator(".flash.error", has_text="まだ管理区域内にいると記録されています").wait_for()
+    # the dashboard shows the visitor inside, with the photo
+    page.click("text=ダッシュボード")
+    inside = page.locator(".occupancy li", has_text="山田 太郎")
+    inside.locator("img.visitor-photo").wait_for()
+    # exit with the escort (the controller's part), then the sign-out goes through
+    with session_factory() as s:
+        visit = s.get(Visit, vid)
+        _visitor_event(s, site, visit, "out")
+        for p in s.scalars(select(Presence).where(Presence.person_id == visit.visitor_id)):
+            s.delete(p)
+        s.commit()
+    page.click("text=来訪者")
+    page.locator(f"#visit-{vid} button.sign-out").click()
+    page.locator(".flash.info", has_text="バッジを回収しました").wait_for()
+    assert page.locator(f"#visit-{vid}").count() == 0
+    with session_factory() as s:
+        visit = s.get(Visit, vid)
+        assert visit.signed_out_at is not None and visit.badge.state == "returned"

@@ -6,6 +6,9 @@ writing the command's result row (the lead's end-to-end tests use the real contr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -21,8 +24,18 @@ from db.models import (
 from db.types import utcnow
 from tests.web.conftest import Auth, Site
 
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _window(days: int = 0, hours: float = 3) -> tuple[str, str]:
+    """A visit window starting now (``days`` later), in the form's local format."""
+    start = (datetime.now(TOKYO) + timedelta(days=days)).replace(second=0, microsecond=0)
+    end = start + timedelta(hours=hours)
+    return start.strftime("%Y-%m-%dT%H:%M"), end.strftime("%Y-%m-%dT%H:%M")
+
 
 def _form(site: Site, **over: str) -> dict[str, str]:
+    start, end = _window()
     data = {
         "name": "山田 太郎",
         "organization": "保守サービス株式会社",
@@ -34,8 +47,8 @@ def _form(site: Site, **over: str) -> dict[str, str]:
         "host_id": str(site.sato),
         "device_kind_1": "maintenance-laptop",
         "device_serial_1": "SN-123",
-        "expected_from": "2026-04-01T09:00",
-        "expected_until": "2026-04-01T12:00",
+        "expected_from": start,
+        "expected_until": end,
     }
     data.update(over)
     return data
@@ -85,14 +98,16 @@ def test_register_issue_badge_and_sign_out(
     app: Flask, site: Site, auth: Auth, session_factory
 ) -> None:
     auth.login("guard")
-    resp = auth.post("/visitors/", _form(site), page="/visitors/")
+    form = _form(site)
+    resp = auth.post("/visitors/", form, page="/visitors/")
     assert resp.status_code == 302
+    local_start = datetime.strptime(form["expected_from"], "%Y-%m-%dT%H:%M").replace(tzinfo=TOKYO)
     with session_factory() as s:
         visit = s.scalars(select(Visit)).one()
         assert visit.purpose == "サーバ保守" and visit.escort_id == site.tanaka
         assert visit.declared_devices == [{"kind": "maintenance-laptop", "serial": "SN-123"}]
         assert visit.id_checked and visit.id_kind == "drivers_license"
-        assert visit.expected_from.isoformat() == "2026-04-01T00:00:00+00:00"  # 09:00 JST
+        assert visit.expected_from == local_start.astimezone(UTC)  # JST typed, UTC stored
         vid = visit.id
     page = auth.client.get("/visitors/").text
     assert "山田 太郎" in page and "保守用ノートPC" in page

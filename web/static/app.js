@@ -89,6 +89,48 @@ function startPickers() {
       timer = setTimeout(search, 250);
     });
     if (area) area.addEventListener("change", () => { if (input.value) search(); });
+// Visitor photo: the browser's camera (getUserMedia) fills the form's file input with a
+// JPEG; without a camera (or permission, or outside a secure context) the file input stays.
+function photoCapture() {
+  const canCamera = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  for (const form of document.querySelectorAll("form.photo-capture")) {
+    const video = form.querySelector("video.camera-view");
+    const start = form.querySelector("button.camera-start");
+    const shoot = form.querySelector("button.camera-shoot");
+    const input = form.querySelector("input[type=file]");
+    if (!canCamera || !video || !start || !shoot || !input) continue;
+    start.hidden = false;
+    let stream = null;
+    start.addEventListener("click", async () => {
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+      } catch (e) {
+        start.hidden = true; // refused or no camera: the file input remains
+        form.classList.add("no-camera");
+        return;
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      shoot.hidden = false;
+    });
+    shoot.addEventListener("click", () => {
+      if (!stream || !video.videoWidth) return;
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      canvas.toBlob((blob) => {
+        if (!blob) return;
+        const file = new File([blob], "visitor.jpg", { type: "image/jpeg" });
+        const dt = new DataTransfer();
+        dt.items.add(file);
+        input.files = dt.files;
+        for (const track of stream.getTracks()) track.stop();
+        form.dataset.captured = "1";
+        form.submit();
+      }, "image/jpeg", 0.85);
+    });
   }
 }
 
@@ -96,4 +138,5 @@ document.addEventListener("DOMContentLoaded", () => {
   startLiveRefresh();
   filterEscorts();
   startPickers();
+  photoCapture();
 });

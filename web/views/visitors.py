@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql.elements import ColumnElement
 
-from db.commands import CommandKind
+from db.commands import CommandKind, enqueue
 from db.models import (
     Area,
     Command,
@@ -20,12 +33,17 @@ from db.models import (
     Person,
     PersonKind,
     Presence,
+    Snapshot,
     Technology,
     Visit,
 )
+from db.notifications import queue_for_visit
+from db.photos import CAMERA as PHOTO_CAMERA
+from db.photos import PhotoError, photo_mime, store_photo
 from db.search import name_filter
 from db.types import utcnow
 from domain.reasons import Reason
+from domain.vocabulary import NotificationKind
 from web import pickers
 from web.audit import audit, snapshot
 from web.cards import enrolment_status, reader_choices, start_enrolment
@@ -34,12 +52,24 @@ from web.eligibility import escorts_query, may_escort
 from web.i18n import reason_text, site_zone
 from web.ids import parse_id
 from web.roles import requires
+from web.views.incidents import snapshot_file
 from web.views.people import add_credential
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
 
+TODAY_LIMIT = 100  # today's list: open visits up to the end of the local day
+UPCOMING_PAGE = 25  # upcoming visits per page (keyset by start time and id)
+EXIT_REASON_MAX = 500
+PHOTO_READ_LIMIT = 1024 * 1024 + 1  # store_photo refuses anything over its own limit
+PHOTO_ERRORS = {
+    "empty": lambda: _("No photo was received."),
+    "too_large": lambda: _("The photo is too large (at most 900 KB)."),
+    "not_image": lambda: _("Only JPEG and PNG photos are accepted."),
+}
+
 DEVICE_ROWS = 3
-VISITS_PAGE = 50
 DEFAULT_VISIT = timedelta(hours=4)
 VISIT_FIELDS = (
     "visitor_id",
@@ -56,6 +86,7 @@ VISIT_FIELDS = (
     "signed_in_at",
     "signed_out_at",
     "devices_confirmed_out",
+    "photo_id",
 )
 
 
@@ -80,10 +111,32 @@ def _hosts() -> Select[Person]:
     )
 
 
-def _open_visits(now: datetime) -> tuple[list[Visit], str | None]:
-    """One page of the open visits in expected order; the cursor of the next page."""
-    db = get_session()
-    q = (
+def _day_start(day: date) -> datetime:
+    """Midnight of a local day, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=site_zone()).astimezone(UTC)
+
+
+def _filters() -> dict[str, Any]:
+    """The list's filters from the query string: day (YYYY-MM-DD), host, area."""
+    day: date | None
+    try:
+        day = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        day = None
+    return {
+        "day": day,
+        "host": parse_id(request.args.get("host")),
+        "area": parse_id(request.args.get("area")),
+    }
+
+
+def _visit_query(filters: dict[str, Any]) -> Any:
+    conds: list[ColumnElement[bool]] = [Visit.signed_out_at.is_(None)]
+    if filters["host"] is not None:
+        conds.append(Visit.host_id == filters["host"])
+    if filters["area"] is not None:
+        conds.append(Visit.area_id == filters["area"])
+    return (
         select(Visit)
         .options(
             joinedload(Visit.visitor),
@@ -92,33 +145,75 @@ def _open_visits(now: datetime) -> tuple[list[Visit], str | None]:
             joinedload(Visit.badge),
             joinedload(Visit.host),
         )
-        .where(Visit.signed_out_at.is_(None), Visit.expected_from < now + timedelta(days=1))
+        .where(*conds)
     )
-    after = _visit_cursor(request.args.get("after", ""))
-    if after is not None:
-        t, i = after
-        q = q.where(Visit.expected_from >= t, or_(Visit.expected_from > t, Visit.id > i))
-    rows = list(
-        db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(VISITS_PAGE + 1)).unique()
-    )
-    more = len(rows) > VISITS_PAGE
-    rows = rows[:VISITS_PAGE]
-    cursor = None
-    if more:
-        last = rows[-1]
-        cursor = f"{int(last.expected_from.timestamp() * 1_000_000)}_{last.id}"
-    return rows, cursor
 
 
-def _visit_cursor(value: str) -> tuple[datetime, int] | None:
-    micros, _sep, ident = value.partition("_")
-    vid = parse_id(ident)
-    if vid is None:
-        return None
-    try:
-        return datetime.fromtimestamp(int(micros) / 1_000_000, UTC), vid
-    except (ValueError, OverflowError, OSError):
-        return None
+def _lists(now: datetime) -> dict[str, Any]:
+    """Today's open visits and the upcoming ones (pre-registered for a later day), filtered
+    by day, host and area; both bounded (the upcoming list pages by start time and id)."""
+    db = get_session()
+    filters = _filters()
+    today = now.astimezone(site_zone()).date()
+    tomorrow = _day_start(today + timedelta(days=1))
+    day = filters["day"]
+    todays: list[Visit] = []
+    if day is None or day <= today:  # open visits whose window started by the end of today
+        q = _visit_query(filters).where(Visit.expected_from < tomorrow)
+        if day is not None and day < today:
+            q = q.where(
+                Visit.expected_from >= _day_start(day),
+                Visit.expected_from < _day_start(day + timedelta(days=1)),
+            )
+        todays = list(
+            db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(TODAY_LIMIT)).unique()
+        )
+    upcoming: list[Visit] = []
+    more_after = None
+    if day is None or day > today:
+        q = _visit_query(filters).where(Visit.expected_from >= tomorrow)
+        if day is not None:
+            q = q.where(
+                Visit.expected_from >= _day_start(day),
+                Visit.expected_from < _day_start(day + timedelta(days=1)),
+            )
+        after = request.args.get("after", "")
+        start_s, _sep, id_s = after.partition("_")
+        try:
+            after_key = (datetime.fromisoformat(start_s), int(id_s)) if after else None
+        except ValueError:
+            after_key = None
+        if after_key is not None and after_key[0].tzinfo is not None:
+            q = q.where(tuple_(Visit.expected_from, Visit.id) > after_key)
+        rows = list(
+            db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(UPCOMING_PAGE + 1)).unique()
+        )
+        upcoming = rows[:UPCOMING_PAGE]
+        if len(rows) > UPCOMING_PAGE:
+            last = upcoming[-1]
+            more_after = f"{last.expected_from.astimezone(UTC).isoformat()}_{last.id}"
+    # hosts to filter by: those of open visits (bounded by the open visits, not all staff)
+    host_rows = db.execute(
+        select(Person.id, Person.name)
+        .where(
+            Person.id.in_(
+                select(Visit.host_id).where(
+                    Visit.signed_out_at.is_(None), Visit.host_id.is_not(None)
+                )
+            )
+        )
+        .order_by(Person.name)
+        .limit(200)
+    ).all()
+    return {
+        "visits": todays,
+        "today_full": len(todays) >= TODAY_LIMIT,
+        "upcoming": upcoming,
+        "more_after": more_after,
+        "filters": filters,
+        "filter_hosts": host_rows,
+        "today": today,
+    }
 
 
 def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> ResponseReturnValue:
@@ -136,11 +231,11 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
         )
         for a in areas
     }
-    open_visits, next_cursor = _open_visits(now)
-    on_page = [v.visitor_id for v in open_visits]
+    lists = _lists(now)
+    shown = [v.visitor_id for v in lists["visits"]]
     inside = (
-        set(db.scalars(select(Presence.person_id).where(Presence.person_id.in_(on_page))))
-        if on_page
+        set(db.scalars(select(Presence.person_id).where(Presence.person_id.in_(shown))))
+        if shown
         else set()
     )
     q = request.args.get("q", "").strip()[:100]
@@ -171,8 +266,6 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
         areas=areas,
         escorts=escorts,
         hosts=hosts,
-        visits=open_visits,
-        next_cursor=next_cursor,
         inside=inside,
         q=q,
         found=found,
@@ -180,6 +273,7 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
         readers=reader_choices(db),
         technologies=list(Technology),
         now=now,
+        **lists,
     ), status
 
 
@@ -224,6 +318,16 @@ def _validate(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     )
     if start is None or end is None or end <= start:
         errors.append(_("The expected window needs a start and a later end."))
+    else:
+        now = utcnow()
+        today = now.astimezone(site_zone()).date()
+        if start.astimezone(site_zone()).date() < today or end <= now:
+            errors.append(
+                _(
+                    "A visit cannot be registered in the past: the expected window must end "
+                    "later than now and start today or on a later day."
+                )
+            )
     out["start"], out["end"] = start, end
     host_id = parse_id(form.get("host_id"))
     host = db.get(Person, host_id) if host_id is not None else None
@@ -339,7 +443,18 @@ def register() -> ResponseReturnValue:
     db.flush()
     audit("visit.create", "visit", visit.id, after=snapshot(visit, VISIT_FIELDS))
     db.commit()
-    flash(_("%(name)s is registered. Issue a badge.", name=visitor.name), "info")
+    day = checked["start"].astimezone(site_zone()).date()
+    if day > utcnow().astimezone(site_zone()).date():
+        flash(
+            _(
+                "%(name)s is registered for %(day)s: the visit is in the upcoming list.",
+                name=visitor.name,
+                day=day.isoformat(),
+            ),
+            "info",
+        )
+    else:
+        flash(_("%(name)s is registered. Issue a badge.", name=visitor.name), "info")
     return redirect(url_for("visitors.index", _anchor=f"visit-{visit.id}"))
 
 
@@ -375,6 +490,15 @@ def issue_badge(visit_id: int) -> ResponseReturnValue:
     visit.signed_in_at = visit.signed_in_at or utcnow()
     audit(
         "visit.badge_issued", "visit", visit.id, before=before, after=snapshot(visit, VISIT_FIELDS)
+    )
+    # the host and escort hear of it by e-mail; only queue rows here, the sending happens
+    # off this request (web.notify), so a mail server never makes the guard wait
+    queue_for_visit(
+        db,
+        visit,
+        NotificationKind.BADGE_ISSUED,
+        site_zone(),
+        mail_configured=bool(current_app.config["NYUTAI_MAIL"].host),
     )
     db.commit()
     flash(_("Badge issued to %(name)s.", name=visit.visitor.name), "info")
@@ -423,21 +547,131 @@ def sign_out(visit_id: int) -> ResponseReturnValue:
     if visit.declared_devices and request.form.get("devices_confirmed") != "1":
         flash(_("Confirm that the declared devices leave with the visitor."), "error")
         return redirect(url_for("visitors.index", _anchor=f"visit-{visit.id}"))
-    before = snapshot(visit, VISIT_FIELDS)
-    if visit.badge is not None:
-        visit.badge.state = CredentialState.RETURNED
-    visit.signed_out_at = utcnow()
-    visit.devices_confirmed_out = bool(visit.declared_devices)
-    still_inside = db.scalar(select(Presence.id).where(Presence.person_id == visit.visitor_id))
-    audit("visit.sign_out", "visit", visit.id, before=before, after=snapshot(visit, VISIT_FIELDS))
-    db.commit()
-    if still_inside:
+    inside_areas = list(
+        db.scalars(select(Presence.area_id).where(Presence.person_id == visit.visitor_id))
+    )
+    reason = request.form.get("exit_reason", "").strip()[:EXIT_REASON_MAX]
+    if inside_areas and (request.form.get("record_exit") != "1" or not reason):
+        # the badge would go back while the log still has the visitor inside: refuse until
+        # the exit is recorded at the door, or the guard records it here with a reason
         flash(
             _(
-                "%(name)s is still recorded inside the area: check the area.",
+                "%(name)s is still recorded inside the area. Let them leave through the door "
+                "with the escort, or record the exit here with a reason.",
                 name=visit.visitor.name,
             ),
             "error",
         )
+        return redirect(url_for("visitors.index", _anchor=f"visit-{visit.id}"))
+    before = snapshot(visit, VISIT_FIELDS)
+    if inside_areas:
+        # the web never writes presence: the controller clears it (a ``forgive`` event row
+        # in the chained log) and the guard's statement is in the audit log
+        cmd = enqueue(
+            db,
+            CommandKind.FORGIVE,
+            {"person_id": visit.visitor_id, "area_id": None},
+            current_user.id,
+        )
+        audit(
+            "visit.exit_recorded",
+            "visit",
+            visit.id,
+            after={
+                "visitor_id": visit.visitor_id,
+                "areas": inside_areas,
+                "reason": reason,
+                "command": cmd.id,
+            },
+        )
+    if visit.badge is not None:
+        visit.badge.state = CredentialState.RETURNED
+    visit.signed_out_at = utcnow()
+    visit.devices_confirmed_out = bool(visit.declared_devices)
+    audit("visit.sign_out", "visit", visit.id, before=before, after=snapshot(visit, VISIT_FIELDS))
+    db.commit()
+    if inside_areas:
+        flash(
+            _("The exit of %(name)s is recorded with your reason.", name=visit.visitor.name),
+            "info",
+        )
     flash(_("%(name)s is signed out and the badge is collected.", name=visit.visitor.name), "info")
     return redirect(url_for("visitors.index"))
+
+
+def _data_dir() -> Any:
+    data_dir = current_app.config.get("NYUTAI_DATA_DIR")
+    if data_dir is None:
+        abort(503)
+    return data_dir
+
+
+@bp.route("/<int:visit_id>/photo", methods=["POST"])
+@requires("visitors.handle")
+def photo(visit_id: int) -> ResponseReturnValue:
+    """The guard's photo of the visitor (camera capture or file), stored by its SHA-256."""
+    db = get_session()
+    visit = _visit_or_404(visit_id)
+    if visit.signed_out_at is not None:
+        abort(400)
+    upload = request.files.get("photo")
+    data = upload.read(PHOTO_READ_LIMIT) if upload is not None else b""
+    try:
+        row = store_photo(db, _data_dir(), data, utcnow())
+    except PhotoError as exc:
+        db.rollback()
+        log.info("visit %s: photo refused (%s)", visit_id, exc.code)
+        flash(PHOTO_ERRORS.get(exc.code, PHOTO_ERRORS["not_image"])(), "error")
+        return redirect(url_for("visitors.index", _anchor=f"visit-{visit.id}"))
+    before = snapshot(visit, VISIT_FIELDS)
+    visit.photo_id = row.id
+    audit(
+        "visit.photo",
+        "visit",
+        visit.id,
+        before=before,
+        after={**snapshot(visit, VISIT_FIELDS), "photo_sha256": row.sha256},
+    )
+    db.commit()
+    flash(_("The photo of %(name)s is saved.", name=visit.visitor.name), "info")
+    return redirect(url_for("visitors.index", _anchor=f"visit-{visit.id}"))
+
+
+@bp.route("/photos/<int:snapshot_id>")
+@requires("visitors.view")
+def photo_file(snapshot_id: int) -> ResponseReturnValue:
+    snap = get_session().get(Snapshot, snapshot_id)
+    if snap is None or snap.camera != PHOTO_CAMERA:  # only desk photos, not door snapshots
+        abort(404)
+    path = snapshot_file(_data_dir(), snap.path)
+    if path is None:
+        log.warning("visitor photo %s: file missing or outside the data directory", snapshot_id)
+        abort(404)
+    return send_file(path, mimetype=photo_mime(snap.path), max_age=0)
+
+
+@bp.route("/<int:visit_id>/badge.pdf")
+@requires("visitors.handle")
+def badge_pdf(visit_id: int) -> ResponseReturnValue:
+    """The printable badge (A6): name, organisation, host, escort, area, window, photo,
+    badge number and its QR code."""
+    from db.reports.badge import badge_pdf as build
+    from db.reports.badge import facts
+    from db.reports.fonts import FontMissingError
+
+    visit = _visit_or_404(visit_id)
+    photo_path = None
+    if visit.photo is not None:
+        photo_path = snapshot_file(_data_dir(), visit.photo.path)
+    try:
+        pdf = build(facts(visit, photo_path), site_zone())
+    except FontMissingError as exc:
+        log.error("badge PDF: %s", exc)
+        abort(503)
+    audit("visit.badge_printed", "visit", visit.id)
+    get_session().commit()
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="visitor-badge-{visit.id}.pdf"'},
+    )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 23:23:55.541184
+Create Date: 2026-12-07 00:06:45.131344
 """
 from __future__ import annotations
 
@@ -262,6 +262,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('processed_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('expires_at', db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_commands_operator_id_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commands'))
     )
@@ -305,6 +306,7 @@ def upgrade() -> None:
     sa.Column('signed_in_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('signed_out_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('devices_confirmed_out', sa.Boolean(), nullable=False),
+    sa.Column('photo_id', sa.Integer(), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_visits_area_id_areas')),
@@ -312,6 +314,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by'], ['operators.id'], name=op.f('fk_visits_created_by_operators')),
     sa.ForeignKeyConstraint(['escort_id'], ['people.id'], name=op.f('fk_visits_escort_id_people')),
     sa.ForeignKeyConstraint(['host_id'], ['people.id'], name=op.f('fk_visits_host_id_people')),
+    sa.ForeignKeyConstraint(['photo_id'], ['snapshots.id'], name=op.f('fk_visits_photo_id_snapshots')),
     sa.ForeignKeyConstraint(['visitor_id'], ['people.id'], name=op.f('fk_visits_visitor_id_people')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
     )
@@ -409,6 +412,31 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['closed_by'], ['operators.id'], name=op.f('fk_incidents_closed_by_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents'))
     )
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('visit_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.BigInteger(), nullable=True),
+    sa.Column('recipient_person_id', sa.Integer(), nullable=True),
+    sa.Column('recipient_role', sa.String(length=16), nullable=False),
+    sa.Column('address', sa.String(length=200), nullable=True),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.String(length=300), nullable=True),
+    sa.Column('sent_at', db.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['recipient_person_id'], ['people.id'], name=op.f('fk_notifications_recipient_person_id_people')),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_notifications_visit_id_visits')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
+    sa.UniqueConstraint('visit_id', 'kind', 'recipient_person_id', name=op.f('uq_notifications_visit_id'))
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_state_next', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_visit_id'), ['visit_id'], unique=False)
+
     op.create_table('presence',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -443,6 +471,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_presence_area_entered')
 
     op.drop_table('presence')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notifications_visit_id'))
+        batch_op.drop_index('ix_notifications_state_next')
+
+    op.drop_table('notifications')
     op.drop_table('incidents')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_visitor_occurred')
