@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -165,8 +166,12 @@ def purge(
     certificate_dir: Path,
     site_name: str = "nyutai",
     now: datetime | None = None,
+    before_commit: Callable[[DeletionRecord], None] | None = None,
 ) -> DeletionRecord:
-    """Purge one log's rows older than ``before`` (commits; raises PurgeRefused)."""
+    """Purge one log's rows older than ``before`` (commits; raises PurgeRefused).
+
+    ``before_commit`` runs inside the purge's transaction (the CLI marks its approval used
+    there, so an approval is spent exactly when the purge happens)."""
     from db.verify import verify_log  # verify imports checkpoints; keep import order simple
 
     now = now or utcnow()
@@ -180,6 +185,15 @@ def purge(
             session,
             "approval_required",
             "a purge needs the approval of an active manager",
+            log_name,
+            before,
+            requested_by,
+        )
+    if requested_by is not None and requested_by.id == approved_by.id:
+        raise _refuse(
+            session,
+            "approval_required",
+            "the requester cannot approve their own purge: a second person must",
             log_name,
             before,
             requested_by,
@@ -262,6 +276,8 @@ def purge(
             },
         ),
     )
+    if before_commit is not None:
+        before_commit(rec)
     session.commit()
     log.info("purged %s seq %d..%d (%d rows)", log_name, rec.from_seq, rec.to_seq, rec.row_count)
     return rec
