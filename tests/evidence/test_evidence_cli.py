@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from db.approvals import Actor, ApprovalError, decide, request_approval
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from db.approvals import Actor, ApprovalError, decide, request_approval
 from db.models import (
     ApprovalKind,
     ApprovalRequest,
