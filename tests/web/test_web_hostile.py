@@ -26,7 +26,14 @@ from db.commands import CommandKind, enqueue
 from db.incidents import open_incident_for_alarm
 from db.models import Alarm, AuditLog, Event, Operator, Visit
 from db.types import utcnow
-from tests.web.conftest import PASSWORD, Site, csrf_from, seed_site
+from tests.web.conftest import (
+    PASSWORD,
+    TOTP_SEEDS,
+    Site,
+    csrf_from,
+    pass_second_factor,
+    seed_site,
+)
 from web.accounts import create_api_token
 
 SCRIPT = "<script>alert(1)</script>"
@@ -480,6 +487,8 @@ def _login(client: FlaskClient, role: str) -> str:
         resp = client.post(
             "/login", data={"username": role, "password": PASSWORD, "csrf_token": token}
         )
+        if role in TOTP_SEEDS:  # administrators and managers give their TOTP code too
+            resp = pass_second_factor(client, resp, role, TOTP_SEEDS[role])
         assert resp.status_code == 302, role
         token = csrf_from(client.get("/account").get_data(as_text=True))
     return token
