@@ -184,9 +184,15 @@ def demo(data_dir: Path, host: str, port: int) -> None:
     url = f"http://{host}:{port}/"
     click.echo(f"nyutai demo: data in {data_dir.resolve()}")
     if secrets is not None:
-        click.echo("Operator logins (shown only now; add more with 'nyutai operators create'):")
-        for role, (username, password) in secrets.operators.items():
-            click.echo(f"  {role:<14} {username:<10} {password}")
+        click.echo("Operator logins (shown only now; add more in the console):")
+        for login in secrets.operators:
+            key = f"  TOTP key {login.totp_seed}" if login.totp_seed else ""
+            click.echo(f"  {login.role:<14} {login.username:<10} {login.password}{key}")
+        click.echo(
+            "Administrators and managers give a TOTP code after the password: add the key to "
+            "an authenticator app, or print the current code with\n"
+            "  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('KEY').now())\""
+        )
         click.echo(f"Sample staff PIN for 山田 太郎 (door mynumber-front): {secrets.yamada_pin}")
     else:
         click.echo("Database already seeded: use the logins printed at the first start.")

@@ -43,10 +43,18 @@ UNKNOWN_CARD = "DEADBEEF00000001"
 
 
 @dataclass
-class DemoSecrets:
-    """What the demo prints once: operator logins and the sample staff PIN."""
+class DemoLogin:
+    role: str
+    username: str
+    password: str
+    totp_seed: str | None  # administrators and managers: their TOTP key, printed once
 
-    operators: dict[str, tuple[str, str]]  # role -> (username, password)
+
+@dataclass
+class DemoSecrets:
+    """What the demo prints once: operator logins (with TOTP keys) and the sample PIN."""
+
+    operators: list[DemoLogin]
     yamada_pin: str
 
 
@@ -71,10 +79,14 @@ def random_pin() -> str:
 
 def seed_demo(session: Session, cfg: SiteConfig) -> DemoSecrets | None:
     """Seed sample people and operators; None if the database was seeded before."""
+    from web.security import read_or_create_secret
+
     if session.scalar(select(Person.id).limit(1)) is not None:
         return None
     pin = seed_people(session, cfg)
-    return DemoSecrets(seed_operators(session), pin)
+    # the console's key seals the TOTP seeds: the same file the web process reads
+    key = read_or_create_secret(cfg.data_path(cfg.web.secret_key_file))
+    return DemoSecrets(seed_operators(session, key), pin)
 
 
 def seed_people(session: Session, cfg: SiteConfig) -> str:
@@ -168,19 +180,27 @@ def seed_people(session: Session, cfg: SiteConfig) -> str:
     return pin
 
 
-def seed_operators(session: Session) -> dict[str, tuple[str, str]]:
-    """One operator per role, each with a fresh random password."""
-    operators: dict[str, tuple[str, str]] = {}
+def seed_operators(session: Session, secret_key: bytes) -> list[DemoLogin]:
+    """One operator per role and a second manager (four eyes), each with a random password;
+    administrators and managers are enrolled with a random TOTP key so the demo needs no
+    enrolment step (a real site's managers enrol at their first sign-in)."""
     from web.accounts import create_operator
+    from web.totp import new_seed, store_enrolment
 
+    logins: list[DemoLogin] = []
     for role, username, display in (
         (Role.ADMINISTRATOR, "admin", "管理者 / Administrator"),
         (Role.MANAGER, "manager", "保護責任者 / Manager"),
+        (Role.MANAGER, "manager2", "副責任者 / Second manager"),
         (Role.GUARD, "guard", "警備員 / Guard"),
         (Role.AUDITOR, "auditor", "監査人 / Auditor"),
     ):
         password = secrets.token_urlsafe(12)
-        create_operator(session, username, role.value, password, display)
-        operators[role.value] = (username, password)
+        op = create_operator(session, username, role.value, password, display)
+        seed = None
+        if role in (Role.ADMINISTRATOR, Role.MANAGER):
+            seed = new_seed()
+            store_enrolment(session, op.id, seed, secret_key, utcnow())
+        logins.append(DemoLogin(role.value, username, password, seed))
     session.flush()
-    return operators
+    return logins

@@ -311,3 +311,31 @@ def test_the_seed_is_never_logged(
     seed, codes = _enrol(auth)
     text = caplog.text
     assert seed not in text and not any(c in text for c in codes)
+
+
+def test_demo_managers_sign_in_with_the_printed_totp_key(tmp_path: Any) -> None:
+    """The demo enrols its administrator and managers and prints their keys once: with the
+    printed password and key, the demo's manager gets in (and a second manager exists)."""
+    from db.engine import make_engine, make_session_factory, session_scope
+    from db.migrate import upgrade
+    from domain.config import load_config
+    from nyutai.demo import prepare_data_dir, seed_demo
+    from web import create_app
+
+    cfg = load_config(prepare_data_dir(tmp_path / "demo"))
+    upgrade(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    with session_scope(make_session_factory(engine)) as s:
+        secrets = seed_demo(s, cfg)
+    assert secrets is not None
+    logins = {x.username: x for x in secrets.operators}
+    assert {x.username for x in secrets.operators if x.role == "manager"} == {"manager", "manager2"}
+    assert logins["guard"].totp_seed is None and logins["admin"].totp_seed
+    app = create_app(cfg)
+    client = app.test_client()
+    auth = Auth(client)
+    mgr = logins["manager"]
+    resp = auth.login("manager", mgr.password, seed=mgr.totp_seed)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard"
+    assert client.get("/approvals/").status_code == 200
+    engine.dispose()
