@@ -339,3 +339,26 @@ def test_demo_managers_sign_in_with_the_printed_totp_key(tmp_path: Any) -> None:
     assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard"
     assert client.get("/approvals/").status_code == 200
     engine.dispose()
+
+
+def test_break_glass_reset_on_the_command_line(
+    app: Flask, site: Site, tmp_path: Any, db_url: str, session_factory: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from nyutai.cli import main
+
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    manager = Auth(app.test_client())
+    manager.login("administrator")
+    args = ["operators", "reset-mfa", "--config", str(cfg), "--username", "administrator"]
+    out = CliRunner().invoke(main, [*args, "--reason", "唯一の管理者が端末紛失"])
+    assert out.exit_code == 0, out.output
+    with session_factory() as s:
+        aid = s.scalar(select(Operator.id).where(Operator.username == "administrator"))
+        assert s.get(OperatorMfa, aid) is None
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "mfa.reset")).one()
+        assert row.after["reason"] == "唯一の管理者が端末紛失"
+    assert manager.client.get("/dashboard").status_code == 302  # signed out
+    assert _password_step(manager, "administrator").headers["Location"].startswith("/mfa/enrol")
