@@ -176,10 +176,12 @@ def totp_code(app: Flask, username: str, seed: str) -> str:
         op_id = s.scalar(select(Operator.id).where(Operator.username == username))
         row = s.get(OperatorMfa, op_id)
         assert row is not None, f"{username} has no second factor"
+        # the current step or the next one: the console accepts one step either side of its
+        # own clock, so a step boundary passing before the POST arrives does no harm
         now = step_at(utcnow())
-        step = now - 1 if row.last_step is None else max(now - 1, row.last_step + 1)
+        step = now if row.last_step is None else max(now, row.last_step + 1)
         if step > now + 1:
-            row.last_step, step = now - 2, now - 1
+            row.last_step, step = now - 1, now
             s.commit()
     return str(pyotp.TOTP(seed).generate_otp(step))
 

@@ -355,6 +355,35 @@ ATTACKS: list[Attack] = [
         {"key": "contract_end", "value": '"2027-03-31"'},
         ("key", "value"),
     ),
+    # four eyes (issue 12): what a request or a rejection saves is shown on /approvals/
+    Attack(
+        "manager",
+        "POST",
+        "/approvals/new",
+        {"kind": "retention.purge", "log": "events", "before": "2020-01-02", "reason": "理由"},
+        ("kind", "log", "before", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/approvals/new",
+        {"kind": "review.decide", "person_id": "{sato}", "decision": "keep", "reason": "r"},
+        ("person_id", "authorization_id", "decision", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/authorizations/{auth}/revoke",
+        {"confirm": "1", "reason": "異動"},
+        ("confirm", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/people/cards/{card}/state",
+        {"state": "blocked", "reason": "紛失"},
+        ("reason",),
+    ),
     Attack(
         "auditor",
         "POST",
@@ -573,6 +602,7 @@ def _view_pages(env: Env) -> list[str]:
         "/authorizations/",
         f"/incidents/{i}",
         "/review/",
+        "/approvals/?all=1",
     ]
     bodies = []
     for role, pages in (("manager", manager_pages), ("administrator", ["/admin/", "/audit/"])):
