@@ -340,7 +340,9 @@ def take_for_cli(
         raise ApprovalError("wrong_kind", f"approval {req.id} is for {req.kind}, not {kind}")
     if req.state == ApprovalState.DONE:
         raise ApprovalError("used", f"approval {req.id} was used already ({req.done_at})")
-    if req.state == ApprovalState.APPROVED and req.expires_at <= now:
+    if req.state == ApprovalState.EXPIRED or (
+        req.state == ApprovalState.APPROVED and req.expires_at <= now
+    ):
         raise ApprovalError("expired", f"approval {req.id} expired at {req.expires_at}")
     if req.state != ApprovalState.APPROVED:
         raise ApprovalError("not_approved", f"approval {req.id} is {req.state}, not approved")

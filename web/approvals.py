@@ -314,7 +314,6 @@ def index() -> ResponseReturnValue:
         state_label=lambda s: STATE_LABELS.get(s, s),
         can_decide=lambda r: _can_decide(db, r),
         is_cli=four_eyes.is_cli_kind,
-        today=date.today().isoformat(),
     )
 
 

@@ -157,14 +157,18 @@ def _failed(ws: WebSession, op: Operator, action: str) -> ResponseReturnValue | 
     return None
 
 
-def _check_code(op_id: int, code: str) -> str | None:
-    """'totp' or 'recovery' if ``code`` is right (and now spent), else None."""
+def _check_code(op_id: int, code: str, recovery: bool = True) -> str | None:
+    """'totp' or 'recovery_code' if ``code`` is right (and now spent), else None.
+    ``recovery=False``: only a TOTP code counts (a recovery code is not even tried, so it
+    is not spent)."""
     db = get_session()
     mfa = totp.enrolment(db, op_id)
     if mfa is None:
         return None
     when = clock()
     if totp.looks_like_recovery_code(code):
+        if not recovery:
+            return None
         return "recovery_code" if totp.use_recovery_code(db, op_id, code, when) else None
     try:
         seed = totp.unseal(mfa.secret_enc, current_app.secret_key or b"")
@@ -388,7 +392,7 @@ def reauth() -> ResponseReturnValue:
 
         password, code = request.form.get("password", ""), request.form.get("code", "")[:64]
         if code and enrolled:
-            ok = _check_code(op.id, code) == "totp"  # recovery codes are for lost phones only
+            ok = _check_code(op.id, code, recovery=False) == "totp"  # not for recovery codes
         else:
             ok = bool(password) and verify_password(op.password_hash, password[:1024])
         if ok:
