@@ -30,6 +30,8 @@ from db.types import UTCDateTime, utcnow
 from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column values
     AlarmState,
     AntipassbackMode,
+    ApprovalKind,
+    ApprovalState,
     AuthorizationState,
     CommandState,
     CredentialState,
@@ -40,6 +42,7 @@ from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column 
     NotificationState,
     PersonKind,
     Role,
+    SessionStage,
     Technology,
 )
 
@@ -430,7 +433,7 @@ class Operator(Base):
 
 
 class WebSession(Base):
-    """Server-side login sessions: revocable, with idle timeout."""
+    """Server-side login sessions: revocable, with idle timeout and absolute lifetime."""
 
     __tablename__ = "web_sessions"
 
@@ -441,6 +444,61 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # a session is usable only at stage "full"; "mfa"/"enrol" wait for the second factor
+    stage: Mapped[str] = mapped_column(String(16), default=SessionStage.FULL)
+    # the last time the operator proved who they are (password or TOTP): four-eyes steps
+    # need it recent (re-authentication)
+    reauth_at: Mapped[datetime | None]
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OperatorMfa(Base):
+    """An operator's TOTP second factor (RFC 6238). The seed is stored encrypted with a key
+    derived from the console's secret key file, never in clear and never shown again."""
+
+    __tablename__ = "operator_mfa"
+
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    secret_enc: Mapped[str] = mapped_column(String(300))  # Fernet token of the base32 seed
+    enrolled_at: Mapped[datetime | None]  # None while the enrolment is not yet confirmed
+    # the last accepted time step (unix time // 30): a code of that step or older is a replay
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[created]
+
+
+class RecoveryCode(Base):
+    """One-time recovery codes for a lost authenticator: argon2 hashes, each used once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[intpk]
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[created]
+    used_at: Mapped[datetime | None]
+
+
+class ApprovalRequest(Base):
+    """Four eyes: a dangerous operation asked for by one operator and approved (or rejected)
+    by another, both signed in to the console. Carried out on approval, or once by the
+    command line (``--approval ID``) for the kinds only it can run (purge)."""
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    # what exactly is approved: the CLI must repeat it, the console compares it on approval
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)  # why the requester asks
+    state: Mapped[str] = mapped_column(String(16), default=ApprovalState.PENDING, index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # pending: decide by then; approved for the CLI: use by then
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)  # why approved or rejected
+    done_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what carrying it out did
 
 
 class ApiToken(Base):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -169,9 +170,13 @@ def purge(
     zone: ZoneInfo,
     site_name: str = "nyutai",
     now: datetime | None = None,
+    before_commit: Callable[[DeletionRecord], None] | None = None,
 ) -> DeletionRecord:
     """Purge one log's rows older than ``before`` (commits; raises PurgeRefused). Dates are
-    judged, and the certificate's times printed, in the site's ``zone``."""
+    judged, and the certificate's times printed, in the site's ``zone``.
+
+    ``before_commit`` runs inside the purge's transaction (the CLI marks its approval used
+    there, so an approval is spent exactly when the purge happens)."""
     from db.verify import verify_log  # verify imports checkpoints; keep import order simple
 
     now = now or utcnow()
@@ -185,6 +190,15 @@ def purge(
             session,
             "approval_required",
             "a purge needs the approval of an active manager",
+            log_name,
+            before,
+            requested_by,
+        )
+    if requested_by is not None and requested_by.id == approved_by.id:
+        raise _refuse(
+            session,
+            "approval_required",
+            "the requester cannot approve their own purge: a second person must",
             log_name,
             before,
             requested_by,
@@ -268,6 +282,8 @@ def purge(
             },
         ),
     )
+    if before_commit is not None:
+        before_commit(rec)
     session.commit()
     log.info("purged %s seq %d..%d (%d rows)", log_name, rec.from_seq, rec.to_seq, rec.row_count)
     return rec

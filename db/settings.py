@@ -47,6 +47,11 @@ def set_setting(session: Session, key: str, value: Any) -> None:
     session.flush()
 
 
+def check_setting(key: str, value: Any) -> None:
+    """Raise SettingError if ``value`` is not a valid value for ``key`` (nothing is stored)."""
+    _check(key, value)
+
+
 def _check(key: str, value: Any) -> None:
     if key not in DEFAULTS:
         raise SettingError(f"unknown setting {key!r}")

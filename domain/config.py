@@ -71,6 +71,10 @@ class WebSection:
     secret_key_file: str = "secret_key"
     idle_timeout_minutes: int = 30
     default_locale: str = "ja"
+    # a console session ends this long after sign-in, however active (ASVS 3.3.1)
+    session_lifetime_hours: int = 12
+    # four-eyes steps need the password or a TOTP code entered within this many minutes
+    reauth_minutes: int = 5
 
 
 @dataclass(frozen=True)
@@ -344,6 +348,9 @@ def _check_semantics(cfg: SiteConfig) -> None:
         raise ConfigError(p, "mail.port", "a port number (1-65535, or 0 for the default)")
     if mail.max_attempts < 1 or mail.timeout_seconds <= 0:
         raise ConfigError(p, "mail", "max_attempts >= 1 and a positive timeout_seconds")
+    for key in ("idle_timeout_minutes", "session_lifetime_hours", "reauth_minutes"):
+        if getattr(cfg.web, key) < 1:
+            raise ConfigError(p, f"web.{key}", "a whole number of at least 1")
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")
     for code, area in cfg.areas.items():

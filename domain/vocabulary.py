@@ -95,3 +95,32 @@ class NotificationState(enum.StrEnum):
 class NotificationKind(enum.StrEnum):
     BADGE_ISSUED = "badge_issued"
     FIRST_ENTRY = "first_entry"
+class SessionStage(enum.StrEnum):
+    """How far a console sign-in has got (web_sessions.stage)."""
+
+    FULL = "full"  # signed in: password and, where enrolled, the second factor
+    MFA = "mfa"  # password right; the TOTP or recovery code is still to come
+    ENROL = "enrol"  # password right; an administrator or manager must enrol TOTP first
+
+
+class ApprovalState(enum.StrEnum):
+    """An approval request (four eyes): asked by one operator, decided by another."""
+
+    PENDING = "pending"
+    APPROVED = "approved"  # decided; a command-line operation still waits to be carried out
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"  # withdrawn by the requester
+    EXPIRED = "expired"  # not decided (or, approved for the command line, not used) in time
+    DONE = "done"  # carried out (by the console on approval, or once by the command line)
+
+
+class ApprovalKind(enum.StrEnum):
+    """The operations that need a second person."""
+
+    AUTHORIZATION = "authorization.approve"  # approve (or re-approve) an authorization
+    ADMINISTRATOR = "operator.administrator"  # create, promote or reactivate an administrator
+    RETENTION = "retention.set"  # change the contract end or the retention period
+    PURGE = "retention.purge"  # purge records after retention (carried out by the CLI)
+    UNLOCK = "credential.unlock"  # unlock a card locked after wrong PINs
+    MFA_RESET = "operator.mfa_reset"  # remove another operator's second factor
+    REVIEW = "review.decide"  # an access-review decision carried out by the CLI

@@ -215,7 +215,7 @@ def keypad(config_path: Path, reader: str, timeout: float) -> None:
 @click.option(
     "--reset-passwords",
     is_flag=True,
-    help="Give the demo's four operators new random passwords, print them and start.",
+    help="Give the demo's operators new random passwords (and TOTP keys), print them, start.",
 )
 def demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> None:
     """Run the demo: controller + web console on SQLite, simulated doors, sample people."""
@@ -250,6 +250,7 @@ def _run_demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> No
         reset_demo_passwords,
         seed_demo,
     )
+    from web.security import read_or_create_secret
     from web.serve import serve
 
     site = prepare_data_dir(data_dir)
@@ -260,14 +261,21 @@ def _run_demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> No
     with session_scope(make_session_factory(engine)) as s:
         secrets = seed_demo(s, cfg)
         if secrets is None and reset_passwords:
-            secrets = DemoSecrets(reset_demo_passwords(s), "")
+            sealing_key = read_or_create_secret(cfg.data_path(cfg.web.secret_key_file))
+            secrets = DemoSecrets(reset_demo_passwords(s, sealing_key), "")
     engine.dispose()
     url = f"http://{host}:{port}/"
     click.echo(f"nyutai demo: data in {data_dir.resolve()}")
     if secrets is not None:
-        click.echo("Operator logins (shown only now; add more with 'nyutai operators create'):")
-        for role, (username, password) in secrets.operators.items():
-            click.echo(f"  {role:<14} {username:<10} {password}")
+        click.echo("Operator logins (shown only now; add more in the console):")
+        for login in secrets.operators:
+            key = f"  TOTP key {login.totp_seed}" if login.totp_seed else ""
+            click.echo(f"  {login.role:<14} {login.username:<10} {login.password}{key}")
+        click.echo(
+            "Administrators and managers give a TOTP code after the password: add the key to "
+            "an authenticator app, or print the current code with\n"
+            "  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('KEY').now())\""
+        )
         if secrets.yamada_pin:
             click.echo(
                 f"Sample staff PIN for 山田 太郎 (door mynumber-front): {secrets.yamada_pin}"

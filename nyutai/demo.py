@@ -45,10 +45,18 @@ UNKNOWN_CARD = "DEADBEEF00000001"
 
 
 @dataclass
-class DemoSecrets:
-    """What the demo prints once: operator logins and the sample staff PIN."""
+class DemoLogin:
+    role: str
+    username: str
+    password: str
+    totp_seed: str | None  # administrators and managers: their TOTP key, printed once
 
-    operators: dict[str, tuple[str, str]]  # role -> (username, password)
+
+@dataclass
+class DemoSecrets:
+    """What the demo prints once: operator logins (with TOTP keys) and the sample PIN."""
+
+    operators: list[DemoLogin]
     yamada_pin: str
 
 
@@ -73,10 +81,14 @@ def random_pin() -> str:
 
 def seed_demo(session: Session, cfg: SiteConfig) -> DemoSecrets | None:
     """Seed sample people and operators; None if the database was seeded before."""
+    from web.security import read_or_create_secret
+
     if session.scalar(select(Person.id).limit(1)) is not None:
         return None
     pin = seed_people(session, cfg)
-    return DemoSecrets(seed_operators(session), pin)
+    # the console's key seals the TOTP seeds: the same file the web process reads
+    key = read_or_create_secret(cfg.data_path(cfg.web.secret_key_file))
+    return DemoSecrets(seed_operators(session, key), pin)
 
 
 def seed_people(session: Session, cfg: SiteConfig) -> str:
@@ -173,17 +185,21 @@ def seed_people(session: Session, cfg: SiteConfig) -> str:
 DEMO_OPERATORS = (
     (Role.ADMINISTRATOR, "admin", "管理者 / Administrator"),
     (Role.MANAGER, "manager", "保護責任者 / Manager"),
+    (Role.MANAGER, "manager2", "副責任者 / Second manager"),
     (Role.GUARD, "guard", "警備員 / Guard"),
     (Role.AUDITOR, "auditor", "監査人 / Auditor"),
 )
+TOTP_ROLES = (Role.ADMINISTRATOR, Role.MANAGER)
 
 
-def reset_demo_passwords(session: Session) -> dict[str, tuple[str, str]]:
-    """Fresh random passwords for the demo's four operators (``nyutai demo
-    --reset-passwords``): the first start shows them once; this is the way back in."""
+def reset_demo_passwords(session: Session, secret_key: bytes) -> list[DemoLogin]:
+    """Fresh random passwords (and TOTP keys for administrators and managers) for the demo's
+    operators (``nyutai demo --reset-passwords``): the first start shows them once; this is
+    the way back in. Whoever was signed in with the old password is signed out."""
     from web.accounts import hash_password
+    from web.totp import new_seed, store_enrolment
 
-    out: dict[str, tuple[str, str]] = {}
+    logins: list[DemoLogin] = []
     for role, username, _display in DEMO_OPERATORS:
         op = session.scalar(select(Operator).where(Operator.username == username))
         if op is None:
@@ -196,20 +212,31 @@ def reset_demo_passwords(session: Session) -> dict[str, tuple[str, str]]:
                 WebSession.operator_id == op.id, WebSession.revoked_at.is_(None)
             )
         ):
-            ws.revoked_at = utcnow()  # whoever was signed in with the old password is out
-        out[role.value] = (username, password)
+            ws.revoked_at = utcnow()
+        seed = None
+        if role in TOTP_ROLES:
+            seed = new_seed()
+            store_enrolment(session, op.id, seed, secret_key, utcnow())
+        logins.append(DemoLogin(role.value, username, password, seed))
     session.flush()
-    return out
+    return logins
 
 
-def seed_operators(session: Session) -> dict[str, tuple[str, str]]:
-    """One operator per role, each with a fresh random password."""
-    operators: dict[str, tuple[str, str]] = {}
+def seed_operators(session: Session, secret_key: bytes) -> list[DemoLogin]:
+    """One operator per role and a second manager (four eyes), each with a random password;
+    administrators and managers are enrolled with a random TOTP key so the demo needs no
+    enrolment step (a real site's managers enrol at their first sign-in)."""
     from web.accounts import create_operator
+    from web.totp import new_seed, store_enrolment
 
+    logins: list[DemoLogin] = []
     for role, username, display in DEMO_OPERATORS:
         password = secrets.token_urlsafe(12)
-        create_operator(session, username, role.value, password, display)
-        operators[role.value] = (username, password)
+        op = create_operator(session, username, role.value, password, display)
+        seed = None
+        if role in TOTP_ROLES:
+            seed = new_seed()
+            store_enrolment(session, op.id, seed, secret_key, utcnow())
+        logins.append(DemoLogin(role.value, username, password, seed))
     session.flush()
-    return operators
+    return logins

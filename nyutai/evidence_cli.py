@@ -12,7 +12,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Operator
@@ -32,21 +31,6 @@ def _local_midnight(cfg: SiteConfig, value: str, option: str) -> datetime:
         return datetime.combine(date.fromisoformat(value), time(0), cfg.zone)
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
-
-
-def _required_operator(session: Session, username: str, option: str) -> Operator:
-    op = _operator(session, username, option)
-    assert op is not None  # a name was given: _operator found one or raised
-    return op
-
-
-def _operator(session: Session, username: str | None, option: str) -> Operator | None:
-    if username is None:
-        return None
-    op = session.scalars(select(Operator).where(Operator.username == username)).first()
-    if op is None:
-        raise click.ClickException(f"{option}: no operator {username!r}")
-    return op
 
 
 def _key_path(cfg: SiteConfig) -> Path:
@@ -257,24 +241,38 @@ def retention_show(config_path: Path) -> None:
 @config_option
 @click.option("--contract-end", help="YYYY-MM-DD")
 @click.option("--years", type=int, help="Years kept after the contract end (at least 1).")
-@click.option("--operator", "username", required=True, help="Your operator username.")
+@click.option(
+    "--approval",
+    "approval_id",
+    type=int,
+    required=True,
+    help="The approval recorded in the console (Approvals page) for exactly these values.",
+)
 def retention_set(
-    config_path: Path, contract_end: str | None, years: int | None, username: str
+    config_path: Path, contract_end: str | None, years: int | None, approval_id: int
 ) -> None:
-    """Set the contract end and/or retention (audited; administrators and managers)."""
+    """Set the contract end and/or retention, as approved by two people in the console."""
+    from db.approvals import ApprovalError, mark_done, take_for_cli
     from db.eventlog import append_audit
-    from db.models import AuditLog, Role
+    from db.models import ApprovalKind, AuditLog
     from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, get_setting, set_setting
     from db.types import utcnow
 
+    wanted: dict[str, object] = {}
+    if contract_end is not None:
+        wanted[CONTRACT_END] = contract_end
+    if years is not None:
+        wanted[RETENTION_YEARS] = years
+    if not wanted:
+        raise click.UsageError("give --contract-end and/or --years")
     cfg = _load(config_path)
     with _factory(cfg).begin() as s:
-        op = _required_operator(s, username, "--operator")
-        if op.role not in (Role.ADMINISTRATOR, Role.MANAGER) or not op.active:
-            raise click.ClickException("only an active administrator or manager may do this")
-        for key, value in ((CONTRACT_END, contract_end), (RETENTION_YEARS, years)):
-            if value is None:
-                continue
+        try:
+            req = take_for_cli(s, approval_id, ApprovalKind.RETENTION, wanted)
+        except ApprovalError as exc:
+            raise click.ClickException(f"refused ({exc.code}): {exc}") from None
+        people = _people(s, req.requested_by, req.decided_by)
+        for key, value in wanted.items():
             before = get_setting(s, key)
             try:
                 set_setting(s, key, value)
@@ -284,35 +282,48 @@ def retention_set(
                 s,
                 AuditLog(
                     occurred_at=utcnow(),
-                    operator_id=op.id,
-                    username=op.username,
+                    username="(command line)",
                     action="setting.update",
                     target_type="setting",
                     target_id=key,
                     before={"value": before},
-                    after={"value": value},
+                    after={"value": value, "approval": req.id, **people},
                 ),
             )
             click.echo(f"{key}: {before} -> {value}")
+        mark_done(s, req, {"changed": wanted})
+
+
+def _people(session: Session, requested_by: int | None, approved_by: int | None) -> dict[str, str]:
+    """Both people of an approval by user name, for the audit row of what the CLI did."""
+    out = {}
+    for label, op_id in (("requested_by", requested_by), ("approved_by", approved_by)):
+        op = session.get(Operator, op_id) if op_id is not None else None
+        out[label] = op.username if op else "-"
+    return out
 
 
 @main.command("purge")
 @config_option
 @click.option("--log", "log_name", type=click.Choice(["events", "audit"]), required=True)
 @click.option("--before", required=True, help="Purge records before this date (YYYY-MM-DD).")
-@click.option("--requested-by", required=True, help="Operator asking for the purge.")
-@click.option("--approved-by", required=True, help="The approving manager.")
+@click.option(
+    "--approval",
+    "approval_id",
+    type=int,
+    help="The purge approved by two people in the console (not needed for --dry-run).",
+)
 @click.option("--dry-run", is_flag=True, help="Only show what would be purged.")
 def purge_cmd(
-    config_path: Path,
-    log_name: str,
-    before: str,
-    requested_by: str,
-    approved_by: str,
-    dry_run: bool,
+    config_path: Path, log_name: str, before: str, approval_id: int | None, dry_run: bool
 ) -> None:
-    """Purge records past retention: tombstone, deletion record and certificate (PDF)."""
+    """Purge records past retention: tombstone, deletion record and certificate (PDF).
+
+    Carries out a purge asked for and approved in the console, once: the log and the date
+    must be the approved ones, and the approval must be less than a day old."""
+    from db.approvals import ApprovalError, mark_done, take_for_cli
     from db.checkpoints import SigningKeyError, load_key
+    from db.models import ApprovalKind
     from db.retention import PurgeRefused, plan_purge, purge
 
     cfg = _load(config_path)
@@ -326,6 +337,17 @@ def purge_cmd(
                 else "nothing to purge"
             )
             return
+        if approval_id is None:
+            raise click.ClickException(
+                "refused (approval_required): a purge needs --approval ID, recorded by two "
+                "people in the console (Approvals page)"
+            )
+        try:
+            req = take_for_cli(
+                s, approval_id, ApprovalKind.PURGE, {"log": log_name, "before": before}
+            )
+        except ApprovalError as exc:
+            raise click.ClickException(f"purge refused ({exc.code}): {exc}") from None
         try:
             key = load_key(_key_path(cfg))
         except SigningKeyError as exc:
@@ -335,14 +357,18 @@ def purge_cmd(
                 s,
                 log_name,
                 cutoff,
-                requested_by=_operator(s, requested_by, "--requested-by"),
-                approved_by=_operator(s, approved_by, "--approved-by"),
+                requested_by=s.get(Operator, req.requested_by),
+                approved_by=s.get(Operator, req.decided_by) if req.decided_by else None,
                 key=key,
                 certificate_dir=cfg.data_path(cfg.evidence.certificate_dir),
                 zone=cfg.zone,
                 site_name=cfg.site.name,
+                before_commit=lambda rec: mark_done(s, req, {"deletion_record": rec.id}),
             )
         except PurgeRefused as exc:
+            raise click.ClickException(f"purge refused ({exc.code}): {exc}") from None
+        except ApprovalError as exc:  # used by another run at the same moment
+            s.rollback()
             raise click.ClickException(f"purge refused ({exc.code}): {exc}") from None
         click.echo(
             f"purged {rec.row_count} rows of {rec.log}, seq {rec.from_seq}..{rec.to_seq}; "
@@ -376,29 +402,47 @@ def review_list(config_path: Path) -> None:
 
 @review_group.command("decide")
 @config_option
-@click.option("--operator", "username", required=True, help="The deciding manager.")
+@click.option(
+    "--approval",
+    "approval_id",
+    type=int,
+    required=True,
+    help="The decision asked for and approved by two managers in the console.",
+)
 @click.option("--authorization", "authorization_id", type=int)
 @click.option("--person", "person_id", type=int, help="For a designation without authorization.")
 @click.option("--finding", default="manual")
 @click.option("--decision", type=click.Choice(["keep", "revoke"]), required=True)
-@click.option("--note")
 def review_decide(
     config_path: Path,
-    username: str,
+    approval_id: int,
     authorization_id: int | None,
     person_id: int | None,
     finding: str,
     decision: str,
-    note: str | None,
 ) -> None:
-    """Record a keep/revoke decision (audited)."""
+    """Record an approved keep/revoke decision (audited; the requester is the decider and
+    the approval's reason is the note)."""
+    from db.approvals import ApprovalError, mark_done, take_for_cli
+    from db.models import ApprovalKind
     from db.review import ReviewError, record_designation_review, record_review
 
     if (authorization_id is None) == (person_id is None):
         raise click.UsageError("give exactly one of --authorization and --person")
+    wanted: dict[str, object] = {"decision": decision}
+    if authorization_id is not None:
+        wanted["authorization_id"] = authorization_id
+    else:
+        wanted["person_id"] = person_id
     cfg = _load(config_path)
     with _factory(cfg).begin() as s:
-        op = _required_operator(s, username, "--operator")
+        try:
+            req = take_for_cli(s, approval_id, ApprovalKind.REVIEW, wanted)
+        except ApprovalError as exc:
+            raise click.ClickException(f"refused ({exc.code}): {exc}") from None
+        op = s.get(Operator, req.requested_by)
+        assert op is not None
+        note = f"{req.reason or ''} (approval {req.id})".strip()
         try:
             if authorization_id is not None:
                 record_review(s, op, authorization_id, finding, decision, note)
@@ -407,4 +451,5 @@ def review_decide(
                 record_designation_review(s, op, person_id, decision, note)
         except ReviewError as exc:
             raise click.ClickException(f"{exc.code}: {exc}") from None
+        mark_done(s, req, {"decision": decision})
     click.echo(f"recorded: {decision}")

@@ -92,3 +92,50 @@ def test_the_slice_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     finally:
         ctl.stop()
         engine.dispose()
+
+
+def test_four_eyes_and_totp_steps_on_postgresql(pg_url: str) -> None:
+    """The conditional updates that make an approval and a TOTP step single-use hold on
+    PostgreSQL too (rowcount of UPDATE ... WHERE state = ...)."""
+    from db.approvals import (
+        Actor,
+        ApprovalError,
+        decide,
+        mark_done,
+        request_approval,
+        take_for_cli,
+    )
+    from db.models import ApprovalKind, Operator
+    from db.types import utcnow
+    from web.totp import accept_step, store_enrolment
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    try:
+        with session_scope(factory) as s:
+            for name in ("a", "b"):
+                s.add(Operator(username=name, display_name=name, role="manager", password_hash="x"))
+        with session_scope(factory) as s:
+            a, b = (Actor.of(o) for o in s.scalars(select(Operator).order_by(Operator.id)))
+            params = {"log": "events", "before": "2020-01-02"}
+            req = request_approval(s, ApprovalKind.PURGE, params, a, "契約終了")
+            with pytest.raises(ApprovalError, match="second person"):
+                decide(s, req.id, a, True)
+            decide(s, req.id, b, True)
+            req_id = req.id
+        with session_scope(factory) as s:
+            took = take_for_cli(s, req_id, ApprovalKind.PURGE, params)
+            mark_done(s, took, {"deletion_record": 1})
+        with session_scope(factory) as s, pytest.raises(ApprovalError) as exc:
+            take_for_cli(s, req_id, ApprovalKind.PURGE, params)
+        assert exc.value.code == "used"
+        with session_scope(factory) as s:
+            store_enrolment(s, a.id, "JBSWY3DPEHPK3PXP", "k" * 40, utcnow())
+        with session_scope(factory) as s:
+            assert accept_step(s, a.id, 100) is True
+            assert accept_step(s, a.id, 100) is False  # a replay
+            assert accept_step(s, a.id, 99) is False
+            assert accept_step(s, a.id, 101) is True
+    finally:
+        engine.dispose()

@@ -28,6 +28,8 @@ def create_app(
         NYUTAI_SITE=config,
         NYUTAI_DATABASE_URL=config.database_url if config else None,
         NYUTAI_IDLE_TIMEOUT_MINUTES=config.web.idle_timeout_minutes if config else 30,
+        NYUTAI_SESSION_LIFETIME_HOURS=config.web.session_lifetime_hours if config else 12,
+        NYUTAI_REAUTH_MINUTES=config.web.reauth_minutes if config else 5,
         NYUTAI_DEMO=config.controller.demo if config else False,
         NYUTAI_TIMEZONE=config.site.timezone if config else DEFAULT_TIMEZONE,
         NYUTAI_LOCALES=("ja", "en"),

@@ -31,10 +31,11 @@ from sqlalchemy import select, update
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from db.models import ApiToken, Operator, WebSession
+from db.models import ApiToken, Operator, SessionStage, WebSession
 from db.types import utcnow
 from web.accounts import hash_password, needs_rehash, verify_password
 from web.audit import audit
+from web.clock import now as clock
 from web.db import get_session
 from web.roles import LOGGED_IN, PUBLIC, allowed, requires
 
@@ -108,14 +109,23 @@ def _load(req: Request) -> CurrentOperator | None:
         session.clear()
         return None
     ws, op = row
-    now = utcnow()
+    now = clock()
     idle = timedelta(minutes=current_app.config["NYUTAI_IDLE_TIMEOUT_MINUTES"])
     if ws.revoked_at is not None or not op.active:
         session.clear()
         return None
-    if now - ws.last_seen_at > idle:
+    if ws.stage != SessionStage.FULL:  # password given, second factor not yet (web.mfa)
+        from web import mfa
+
+        mfa.note_pending(ws)
+        return None
+    lifetime = timedelta(hours=current_app.config["NYUTAI_SESSION_LIFETIME_HOURS"])
+    expired = "idle" if now - ws.last_seen_at > idle else None
+    if now - ws.created_at > lifetime:
+        expired = "lifetime"  # however active: an absolute end (ASVS 3.3.1)
+    if expired:
         ws.revoked_at = now
-        audit("session_expired", "operator", op.id, operator=op)
+        audit("session_expired", "operator", op.id, operator=op, after={"why": expired})
         db.commit()
         session.clear()
         return None
@@ -151,6 +161,10 @@ def _load_api_token(header: str) -> CurrentOperator | None:
 def _unauthorized() -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         abort(401)
+    from web import mfa
+
+    if (pending := mfa.pending_redirect()) is not None:
+        return pending
     return redirect(
         url_for("auth.login", next=request.full_path if request.method == "GET" else None)
     )
@@ -230,15 +244,20 @@ def login() -> ResponseReturnValue:
         op.locked_until = None
         op.last_login_at = now
         token = new_token()
+        from web import mfa  # the second factor's stage (web/mfa.py)
+
+        stage = mfa.sign_in_fields(op, now)
         db.add(
             WebSession(
                 token_hash=token_hash(token),
                 operator_id=op.id,
                 last_seen_at=now,
                 remote_addr=request.remote_addr,
+                **stage,
             )
         )
-        audit("login", "operator", op.id, operator=op)
+        full = stage["stage"] == SessionStage.FULL
+        audit("login" if full else "login.password_ok", "operator", op.id, operator=op)
         db.commit()
         # a fresh session (new id, new CSRF token) so a planted cookie is worth nothing
         keep_locale = session.get("locale")
@@ -246,6 +265,8 @@ def login() -> ResponseReturnValue:
         session["sid"] = token
         if keep_locale:
             session["locale"] = keep_locale
+        if not full:
+            return mfa.continue_sign_in(stage["stage"], request.args.get("next"))
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", form=form)
 
@@ -311,4 +332,11 @@ def account() -> ResponseReturnValue:
             db.commit()
             flash(_("Your password is changed."), "info")
         return redirect(url_for("auth.account"))
-    return render_template("account.html")
+    from web import mfa, totp
+
+    return render_template(
+        "account.html",
+        mfa_enrolled=totp.enrolment(get_session(), current_user.id) is not None,
+        mfa_required=mfa.required_for(current_user.role),
+        recovery_left=totp.recovery_codes_left(get_session(), current_user.id),
+    )

@@ -62,11 +62,63 @@ def operators_create(
     factory = _factory(config_path)
     try:
         with session_scope(factory) as session:
+            if role == Role.ADMINISTRATOR and _has_administrator(session):
+                # four eyes: later administrators are asked for and approved in the console
+                raise click.ClickException(
+                    "an active administrator exists: create further administrators in the "
+                    "console, where a second person approves them"
+                )
             op = create_operator(session, username, role, password, display_name)
             op_id = op.id
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"operator {username!r} ({role}) created with id {op_id}")
+
+
+def _has_administrator(session: Session) -> bool:
+    return (
+        session.scalar(
+            select(Operator.id).where(
+                Operator.role == Role.ADMINISTRATOR, Operator.active.is_(True)
+            )
+        )
+        is not None
+    )
+
+
+@operators.command("reset-mfa")
+@config_option
+@click.option("--username", required=True)
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+def operators_reset_mfa(config_path: Path, username: str, reason: str) -> None:
+    """Break glass: remove an operator's second factor when nobody can approve it in the
+    console (the only administrator lost their phone and recovery codes). Audited; the
+    operator enrols again at the next sign-in."""
+    from db.models import OperatorMfa, RecoveryCode, WebSession
+
+    with session_scope(_factory(config_path)) as session:
+        op = session.scalar(select(Operator).where(Operator.username == username))
+        if op is None:
+            raise click.ClickException(f"no operator {username!r}")
+        had = session.get(OperatorMfa, op.id) is not None
+        session.query(OperatorMfa).filter(OperatorMfa.operator_id == op.id).delete()
+        session.query(RecoveryCode).filter(RecoveryCode.operator_id == op.id).delete()
+        session.query(WebSession).filter(
+            WebSession.operator_id == op.id, WebSession.revoked_at.is_(None)
+        ).update({"revoked_at": utcnow()})
+        append_audit(
+            session,
+            AuditLog(
+                occurred_at=utcnow(),
+                username="(command line)",
+                action="mfa.reset",
+                target_type="operator",
+                target_id=str(op.id),
+                before={"method": "totp" if had else None},
+                after={"method": None, "reason": reason[:1000], "channel": "command line"},
+            ),
+        )
+    click.echo(f"second factor of {username!r} removed; they enrol again at the next sign-in")
 
 
 @operators.command("list")

@@ -45,6 +45,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "incidents.close": frozenset({M}),
     "review.view": frozenset({M, AU}),
     "review.decide": frozenset({M}),
+    # four eyes (issue 12): the list of requests, and asking/deciding (who may decide which
+    # kind is checked again per kind in db.approvals)
+    "approvals.view": frozenset({M, A, AU}),
+    "approvals.decide": frozenset({M, A}),
     # site administration
     "admin.view": frozenset({A, AU}),
     "admin.edit": frozenset({A}),

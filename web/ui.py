@@ -22,6 +22,7 @@ NAV = (
     ("people.index", _l("People and cards"), "people.view"),
     ("review.index", _l("Access review"), "review.view"),
     ("reports.monthly", _l("Monthly report"), "reports.view"),
+    ("approvals.index", _l("Approvals"), "approvals.view"),
     ("audit_log.index", _l("Audit log"), "audit.view"),
     ("admin.index", _l("Administration"), "admin.view"),
     ("simulator.index", _l("Simulator"), "simulator.use"),

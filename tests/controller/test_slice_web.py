@@ -10,25 +10,35 @@ import time
 from flask.testing import FlaskClient
 
 from db.engine import session_scope
+from db.types import utcnow
 from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD
 from tests.controller.conftest import Site
+from tests.web.conftest import pass_second_factor
 from web import create_app
 from web.accounts import create_operator
+from web.totp import store_enrolment
 
 PASSWORD = "a long demo password 1"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
+SEED = "SLICESLICESLICESLICESLICESLICE22"  # test-only TOTP seed for managers
+
+
 def login(site: Site, role: str) -> FlaskClient:
+    app = create_app(site.cfg)
     with session_scope(site.sessions) as s:
-        create_operator(s, role, role, PASSWORD, role.title())
-    client = create_app(site.cfg).test_client()
+        op = create_operator(s, role, role, PASSWORD, role.title())
+        if role in ("manager", "administrator"):  # they sign in with a second factor
+            store_enrolment(s, op.id, SEED, app.secret_key or b"", utcnow())
+    client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = CSRF.search(page)
     assert token
     response = client.post(
         "/login", data={"username": role, "password": PASSWORD, "csrf_token": token.group(1)}
     )
+    response = pass_second_factor(client, response, role, SEED)
     assert response.status_code in (302, 303)
     return client
 

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from db.approvals import Actor, ApprovalError, decide, request_approval
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from db.models import Area, AuditLog, Operator
+from db.models import (
+    ApprovalKind,
+    ApprovalRequest,
+    Area,
+    AuditLog,
+    DeletionRecord,
+    Operator,
+    Person,
+)
+from db.settings import CONTRACT_END, set_setting
+from db.types import utcnow
 from domain.config import load_config
 from nyutai.cli import main
-from tests.evidence.helpers import add_events
+from tests.evidence.helpers import T0, add_events
 
 SITE = '[site]\nname = "テスト"\n[database]\nurl = "sqlite:///nyutai.db"\n'
 
 
 @pytest.fixture
 def site(tmp_path: Path):  # type: ignore[no-untyped-def]
+    yield from _site(tmp_path, T0)
+
+
+def _site(tmp_path: Path, start: datetime):  # type: ignore[no-untyped-def]
     path = tmp_path / "site.toml"
     path.write_text(SITE, encoding="utf-8")
     cfg = load_config(path)
@@ -29,7 +45,8 @@ def site(tmp_path: Path):  # type: ignore[no-untyped-def]
     with factory.begin() as s:
         s.add(Area(code="server-room", name="サーバ室"))
         s.add(Operator(username="mgr", display_name="責任者", role="manager", password_hash="x"))
-    add_events(factory, 12)
+        s.add(Operator(username="mgr2", display_name="副責任者", role="manager", password_hash="x"))
+    add_events(factory, 12, start=start)
     yield path, factory, eng
     eng.dispose()
 
@@ -64,30 +81,127 @@ def test_report_and_purge_refusal(site, tmp_path: Path) -> None:  # type: ignore
     assert (tmp_path / "r" / "monthly-2026-03.csv").exists()
     assert (tmp_path / "r" / "monthly-2026-03.pdf").exists() and "wrote" in out.output
     run("report", "monthly", *cfgarg, "--month", "2026-3x", ok=False)
-    res = run(
-        "purge", *cfgarg, "--log", "events", "--before", "2026-04-01",
-        "--requested-by", "mgr", "--approved-by", "mgr", ok=False,
-    )  # fmt: skip
-    assert "retention_unknown" in res.output
-    run("retention", "set", *cfgarg, "--contract-end", "2026-03-31", "--operator", "mgr")
+    res = run("purge", *cfgarg, "--log", "events", "--before", "2026-04-01", ok=False)
+    assert "approval_required" in res.output  # no typed names any more: an approval or nothing
+    res = run("retention", "set", *cfgarg, "--contract-end", "2026-03-31", "--approval", "1",
+              ok=False)  # fmt: skip
+    assert "unknown_request" in res.output
+    approval = approve(factory, ApprovalKind.RETENTION,
+                       {"contract_end": "2026-03-31", "channel": "cli"})  # fmt: skip
+    res = run("retention", "set", *cfgarg, "--contract-end", "2026-03-30",
+              "--approval", str(approval), ok=False)  # fmt: skip
+    assert "params_differ" in res.output
+    run("retention", "set", *cfgarg, "--contract-end", "2026-03-31", "--approval", str(approval))
     assert "2027-04-01" in run("retention", "show", *cfgarg).output
-    res = run(
-        "purge", *cfgarg, "--log", "events", "--before", "2026-04-01",
-        "--requested-by", "mgr", "--approved-by", "mgr", ok=False,
-    )  # fmt: skip
+    res = run("retention", "set", *cfgarg, "--contract-end", "2026-03-31",
+              "--approval", str(approval), ok=False)  # fmt: skip
+    assert "(used)" in res.output
+    purge_ok = approve(factory, ApprovalKind.PURGE, {"log": "events", "before": "2026-04-01"})
+    res = run("purge", *cfgarg, "--log", "events", "--before", "2026-04-01",
+              "--approval", str(purge_ok), ok=False)  # fmt: skip
     assert "inside_retention" in res.output
     with factory() as s:
         actions = [a for (a,) in s.execute(text("SELECT action FROM audit_log ORDER BY seq"))]
         assert actions == [
-            "retention.purge_refused",
+            "approval.request",
+            "approval.approve",
             "setting.update",
+            "approval.done",
+            "approval.request",
+            "approval.approve",
             "retention.purge_refused",
         ]
-        assert s.get(AuditLog, 2) is not None
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "setting.update")).one()
+        assert row.after == {
+            "value": "2026-03-31",
+            "approval": approval,
+            "requested_by": "mgr",
+            "approved_by": "mgr2",
+        }
+        # a refused purge leaves the approval unused
+        assert s.get(ApprovalRequest, purge_ok).state == "approved"
+
+
+def approve(
+    factory, kind: str, params: dict, requester: str = "mgr", approver: str = "mgr2",
+    when: datetime | None = None,
+) -> int:  # type: ignore[no-untyped-def]  # fmt: skip
+    """What the console does when one manager asks and another approves (db.approvals)."""
+    with factory.begin() as s:
+        ops = {o.username: Actor.of(o) for o in s.scalars(select(Operator))}
+        req = request_approval(s, kind, params, ops[requester], "テスト", now=when)
+        decide(s, req.id, ops[approver], True, now=when)
+        return req.id
+
+
+@pytest.fixture
+def old_site(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Records from 2020 under a contract that ended 2020-03-31: purgeable today."""
+    made = _site(tmp_path, datetime(2020, 1, 1, tzinfo=UTC))
+    path, factory, eng = next(made)
+    with factory.begin() as s:
+        set_setting(s, CONTRACT_END, "2020-03-31")
+    run("keys", "generate", "--config", str(path))
+    yield path, factory
+    eng.dispose()
+
+
+def test_purge_acts_on_a_console_approval_once(old_site) -> None:  # type: ignore[no-untyped-def]
+    path, factory = old_site
+    cfgarg = ("--config", str(path), "--log", "events", "--before", "2020-01-02")
+    params = {"log": "events", "before": "2020-01-02"}
+    with factory.begin() as s:  # asked but not approved: refused
+        mgr = Actor.of(s.scalars(select(Operator).where(Operator.username == "mgr")).one())
+        pending = request_approval(s, ApprovalKind.PURGE, params, mgr, "契約終了").id
+    assert "not_approved" in run("purge", *cfgarg, "--approval", str(pending), ok=False).output
+    with factory.begin() as s:  # the requester cannot approve their own
+        with pytest.raises(ApprovalError) as exc:
+            decide(s, pending, mgr, True)
+        assert exc.value.code == "same_person"
+    old = approve(factory, ApprovalKind.PURGE, {"log": "events", "before": "2020-01-03"},
+                  when=utcnow() - timedelta(days=2))  # fmt: skip
+    res = run("purge", "--config", str(path), "--log", "events", "--before", "2020-01-03",
+              "--approval", str(old), ok=False)  # fmt: skip
+    assert "expired" in res.output
+    with factory.begin() as s:
+        mgr2 = Actor.of(s.scalars(select(Operator).where(Operator.username == "mgr2")).one())
+        decide(s, pending, mgr2, True)
+    wrong = run("purge", "--config", str(path), "--log", "audit", "--before", "2020-01-02",
+                "--approval", str(pending), ok=False)  # fmt: skip
+    assert "params_differ" in wrong.output
+    out = run("purge", *cfgarg, "--approval", str(pending)).output
+    assert "purged" in out
+    again = run("purge", *cfgarg, "--approval", str(pending), ok=False)
+    assert "(used)" in again.output
+    with factory() as s:
+        rec = s.scalars(select(DeletionRecord)).one()
+        ops = {o.id: o.username for o in s.scalars(select(Operator))}
+        assert (ops[rec.requested_by], ops[rec.approved_by]) == ("mgr", "mgr2")
+        req = s.get(ApprovalRequest, pending)
+        assert req.state == "done" and req.result == {"deletion_record": rec.id}
 
 
 def test_review_commands(site) -> None:  # type: ignore[no-untyped-def]
-    path, *_ = site
+    path, factory, _ = site
     assert "nothing to review" in run("review", "list", "--config", str(path)).output
-    run("review", "decide", "--config", str(path), "--operator", "mgr", "--decision", "keep",
-        ok=False)  # fmt: skip
+    with factory.begin() as s:
+        person = Person(name="山田", designated=True)
+        s.add(person)
+        s.flush()
+        person_id = person.id
+    base = ("review", "decide", "--config", str(path), "--person", str(person_id))
+    # no typed operator name: --approval is required
+    res = run(*base, "--operator", "mgr", "--decision", "revoke", ok=False)
+    assert "--approval" in res.output or "No such option" in res.output
+    approval = approve(factory, ApprovalKind.REVIEW, {"decision": "revoke", "person_id": person_id})
+    res = run(*base, "--decision", "keep", "--approval", str(approval), ok=False)
+    assert "params_differ" in res.output
+    run(*base, "--decision", "revoke", "--approval", str(approval))
+    assert "(used)" in run(*base, "--decision", "revoke", "--approval", str(approval),
+                           ok=False).output  # fmt: skip
+    with factory() as s:
+        assert s.get(Person, person_id).designated is False
+        row = s.scalars(
+            select(AuditLog).where(AuditLog.action == "review.designation_revoke")
+        ).one()
+        assert row.username == "mgr" and f"approval {approval}" in row.after["note"]

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
@@ -24,15 +26,25 @@ from db.models import (
     Credential,
     Door,
     Operator,
+    OperatorMfa,
     Person,
     Training,
 )
 from db.types import utcnow
 from web import create_app
 from web.accounts import hash_password
+from web.totp import step_at, store_enrolment
 
 PASSWORD = "correct horse battery staple"
 ROLES = ("administrator", "manager", "guard", "auditor")
+SECRET_KEY = "test-only-key-" + "x" * 40
+# Administrators and managers must sign in with TOTP: the seeded ones are enrolled with these
+# test-only seeds (base32), and Auth.login answers the second step with a real code.
+TOTP_SEEDS = {
+    "administrator": "ADMINADMINADMINADMINADMINADMIN22",
+    "manager": "MANAGERMANAGERMANAGERMANAGERMANA",
+    "manager2": "SECONDMANAGERSECONDMANAGERSECOND",
+}
 
 
 @functools.cache
@@ -68,6 +80,18 @@ def seed_site(session: Session) -> Site:
                 username=role, display_name=names[role], role=role, password_hash=_password_hash()
             )
         )
+    # a second manager: four-eyes steps need someone other than the requester
+    session.add(
+        Operator(
+            username="manager2",
+            display_name="副責任 次子",
+            role="manager",
+            password_hash=_password_hash(),
+        )
+    )
+    session.flush()
+    for op in session.scalars(select(Operator).where(Operator.username.in_(TOTP_SEEDS))):
+        enrol_totp(session, op.id, TOTP_SEEDS[op.username])
     sr = Area(
         code="server-room",
         name="サーバ室",
@@ -134,11 +158,49 @@ def seed_site(session: Session) -> Site:
     return Site(sr.id, mn.id, d1.id, d2.id, tanaka.id, suzuki.id, sato.id, card.id, auths[0].id)
 
 
+def enrol_totp(
+    session: Session, operator_id: int, seed: str, key: bytes | str = SECRET_KEY
+) -> None:
+    """Enrol a TOTP seed the way the enrolment page stores it (sealed with the app's key)."""
+    store_enrolment(session, operator_id, seed, key, utcnow())
+
+
+def totp_code(app: Flask, username: str, seed: str) -> str:
+    """A real code for ``seed`` that the console has not seen yet.
+
+    The console refuses a code of a time step already used (replay). Tests sign in more
+    often than every 30 seconds, so when the three steps the console accepts now are used,
+    the operator's last step is set back: the test stands in for the clock moving on."""
+    factory = app.extensions["nyutai_sessions"]
+    with factory() as s:
+        op_id = s.scalar(select(Operator.id).where(Operator.username == username))
+        row = s.get(OperatorMfa, op_id)
+        assert row is not None, f"{username} has no second factor"
+        # the current step or the next one: the console accepts one step either side of its
+        # own clock, so a step boundary passing before the POST arrives does no harm
+        now = step_at(utcnow())
+        step = now if row.last_step is None else max(now, row.last_step + 1)
+        if step > now + 1:
+            row.last_step, step = now - 1, now
+            s.commit()
+    return str(pyotp.TOTP(seed).generate_otp(step))
+
+
+def pass_second_factor(client: FlaskClient, resp: Any, username: str, seed: str) -> Any:
+    """If ``resp`` (the password step) leads to the code page, give a right code there."""
+    location = resp.headers.get("Location", "") if resp.status_code == 302 else ""
+    if not location.startswith("/login/mfa"):
+        return resp
+    page = client.get(location).get_data(as_text=True)
+    code = totp_code(client.application, username, seed)
+    return client.post(location, data={"code": code, "csrf_token": csrf_from(page)})
+
+
 @pytest.fixture
 def app(db_url: str, tmp_path: Any) -> Flask:
     return create_app(
         test_config={
-            "SECRET_KEY": "test-only-key-" + "x" * 40,
+            "SECRET_KEY": SECRET_KEY,
             "NYUTAI_DATABASE_URL": db_url,
             "NYUTAI_DEMO": True,
             "NYUTAI_DATA_DIR": tmp_path,
@@ -176,11 +238,14 @@ class Auth:
     def token(self, path: str = "/login") -> str:
         return csrf_from(self.client.get(path).get_data(as_text=True))
 
-    def login(self, username: str, password: str = PASSWORD) -> Any:
+    def login(self, username: str, password: str = PASSWORD, seed: str | None = None) -> Any:
+        """Sign in; an operator with a known TOTP seed also passes the second step."""
         token = self.token()
-        return self.client.post(
+        resp = self.client.post(
             "/login", data={"username": username, "password": password, "csrf_token": token}
         )
+        seed = seed or TOTP_SEEDS.get(username)
+        return pass_second_factor(self.client, resp, username, seed) if seed else resp
 
     def post(
         self, path: str, data: dict[str, Any] | None = None, page: str = "/dashboard", **kw: Any

@@ -156,8 +156,15 @@ def test_admin_password_reset_and_settings(app: Flask, site: Site, session_facto
     admin.post("/admin/settings", {"key": "contract_end", "value": "not json"}, page="/admin/")
     admin.post("/admin/settings", {"key": "contract_end", "value": '"2027-03-31"'}, page="/admin/")
     admin.post("/admin/settings", {"key": "contract_end", "value": '"2028-03-31"'}, page="/admin/")
-    from db.models import SiteSetting
+    from db.models import ApprovalRequest, SiteSetting
 
+    with session_factory() as s:  # four eyes: asked, not yet changed
+        assert list(s.scalars(select(SiteSetting))) == []
+        asked = [r.id for r in s.scalars(select(ApprovalRequest).order_by(ApprovalRequest.id))]
+    manager = Auth(app.test_client())
+    manager.login("manager")
+    for request_id in asked:
+        manager.post(f"/approvals/{request_id}/approve", page="/approvals/")
     with session_factory() as s:
         assert [(r.key, r.value) for r in s.scalars(select(SiteSetting))] == [
             ("contract_end", "2028-03-31")
@@ -165,7 +172,12 @@ def test_admin_password_reset_and_settings(app: Flask, site: Site, session_facto
         row = s.scalars(
             select(AuditLog).where(AuditLog.action == "setting.update").order_by(AuditLog.id.desc())
         ).first()
-        assert row.before == {"value": "2027-03-31"} and row.after == {"value": "2028-03-31"}
+        assert row.before == {"value": "2027-03-31"} and row.after == {
+            "value": "2028-03-31",
+            "approval": asked[1],
+            "requested_by": "administrator",
+            "approved_by": "manager",
+        }
         reset = s.scalars(
             select(AuditLog).where(AuditLog.action == "operator.password_reset")
         ).one()

@@ -216,13 +216,20 @@ def test_operators_cli(tmp_path: Path, db_url: str, session_factory) -> None:
     ok = runner.invoke(main, base, input="a long enough passphrase\n")
     assert ok.exit_code == 0, ok.output
     again = runner.invoke(main, base, input="a long enough passphrase\n")
-    assert again.exit_code != 0 and "taken" in again.output
+    # four eyes: only the first administrator comes from the command line
+    assert again.exit_code != 0 and "an active administrator exists" in again.output
     prompted = runner.invoke(
         main,
         ["operators", "create", "--config", str(cfg), "--username", "guard1", "--role", "guard"],
         input="another passphrase 42\nanother passphrase 42\n",
     )
     assert prompted.exit_code == 0, prompted.output
+    taken = runner.invoke(
+        main,
+        ["operators", "create", "--config", str(cfg), "--username", "guard1", "--role", "guard"],
+        input="another passphrase 42\nanother passphrase 42\n",
+    )
+    assert taken.exit_code != 0 and "taken" in taken.output
     with session_factory() as s:
         op = s.scalar(select(Operator).where(Operator.username == "admin"))
         assert op is not None and op.role == "administrator"

@@ -26,7 +26,14 @@ from db.commands import CommandKind, enqueue
 from db.incidents import open_incident_for_alarm
 from db.models import Alarm, AuditLog, Event, Operator, Visit
 from db.types import utcnow
-from tests.web.conftest import PASSWORD, Site, csrf_from, seed_site
+from tests.web.conftest import (
+    PASSWORD,
+    TOTP_SEEDS,
+    Site,
+    csrf_from,
+    pass_second_factor,
+    seed_site,
+)
 from web.accounts import create_api_token
 
 SCRIPT = "<script>alert(1)</script>"
@@ -348,6 +355,35 @@ ATTACKS: list[Attack] = [
         {"key": "contract_end", "value": '"2027-03-31"'},
         ("key", "value"),
     ),
+    # four eyes (issue 12): what a request or a rejection saves is shown on /approvals/
+    Attack(
+        "manager",
+        "POST",
+        "/approvals/new",
+        {"kind": "retention.purge", "log": "events", "before": "2020-01-02", "reason": "理由"},
+        ("kind", "log", "before", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/approvals/new",
+        {"kind": "review.decide", "person_id": "{sato}", "decision": "keep", "reason": "r"},
+        ("person_id", "authorization_id", "decision", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/authorizations/{auth}/revoke",
+        {"confirm": "1", "reason": "異動"},
+        ("confirm", "reason"),
+    ),
+    Attack(
+        "manager",
+        "POST",
+        "/people/cards/{card}/state",
+        {"state": "blocked", "reason": "紛失"},
+        ("reason",),
+    ),
     Attack(
         "auditor",
         "POST",
@@ -480,6 +516,8 @@ def _login(client: FlaskClient, role: str) -> str:
         resp = client.post(
             "/login", data={"username": role, "password": PASSWORD, "csrf_token": token}
         )
+        if role in TOTP_SEEDS:  # administrators and managers give their TOTP code too
+            resp = pass_second_factor(client, resp, role, TOTP_SEEDS[role])
         assert resp.status_code == 302, role
         token = csrf_from(client.get("/account").get_data(as_text=True))
     return token
@@ -564,6 +602,7 @@ def _view_pages(env: Env) -> list[str]:
         "/authorizations/",
         f"/incidents/{i}",
         "/review/",
+        "/approvals/?all=1",
     ]
     bodies = []
     for role, pages in (("manager", manager_pages), ("administrator", ["/admin/", "/audit/"])):

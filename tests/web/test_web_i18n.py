@@ -17,6 +17,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask import Flask
+from sqlalchemy import select
 
 import web
 from db.eventlog import append_event
@@ -195,6 +196,16 @@ def busy_site(site: Site, session_factory) -> Site:  # type: ignore[no-untyped-d
                     purpose="保守",
                 ),
             )
+        # four-eyes requests: one for the manager to decide, one carried out, one for the CLI
+        from db.approvals import Actor, decide, request_approval
+        from db.models import ApprovalKind, Operator
+
+        ops = {o.username: Actor.of(o) for o in s.scalars(select(Operator))}
+        request_approval(s, ApprovalKind.UNLOCK, {"credential_id": 1}, ops["manager2"], "鍵")
+        done = request_approval(
+            s, ApprovalKind.PURGE, {"log": "events", "before": "2020-01-01"}, ops["manager2"]
+        )
+        decide(s, done.id, ops["manager"], True, "了解")
         s.commit()
     return site
 
@@ -217,12 +228,16 @@ PAGES = {
         "/incidents/?state=all",
         "/incidents/1",
         "/review/",
+        "/approvals/",
+        "/approvals/?all=1",
+        "/account",
+        "/reauth",
         "/reports/monthly",
         f"/reports/monthly?month={utcnow().astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m}",
     ],
-    "guard": ["/incidents/", "/incidents/1", "/occupancy/"],
+    "guard": ["/incidents/", "/incidents/1", "/occupancy/", "/account", "/mfa/enrol"],
     "auditor": ["/audit/", "/audit/verify", "/admin/", "/review/", "/reports/monthly"],
-    "administrator": ["/admin/"],
+    "administrator": ["/admin/", "/approvals/"],
     "anonymous": ["/login", "/no-such-page"],
 }
 

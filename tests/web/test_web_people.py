@@ -208,7 +208,13 @@ def test_authorization_list_highlights_training(
         new = s.scalars(select(Authorization).order_by(Authorization.id.desc())).first()
         assert new.state == "pending"
         assert new.valid_until.isoformat() == "2027-03-31T14:59:59+00:00"  # end of day JST
+    # four eyes: the requesting manager cannot approve; a second manager can
     auth.post(f"/authorizations/{new.id}/approve", {}, page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, new.id).state == "pending"
+    second = Auth(app.test_client())
+    second.login("manager2")
+    second.post(f"/authorizations/{new.id}/approve", {}, page="/authorizations/")
     with session_factory() as s:
         a = s.get(Authorization, new.id)
         assert a.state == "approved" and a.approved_by is not None

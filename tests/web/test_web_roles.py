@@ -91,6 +91,20 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     "reports.monthly": ("GET", MA),
     "reports.monthly_csv": ("GET", MA),
     "reports.monthly_pdf": ("GET", MA),
+    # second factor and re-authentication (issue 12): the code and enrolment pages serve
+    # half-signed-in sessions, so they are public and check the session themselves
+    "mfa.challenge": ("GET", PUBLIC),
+    "mfa.enrol": ("GET", PUBLIC),
+    "mfa.disable": ("POST", ALL),
+    "mfa.recovery_codes": ("POST", ALL),
+    "mfa.reauth": ("GET", ALL),
+    # four eyes: auditors read the requests; administrators and managers ask and decide
+    "approvals.index": ("GET", {"manager", "administrator", "auditor"}),
+    "approvals.approve": ("POST", {"manager", "administrator"}),
+    "approvals.reject": ("POST", {"manager", "administrator"}),
+    "approvals.cancel": ("POST", {"manager", "administrator"}),
+    "approvals.new": ("POST", {"manager", "administrator"}),
+    "approvals.mfa_reset": ("POST", {"manager", "administrator"}),
     "api.events": ("GET", MA),
     "api.occupancy": ("GET", ALL),
     "api.alarms": ("GET", ALL),
@@ -111,6 +125,7 @@ def _url(app: Flask, endpoint: str, site: Site, command_id: int) -> str:
         "command_id": command_id,
         "incident_id": 1,
         "snapshot_id": 1,
+        "request_id": 1,
     }
     with app.test_request_context():
         from flask import url_for

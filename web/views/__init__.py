@@ -44,6 +44,10 @@ def init_app(app: Flask) -> None:
         api,
     ):
         app.register_blueprint(module.bp)
+    from web import approvals, mfa
+
+    app.register_blueprint(mfa.bp)
+    app.register_blueprint(approvals.bp)
     from web.security import csrf
 
     csrf.exempt(api.bp)  # read-only, token-authenticated: no cookies, so no CSRF to fear

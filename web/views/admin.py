@@ -20,8 +20,10 @@ from db.models import (
 )
 from db.types import utcnow
 from web.accounts import AccountError, create_operator
+from web.approvals import RETENTION_KEYS, ask_administrator, ask_retention
 from web.audit import audit, snapshot
 from web.db import get_session
+from web.mfa import status as mfa_status
 from web.roles import requires
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,9 +45,11 @@ AREA_FIELDS = (
 @requires("admin.view")
 def index() -> ResponseReturnValue:
     db = get_session()
+    operators = db.scalars(select(Operator).order_by(Operator.username)).all()
     return render_template(
         "admin.html",
-        operators=db.scalars(select(Operator).order_by(Operator.username)).all(),
+        mfa_status=mfa_status([o.id for o in operators]),
+        operators=operators,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
         settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
@@ -61,7 +65,7 @@ def operator_create() -> ResponseReturnValue:
     db = get_session()
     actor = db.get(Operator, current_user.id)
     try:
-        create_operator(
+        op = create_operator(
             db,
             request.form.get("username", ""),
             request.form.get("role", ""),
@@ -72,6 +76,13 @@ def operator_create() -> ResponseReturnValue:
     except AccountError as exc:
         db.rollback()
         flash(_("The operator was not created: %(why)s", why=str(exc)), "error")
+        return redirect(url_for("admin.index"))
+    if op.role == Role.ADMINISTRATOR:  # four eyes: inactive until a second person approves
+        op.active = False
+        if ask_administrator(op) is None:
+            db.rollback()
+        else:
+            db.commit()
         return redirect(url_for("admin.index"))
     db.commit()
     flash(_("Saved."), "info")
@@ -92,6 +103,11 @@ def operator_update(operator_id: int) -> ResponseReturnValue:
     active = request.form.get("active") == "1"
     if op.id == current_user.id and (not active or role != Role.ADMINISTRATOR):
         flash(_("You cannot demote or deactivate yourself."), "error")
+        return redirect(url_for("admin.index"))
+    if role == Role.ADMINISTRATOR and active and (before["role"], op.active) != (role, True):
+        # making an administrator (promotion or reactivation) needs a second person
+        if ask_administrator(op) is not None:
+            db.commit()
         return redirect(url_for("admin.index"))
     op.role, op.active = role, active
     if op.role != before["role"] or not active:
@@ -253,6 +269,10 @@ def setting_update() -> ResponseReturnValue:
         value = json.loads(request.form.get("value", ""))
     except ValueError:
         flash(_('The value must be JSON, e.g. "2027-03-31", 5 or true.'), "error")
+        return redirect(url_for("admin.index"))
+    if key in RETENTION_KEYS:  # four eyes: asked here, carried out when approved
+        if ask_retention(key, value) is not None:
+            db.commit()
         return redirect(url_for("admin.index"))
     row = db.get(SiteSetting, key)
     before = {"value": row.value} if row else None

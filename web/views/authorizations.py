@@ -10,7 +10,11 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import joinedload
 
+from db import approvals as four_eyes
 from db.models import (
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalState,
     Area,
     Authorization,
     AuthorizationState,
@@ -23,11 +27,13 @@ from db.models import (
 from db.types import utcnow
 from domain.training import training_state, valid_through
 from web import pickers
+from web.approvals import REASON_MAX, approve_and_carry_out, ask, authorization_terms
 from web.audit import audit, snapshot
 from web.db import get_session
 from web.eligibility import last_trainings
 from web.i18n import site_zone
 from web.ids import parse_id
+from web.mfa import needs_reauth
 from web.roles import requires
 from web.schedule import ScheduleError, parse_schedule
 
@@ -122,8 +128,18 @@ def index() -> ResponseReturnValue:
                 "expired": a.valid_until is not None and a.valid_until <= now,
             }
         )
+    waiting = {
+        r.params.get("authorization_id"): r
+        for r in db.scalars(
+            select(ApprovalRequest).where(
+                ApprovalRequest.kind == ApprovalKind.AUTHORIZATION,
+                ApprovalRequest.state == ApprovalState.PENDING,
+            )
+        )
+    }
     return render_template(
         "authorizations.html",
+        waiting=waiting,
         rows=rows,
         next_cursor=next_cursor,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
@@ -188,44 +204,70 @@ def create() -> ResponseReturnValue:
     db.add(auth)
     db.flush()
     audit("authorization.create", "authorization", auth.id, after=snapshot(auth, FIELDS))
+    # four eyes: the creation is the request; another manager approves (web/approvals.py)
+    if ask(ApprovalKind.AUTHORIZATION, authorization_terms(auth)) is None:
+        db.rollback()
+        return redirect(url_for("authorizations.index"))
     db.commit()
-    flash(_("The authorization waits for approval."), "info")
+    flash(_("The authorization waits for approval by a second manager."), "info")
     return redirect(url_for("authorizations.index", area=area.id))
 
 
-def _change(auth_id: int, state: AuthorizationState, action: str) -> ResponseReturnValue:
-    db = get_session()
-    auth = db.get(Authorization, auth_id)
+def _auth_or_404(auth_id: int) -> Authorization:
+    auth = get_session().get(Authorization, auth_id)
     if auth is None:
         abort(404)
-    before = snapshot(auth, FIELDS)
-    auth.state = state
-    if state == AuthorizationState.APPROVED:
-        auth.approved_by = current_operator_id()
-        auth.approved_at = utcnow()
-    audit(action, "authorization", auth.id, before=before, after=snapshot(auth, FIELDS))
-    db.commit()
+    return auth
+
+
+def _back() -> ResponseReturnValue:
     return redirect(request.referrer or url_for("authorizations.index"))
-
-
-def current_operator_id() -> int:
-    from flask_login import current_user
-
-    return int(current_user.id)
 
 
 @bp.route("/<int:auth_id>/approve", methods=["POST"])
 @requires("authorizations.edit")
 def approve(auth_id: int) -> ResponseReturnValue:
-    flash(_("Approved."), "info")
-    return _change(auth_id, AuthorizationState.APPROVED, "authorization.approve")
+    """Four eyes: approve another manager's request; with no open request (a revoked
+    authorization, or one from before dual control) this click is the request."""
+    db = get_session()
+    auth = _auth_or_404(auth_id)
+    req = four_eyes.pending_for(db, ApprovalKind.AUTHORIZATION, authorization_id=auth.id)
+    if req is None:
+        if auth.state == AuthorizationState.APPROVED:
+            flash(_("This authorization is approved already."), "info")
+        elif ask(ApprovalKind.AUTHORIZATION, authorization_terms(auth)) is not None:
+            db.commit()
+        return _back()
+    if (again := needs_reauth(url_for("authorizations.index"))) is not None:
+        return again
+    approve_and_carry_out(req.id, None)
+    return _back()
 
 
 @bp.route("/<int:auth_id>/revoke", methods=["POST"])
 @requires("authorizations.edit")
 def revoke(auth_id: int) -> ResponseReturnValue:
+    """Revoking needs a confirmation with the reason (kept in the audit row); open
+    approval requests for the authorization are withdrawn with it."""
+    db = get_session()
+    auth = _auth_or_404(auth_id)
+    reason = (request.form.get("reason") or "").strip()[:REASON_MAX]
+    if not reason or request.form.get("confirm") != "1":
+        flash(_("Confirm the revocation and give the reason."), "error")
+        return _back()
+    before = snapshot(auth, FIELDS)
+    auth.state = AuthorizationState.REVOKED
+    while (
+        req := four_eyes.pending_for(db, ApprovalKind.AUTHORIZATION, authorization_id=auth.id)
+    ) is not None:
+        req.state = ApprovalState.CANCELLED
+        audit("approval.cancel", "approval", req.id, after={"why": "authorization revoked"})
+        db.flush()
+    after = {**snapshot(auth, FIELDS), "reason": reason}
+    audit("authorization.revoke", "authorization", auth.id, before=before, after=after)
+    db.commit()
     flash(_("Revoked."), "info")
-    return _change(auth_id, AuthorizationState.REVOKED, "authorization.revoke")
+    return _back()
 
 
 @bp.route("/<int:auth_id>/edit", methods=["POST"])
@@ -251,6 +293,15 @@ def edit(auth_id: int) -> ResponseReturnValue:
     audit(
         "authorization.edit", "authorization", auth.id, before=before, after=snapshot(auth, FIELDS)
     )
+    old = four_eyes.pending_for(db, ApprovalKind.AUTHORIZATION, authorization_id=auth.id)
+    if old is not None and old.params != authorization_terms(auth):
+        # the request was for other terms: it lapses, and the edit is the new request
+        old.state = ApprovalState.CANCELLED
+        audit("approval.cancel", "approval", old.id, after={"why": "authorization edited"})
+        db.flush()
+        if ask(ApprovalKind.AUTHORIZATION, authorization_terms(auth)) is None:
+            db.rollback()
+            return redirect(url_for("authorizations.index"))
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("authorizations.index", area=auth.area_id))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from db.commands import CommandKind
 from db.models import (
+    ApprovalKind,
     Area,
     Command,
     Credential,
@@ -24,6 +25,7 @@ from db.models import (
 )
 from db.search import name_filter
 from domain.training import training_state
+from web.approvals import REASON_MAX, ask
 from web.audit import audit, snapshot
 from web.cards import (
     CardIdError,
@@ -400,13 +402,21 @@ def card_state(card_id: int) -> ResponseReturnValue:
         state = CredentialState(request.form.get("state", ""))
     except ValueError:
         abort(400)
+    if cred.state == CredentialState.LOCKED and state == CredentialState.ACTIVE:
+        # four eyes: unlocking after wrong PINs is asked here, approved by a second manager
+        if ask(ApprovalKind.UNLOCK, {"credential_id": cred.id, "person_id": cred.person_id}):
+            db.commit()
+        return redirect(url_for("people.show", person_id=cred.person_id))
+    reason = request.form.get("reason", "").strip()[:REASON_MAX]
+    if state != CredentialState.ACTIVE and state != cred.state and not reason:
+        flash(_("Give the reason for taking the card out of use."), "error")
+        return redirect(url_for("people.show", person_id=cred.person_id))
     before = snapshot(cred, CARD_FIELDS)
     cred.state = state
-    if state == CredentialState.ACTIVE:
-        cred.failed_pin_count = 0  # unlocking after wrong PINs
-    audit(
-        "credential.state", "credential", cred.id, before=before, after=snapshot(cred, CARD_FIELDS)
-    )
+    after = snapshot(cred, CARD_FIELDS)
+    if reason:
+        after["reason"] = reason
+    audit("credential.state", "credential", cred.id, before=before, after=after)
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("people.show", person_id=cred.person_id))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 00:06:45.131344
+Create Date: 2026-12-07 00:13:26.444736
 """
 from __future__ import annotations
 
@@ -211,6 +211,28 @@ def upgrade() -> None:
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_operator_id'), ['operator_id'], unique=False)
 
+    op.create_table('approval_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('requested_by', sa.Integer(), nullable=False),
+    sa.Column('requested_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('decision_note', sa.Text(), nullable=True),
+    sa.Column('done_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['decided_by'], ['operators.id'], name=op.f('fk_approval_requests_decided_by_operators')),
+    sa.ForeignKeyConstraint(['requested_by'], ['operators.id'], name=op.f('fk_approval_requests_requested_by_operators')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_approval_requests'))
+    )
+    with op.batch_alter_table('approval_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_approval_requests_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approval_requests_state'), ['state'], unique=False)
+
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=True),
@@ -290,6 +312,27 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['requested_by'], ['operators.id'], name=op.f('fk_deletion_records_requested_by_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deletion_records'))
     )
+    op.create_table('operator_mfa',
+    sa.Column('operator_id', sa.Integer(), nullable=False),
+    sa.Column('secret_enc', sa.String(length=300), nullable=False),
+    sa.Column('enrolled_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('last_step', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_operator_mfa_operator_id_operators')),
+    sa.PrimaryKeyConstraint('operator_id', name=op.f('pk_operator_mfa'))
+    )
+    op.create_table('recovery_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('operator_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=200), nullable=False),
+    sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', db.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_recovery_codes_operator_id_operators')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes'))
+    )
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recovery_codes_operator_id'), ['operator_id'], unique=False)
+
     op.create_table('visits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('visitor_id', sa.Integer(), nullable=False),
@@ -330,6 +373,9 @@ def upgrade() -> None:
     sa.Column('last_seen_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('revoked_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('remote_addr', sa.String(length=64), nullable=True),
+    sa.Column('stage', sa.String(length=16), nullable=False),
+    sa.Column('reauth_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('mfa_failures', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_web_sessions_operator_id_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_web_sessions')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_web_sessions_token_hash'))
@@ -498,6 +544,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_visits_open')
 
     op.drop_table('visits')
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recovery_codes_operator_id'))
+
+    op.drop_table('recovery_codes')
+    op.drop_table('operator_mfa')
     op.drop_table('deletion_records')
     with op.batch_alter_table('commands', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_commands_state'))
@@ -512,6 +563,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_log_occurred_at'))
 
     op.drop_table('audit_log')
+    with op.batch_alter_table('approval_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_approval_requests_state'))
+        batch_op.drop_index(batch_op.f('ix_approval_requests_kind'))
+
+    op.drop_table('approval_requests')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_operator_id'))
 

@@ -1,0 +1,236 @@
+"""Four eyes in the console: the requester never decides; a second person with the right role
+approves and the operation takes effect; everything audited with both people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from db.models import (
+    ApprovalRequest,
+    AuditLog,
+    Authorization,
+    Credential,
+    CredentialState,
+    Operator,
+)
+from tests.web.conftest import Auth, Site
+
+
+def _signed_in(app: Flask, username: str) -> Auth:
+    a = Auth(app.test_client())
+    resp = a.login(username)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard"
+    return a
+
+
+def _requests(session_factory: Any) -> list[ApprovalRequest]:
+    with session_factory() as s:
+        return list(s.scalars(select(ApprovalRequest).order_by(ApprovalRequest.id)))
+
+
+def test_requester_cannot_approve_their_own_authorization(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    first.post(
+        "/authorizations/new",
+        {"person_id": site.sato, "area_id": site.mynumber_room},
+        page="/authorizations/",
+    )
+    with session_factory() as s:
+        auth = s.scalars(select(Authorization).order_by(Authorization.id.desc())).first()
+    [req] = _requests(session_factory)
+    assert req.kind == "authorization.approve" and req.state == "pending"
+    # the requester: refused on both routes
+    first.post(f"/authorizations/{auth.id}/approve", page="/authorizations/")
+    first.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Authorization, auth.id).state == "pending"
+    assert "承認待ち" in first.client.get("/authorizations/").text  # shown as waiting
+    # a guard or an auditor cannot decide at all
+    assert (
+        _signed_in(app, "auditor")
+        .post(f"/approvals/{req.id}/approve", page="/approvals/")
+        .status_code
+        == 403
+    )
+    # the second manager approves: it takes effect, with both people on record
+    second.post(f"/authorizations/{auth.id}/approve", page="/authorizations/")
+    with session_factory() as s:
+        a = s.get(Authorization, auth.id)
+        mgr2 = s.scalar(select(Operator.id).where(Operator.username == "manager2"))
+        assert a.state == "approved" and a.approved_by == mgr2
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "authorization.approve")).one()
+        assert row.username == "manager2" and row.before["state"] == "pending"
+        assert row.after["requested_by"] == "manager" and row.after["approved_by"] == "manager2"
+        actions = [r.action for r in s.scalars(select(AuditLog).order_by(AuditLog.id))]
+    steps = [a for a in actions if a.startswith(("authorization.", "approval."))]
+    assert steps == [
+        "authorization.create",
+        "approval.request",
+        "approval.approve",
+        "authorization.approve",
+        "approval.done",
+    ]
+    assert _requests(session_factory)[0].state == "done"
+
+
+def test_an_edit_after_the_request_voids_it(app: Flask, site: Site, session_factory: Any) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    first.post(
+        "/authorizations/new",
+        {"person_id": site.sato, "area_id": site.mynumber_room},
+        page="/authorizations/",
+    )
+    with session_factory() as s:
+        auth_id = s.scalars(select(Authorization.id).order_by(Authorization.id.desc())).first()
+    # the second manager widens it: their edit is the new request, which they cannot approve
+    second.post(
+        f"/authorizations/{auth_id}/edit",
+        {"valid_until": "2030-03-31", "schedule": ""},
+        page="/authorizations/",
+    )
+    reqs = _requests(session_factory)
+    assert [r.state for r in reqs] == ["cancelled", "pending"]
+    second.post(f"/authorizations/{auth_id}/approve", page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, auth_id).state == "pending"
+    first.post(f"/authorizations/{auth_id}/approve", page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, auth_id).state == "approved"
+
+
+def test_revoke_needs_a_reason_and_reapproval_is_a_new_request(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    url = f"/authorizations/{site.auth_tanaka}"
+    first.post(f"{url}/revoke", {"reason": "異動"}, page="/authorizations/")  # not confirmed
+    first.post(f"{url}/revoke", {"confirm": "1"}, page="/authorizations/")  # no reason
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).state == "approved"
+    first.post(f"{url}/revoke", {"confirm": "1", "reason": "異動"}, page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).state == "revoked"
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "authorization.revoke")).one()
+        assert row.after["reason"] == "異動" and row.before["state"] == "approved"
+    # "Approve" on a revoked authorization only asks; it stays revoked until someone else agrees
+    first.post(f"{url}/approve", page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).state == "revoked"
+    [req] = _requests(session_factory)
+    assert req.state == "pending"
+    first.post(f"{url}/approve", page="/authorizations/")  # still the requester: refused
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).state == "revoked"
+    second.post(f"{url}/approve", page="/authorizations/")
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).state == "approved"
+
+
+def test_unlocking_a_locked_card_needs_a_second_manager(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    with session_factory() as s:
+        card = s.get(Credential, site.tanaka_card)
+        card.state, card.failed_pin_count = CredentialState.LOCKED, 5
+        s.commit()
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    page = f"/people/{site.tanaka}"
+    first.post(f"/people/cards/{site.tanaka_card}/state", {"state": "active"}, page=page)
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "locked"
+    [req] = _requests(session_factory)
+    first.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "locked"
+    second.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        card = s.get(Credential, site.tanaka_card)
+        assert card.state == "active" and card.failed_pin_count == 0
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "credential.unlock")).one()
+        assert row.after["requested_by"] == "manager" and row.after["approved_by"] == "manager2"
+
+
+def test_taking_a_card_out_of_use_needs_a_reason(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    m = _signed_in(app, "manager")
+    page = f"/people/{site.tanaka}"
+    m.post(f"/people/cards/{site.tanaka_card}/state", {"state": "lost"}, page=page)
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "active"
+    m.post(
+        f"/people/cards/{site.tanaka_card}/state", {"state": "lost", "reason": "紛失届"}, page=page
+    )
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "lost"
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "credential.state")).one()
+        assert row.after["reason"] == "紛失届"
+
+
+def test_a_new_administrator_waits_for_a_second_person(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    admin = _signed_in(app, "administrator")
+    admin.post(
+        "/admin/operators",
+        {"username": "adm2", "role": "administrator", "password": "a long admin passphrase"},
+        page="/admin/",
+    )
+    with session_factory() as s:
+        new = s.scalars(select(Operator).where(Operator.username == "adm2")).one()
+        assert new.role == "administrator" and new.active is False
+    [req] = _requests(session_factory)
+    admin.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is False
+    # promoting a guard is the same: asked, not done
+    with session_factory() as s:
+        gid = s.scalar(select(Operator.id).where(Operator.username == "guard"))
+    admin.post(f"/admin/operators/{gid}", {"role": "administrator", "active": "1"}, page="/admin/")
+    with session_factory() as s:
+        assert s.get(Operator, gid).role == "guard"
+    _signed_in(app, "manager").post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is True
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "operator.administrator")).one()
+        assert row.before["active"] is False and row.after["active"] is True
+        assert (
+            row.after["requested_by"] == "administrator" and row.after["approved_by"] == "manager"
+        )
+    # the new administrator must enrol a second factor at the first sign-in
+    resp = Auth(app.test_client()).login("adm2", "a long admin passphrase")
+    assert resp.headers["Location"].startswith("/mfa/enrol")
+
+
+def test_a_purge_is_asked_and_approved_in_the_console_for_the_command_line(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    form = {"kind": "retention.purge", "log": "events", "before": "2020-01-02"}
+    first.post("/approvals/new", form, page="/approvals/")  # no reason: refused
+    assert _requests(session_factory) == []
+    first.post("/approvals/new", {**form, "reason": "契約終了"}, page="/approvals/")
+    [req] = _requests(session_factory)
+    assert req.params == {"log": "events", "before": "2020-01-02"}
+    second.post(f"/approvals/{req.id}/reject", page="/approvals/")  # a rejection needs a reason
+    assert _requests(session_factory)[0].state == "pending"
+    second.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    [req] = _requests(session_factory)
+    assert req.state == "approved"  # waits for `nyutai purge --approval N`
+    assert f"--approval {req.id}" in second.client.get("/approvals/").text
+
+
+def test_requester_may_withdraw(app: Flask, site: Site, session_factory: Any) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    form = {"kind": "review.decide", "person_id": str(site.sato), "decision": "revoke"}
+    first.post("/approvals/new", {**form, "reason": "r"}, page="/approvals/")
+    [req] = _requests(session_factory)
+    second.post(f"/approvals/{req.id}/cancel", page="/approvals/")  # not theirs
+    assert _requests(session_factory)[0].state == "pending"
+    first.post(f"/approvals/{req.id}/cancel", page="/approvals/")
+    assert _requests(session_factory)[0].state == "cancelled"
