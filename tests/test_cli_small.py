@@ -206,8 +206,9 @@ def test_second_demo_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     cfg = load_config(data / "site.toml")
     engine = make_engine(cfg.database_url)
     with session_scope(make_session_factory(engine)) as s:
-        fresh = reset_demo_passwords(s)
+        fresh = {login.role: login for login in reset_demo_passwords(s, b"k" * 32)}
     with session_scope(make_session_factory(engine)) as s:
-        op = s.scalar(select(Operator).where(Operator.username == fresh["guard"][0]))
-        assert op is not None and verify_password(op.password_hash, fresh["guard"][1])
+        op = s.scalar(select(Operator).where(Operator.username == fresh["guard"].username))
+        assert op is not None and verify_password(op.password_hash, fresh["guard"].password)
+        assert fresh["manager"].totp_seed and not fresh["guard"].totp_seed
     engine.dispose()

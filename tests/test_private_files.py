@@ -18,12 +18,16 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from controller.journal import UnsavedJournal
+from db.approvals import Actor, decide, request_approval
 from db.engine import make_engine, make_session_factory
 from db.eventlog import append_event
 from db.models import Event, Operator
 from db.reports.fonts import FontMissingError, find_cjk_font
 from domain.config import load_config
+from domain.vocabulary import ApprovalKind
 from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS
 
@@ -66,8 +70,9 @@ def _seed(site: Path) -> None:
     cfg = load_config(site)
     engine = make_engine(cfg.database_url)
     with make_session_factory(engine)() as s:
-        for role in ("administrator", "manager", "guard"):
-            s.add(Operator(username=role, display_name=role, role=role, password_hash="x"))
+        for name, role in (("administrator", "administrator"), ("manager", "manager"),
+                           ("manager2", "manager"), ("guard", "guard")):  # fmt: skip
+            s.add(Operator(username=name, display_name=name, role=role, password_hash="x"))
         t0 = datetime(2020, 3, 2, 1, 0, tzinfo=UTC)
         for i in range(4):
             append_event(
@@ -82,6 +87,19 @@ def _seed(site: Path) -> None:
             )
         s.commit()
     engine.dispose()
+
+
+def _approved(site: Path, kind: str, params: dict[str, str]) -> int:
+    """What the console records when one manager asks and another approves."""
+    engine = make_engine(load_config(site).database_url)
+    try:
+        with make_session_factory(engine).begin() as s:
+            ops = {o.username: Actor.of(o) for o in s.scalars(select(Operator))}
+            req = request_approval(s, kind, params, ops["manager"], "契約終了")
+            decide(s, req.id, ops["manager2"], True)
+            return req.id
+    finally:
+        engine.dispose()
 
 
 def test_commands_create_private_files(tmp_path: Path) -> None:
@@ -105,10 +123,14 @@ def test_commands_create_private_files(tmp_path: Path) -> None:
     except FontMissingError:
         pdf = False
     if pdf:
+        # the two approvals a manager asks for and a second manager gives in the console
+        retention = _approved(site, ApprovalKind.RETENTION,
+                              {"contract_end": "2020-03-31", "channel": "cli"})  # fmt: skip
         nyutai("retention", "set", "--config", config, "--contract-end", "2020-03-31",
-               "--operator", "administrator")  # fmt: skip
+               "--approval", str(retention))  # fmt: skip
+        purge = _approved(site, ApprovalKind.PURGE, {"log": "events", "before": "2020-03-03"})
         nyutai("purge", "--config", config, "--log", "events", "--before", "2020-03-03",
-               "--requested-by", "guard", "--approved-by", "manager")  # fmt: skip
+               "--approval", str(purge))  # fmt: skip
         (certificate,) = (data / "certificates").glob("deletion-*.pdf")
         assert mode(data / "certificates") == 0o700 and mode(certificate) == 0o600
 

@@ -89,6 +89,9 @@ function startPickers() {
       timer = setTimeout(search, 250);
     });
     if (area) area.addEventListener("change", () => { if (input.value) search(); });
+  }
+}
+
 // Visitor photo: the browser's camera (getUserMedia) fills the form's file input with a
 // JPEG; without a camera (or permission, or outside a secure context) the file input stays.
 function photoCapture() {
