@@ -33,7 +33,7 @@ from db.checkpoints import public_hex, sign
 from db.eventlog import append_audit, chain_head
 from db.models import AuditLog, DeletionRecord, Operator, Role
 from db.reports.fonts import FontMissingError, find_cjk_font
-from db.settings import RETENTION_YEARS, contract_end, get_setting
+from db.settings import RETENTION_YEARS, SettingError, contract_end, get_setting
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,10 @@ def _refuse(
 
 def check_allowed(session: Session, before: datetime, now: datetime) -> tuple[str, str] | None:
     """(code, message) why purging rows older than ``before`` is not allowed now, or None."""
-    until = retention_end(session)
+    try:
+        until = retention_end(session)
+    except SettingError as exc:  # a stored value breaking the rules never opens a purge
+        return "setting_invalid", str(exc)
     if until is None:
         return "retention_unknown", "the contract end date is not set: nothing can be purged"
     today = now.astimezone(TOKYO).date()

@@ -216,13 +216,18 @@ def retention_group() -> None:
 @config_option
 def retention_show(config_path: Path) -> None:
     from db.retention import retention_end
-    from db.settings import CONTRACT_END, RETENTION_YEARS, get_setting
+    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, stored_value
 
     cfg = _load(config_path)
     with _factory(cfg)() as s:
-        click.echo(f"contract_end: {get_setting(s, CONTRACT_END)}")
-        click.echo(f"retention_years: {get_setting(s, RETENTION_YEARS)}")
-        end = retention_end(s)
+        click.echo(f"contract_end: {stored_value(s, CONTRACT_END)}")
+        click.echo(f"retention_years: {stored_value(s, RETENTION_YEARS)}")
+        try:
+            end = retention_end(s)
+        except SettingError as exc:
+            raise click.ClickException(
+                f"{exc} (nothing can be purged until it is set again)"
+            ) from None
         click.echo(f"purge possible from: {end if end else 'never (contract end not set)'}")
 
 
@@ -237,7 +242,7 @@ def retention_set(
     """Set the contract end and/or retention (audited; administrators and managers)."""
     from db.eventlog import append_audit
     from db.models import AuditLog, Role
-    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, get_setting, set_setting
+    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, set_setting, stored_value
     from db.types import utcnow
 
     cfg = _load(config_path)
@@ -248,11 +253,11 @@ def retention_set(
         for key, value in ((CONTRACT_END, contract_end), (RETENTION_YEARS, years)):
             if value is None:
                 continue
-            before = get_setting(s, key)
+            before = stored_value(s, key)
             try:
-                set_setting(s, key, value)
+                value = set_setting(s, key, value)
             except SettingError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(f"{exc.code}: {exc}") from None
             append_audit(
                 s,
                 AuditLog(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -18,6 +20,7 @@ from db.models import (
     SiteSetting,
     WebSession,
 )
+from db.settings import DEFAULTS as SETTING_DEFAULTS
 from db.types import utcnow
 from web.accounts import AccountError, create_operator
 from web.audit import audit, snapshot
@@ -25,6 +28,8 @@ from web.db import get_session
 from web.roles import requires
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
+SETTING_KEYS = tuple(SETTING_DEFAULTS)
 
 OPERATOR_FIELDS = ("username", "display_name", "role", "active")
 AREA_FIELDS = (
@@ -49,6 +54,7 @@ def index() -> ResponseReturnValue:
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
         settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
+        setting_keys=SETTING_KEYS,
         roles=list(Role),
         antipassback_modes=list(AntipassbackMode),
         escort_policies=list(EscortPolicy),
@@ -240,28 +246,55 @@ def operator_password(operator_id: int) -> ResponseReturnValue:
 @bp.route("/settings", methods=["POST"])
 @requires("admin.edit")
 def setting_update() -> ResponseReturnValue:
-    """Set one site setting; the value is JSON (a date is "2027-03-31", a number 5)."""
+    """Set one site setting through ``db.settings.set_setting``: the same rules as the CLI.
+
+    The value may be typed as JSON (``"2027-03-31"``, ``5``, ``null``) or as plain text.
+    """
     import json
-    import re
+
+    from db.settings import SettingError, set_setting, stored_value
 
     db = get_session()
-    key = request.form.get("key", "").strip()
-    if not re.fullmatch(r"[a-z][a-z0-9_.]{0,63}", key):
-        flash(_("Setting names use lowercase letters, digits, '_' and '.'."), "error")
-        return redirect(url_for("admin.index"))
+    key = request.form.get("key", "").strip()[:64]
+    raw = request.form.get("value", "").strip()[:1000]
     try:
-        value = json.loads(request.form.get("value", ""))
+        value = json.loads(raw)
     except ValueError:
-        flash(_('The value must be JSON, e.g. "2027-03-31", 5 or true.'), "error")
+        value = raw  # plain text: 2027-03-31, 19:30
+    before = stored_value(db, key) if key in SETTING_KEYS else None
+    try:
+        value = set_setting(db, key, value)
+    except SettingError as exc:
+        db.rollback()
+        log.info("setting %r not saved: %s", key, exc.code)
+        flash(
+            _("The setting was not saved: %(why)s", why=setting_reason(exc.code)),
+            "error",
+        )
         return redirect(url_for("admin.index"))
-    row = db.get(SiteSetting, key)
-    before = {"value": row.value} if row else None
-    if row is None:
-        row = SiteSetting(key=key, value=value, updated_at=utcnow())
-        db.add(row)
-    else:
-        row.value, row.updated_at = value, utcnow()
-    audit("setting.update", "setting", key, before=before, after={"value": value})
+    audit("setting.update", "setting", key, before={"value": before}, after={"value": value})
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+def setting_reason(code: str) -> str:
+    """The sentence for a SettingError code (db.settings), in the operator's language."""
+    from db.settings import CONTRACT_YEARS, MAX_RETENTION_YEARS, MIN_RETENTION_YEARS
+
+    return {
+        "setting_unknown": _(
+            "there is no such setting (known: %(keys)s)", keys=", ".join(SETTING_KEYS)
+        ),
+        "retention_years_range": _(
+            "the retention must be a whole number of years from %(low)s to %(high)s",
+            low=MIN_RETENTION_YEARS,
+            high=MAX_RETENTION_YEARS,
+        ),
+        "contract_end_date": _(
+            "the contract end must be a date YYYY-MM-DD between %(low)s and %(high)s, or null",
+            low=CONTRACT_YEARS[0],
+            high=CONTRACT_YEARS[1],
+        ),
+        "end_of_day_time": _("the end of day must be a time HH:MM (00:00 to 23:59)"),
+    }.get(code, code)
