@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from db.models import AuditLog
+from domain.csvsafe import SafeCsvWriter
 from web.db import get_session
 from web.ids import MAX_BIG_ID, parse_id
 from web.integrity import verify_chain
@@ -71,7 +72,6 @@ def verify() -> ResponseReturnValue:
 @requires("audit.view")
 def export() -> ResponseReturnValue:
     """The whole audit log as CSV (UTF-8 with BOM), streamed in id batches."""
-    import csv
     import io
     import json
 
@@ -87,7 +87,7 @@ def export() -> ResponseReturnValue:
 
     def generate() -> Iterator[str]:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
+        w = SafeCsvWriter(buf)
         w.writerow(
             [
                 "seq",
