@@ -10,8 +10,11 @@ unknown names get the same answers; repeated failures are one audit row per name
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -76,13 +79,17 @@ def test_unknown_names_cost_a_password_verification(app: Flask, site: Site, monk
     from web import accounts
 
     calls = []
-    real = accounts._hasher.verify
+    real = accounts._hasher
 
-    def counting(hash_: str, password: str) -> bool:
-        calls.append(hash_ == accounts._DUMMY_HASH)
-        return real(hash_, password)
+    class Counting:  # PasswordHasher has slots: wrap it instead of patching a method
+        def verify(self, hash_: str, password: str) -> bool:
+            calls.append(hash_ == accounts._DUMMY_HASH)
+            return real.verify(hash_, password)
 
-    monkeypatch.setattr(accounts._hasher, "verify", counting)
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    monkeypatch.setattr(accounts, "_hasher", Counting())
     _client(app, "203.0.113.9").login("no-such-operator", "wrong password 12345")
     _client(app, "203.0.113.10").login("guard", "wrong password 12345")
     assert calls == [True, False]  # the dummy hash for the unknown name, the real one else
@@ -165,3 +172,79 @@ def test_an_auditor_opening_the_log_sees_closed_windows(
         s.commit()
     page = auditor.client.get("/audit/?action=login_failed").text
     assert "login_failed_repeated" in page
+
+
+def _fresh_pg_database() -> tuple[str, Callable[[], None]]:
+    import os
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    pg = os.environ.get("NYUTAI_TEST_PG_URL")
+    if not pg:
+        pytest.skip("no PostgreSQL server (NYUTAI_TEST_PG_URL unset; scripts/test starts one)")
+    name = f"nyutai_throttle_{secrets.token_hex(4)}"
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(pg).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_concurrent_failures_from_two_processes_are_all_counted(backend: str, db_url: str) -> None:
+    """Two web processes (two apps, each with its own engine) count the same name at once:
+    no count is lost and the first failure is audited exactly once."""
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import upgrade
+    from tests.web.conftest import seed_site
+    from web import create_app
+
+    drop: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "postgresql":
+        db_url, drop = _fresh_pg_database()
+        upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    try:
+        with factory() as s:
+            seed_site(s)
+            s.commit()
+        apps = [
+            create_app(
+                test_config={
+                    "SECRET_KEY": f"process-{n}-" + "z" * 40,
+                    "NYUTAI_DATABASE_URL": db_url,
+                }
+            )
+            for n in range(2)
+        ]
+        clients = []
+        for n in range(8):
+            client = apps[n % 2].test_client()
+            client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 100}"
+            clients.append(Auth(client))
+
+        def attempt(auth: Auth) -> list[int]:
+            return [auth.login("manager", "wrong password 12345").status_code for _ in range(2)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = [s for result in pool.map(attempt, clients) for s in result]
+        assert statuses == [401] * 16
+        with factory() as s:
+            row = s.get(LoginThrottle, "name:manager")
+            assert row is not None and row.failures == 16 and row.window_failures == 15
+            assert sorted(row.window_detail) == sorted(f"198.51.100.{n + 100}" for n in range(8))
+            first = s.scalars(select(AuditLog).where(AuditLog.action == "login_failed")).all()
+            assert len(first) == 1
+    finally:
+        engine.dispose()
+        drop()

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select, update
 
+from db import throttle
 from db.models import (
     AntipassbackMode,
     Area,
@@ -231,7 +232,7 @@ def operator_password(operator_id: int) -> ResponseReturnValue:
         flash(_("The password was not changed: %(why)s", why=problem), "error")
         return redirect(url_for("admin.index"))
     op.password_hash = hash_password(password)
-    op.failed_logins, op.locked_until = 0, None
+    throttle.forget_name(db, op.username)  # the administrator vouches: no delay is left
     db.execute(
         update(WebSession)
         .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
