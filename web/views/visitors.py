@@ -32,7 +32,7 @@ from web.eligibility import eligible_escorts
 from web.i18n import reason_text, site_zone
 from web.ids import parse_id
 from web.roles import requires
-from web.views.people import add_credential
+from web.views.people import PERSON_FIELDS, add_credential
 
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
 
@@ -245,6 +245,7 @@ def register() -> ResponseReturnValue:
         visitor = db.get(Person, form["visitor_id"])
         if visitor is not None and visitor.kind != PersonKind.VISITOR:
             visitor = None
+    before = None if visitor is None else snapshot(visitor, PERSON_FIELDS)
     if visitor is None:
         visitor = Person(kind=PersonKind.VISITOR, name=form["name"], active=True)
         db.add(visitor)
@@ -252,6 +253,13 @@ def register() -> ResponseReturnValue:
     visitor.name_kana = form["name_kana"] or None
     visitor.organization = form["organization"] or None
     db.flush()
+    # The name is shown on all the visitor's past events: a change at the desk (a typo, a new
+    # company) is allowed but never silent; it is audited like an edit on the people page.
+    after = snapshot(visitor, PERSON_FIELDS)
+    if before is None:
+        audit("person.create", "person", visitor.id, after=after)
+    elif before != after:
+        audit("person.update", "person", visitor.id, before=before, after=after)
     visit = Visit(
         visitor_id=visitor.id,
         area_id=checked["area"].id,
