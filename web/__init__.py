@@ -26,6 +26,7 @@ def create_app(
         NYUTAI_IDLE_TIMEOUT_MINUTES=config.web.idle_timeout_minutes if config else 30,
         NYUTAI_DEMO=config.controller.demo if config else False,
         NYUTAI_TIMEZONE=config.site.timezone if config else "Asia/Tokyo",
+        NYUTAI_TRUSTED_PROXIES=tuple(config.web.trusted_proxies) if config else (),
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
         BABEL_DEFAULT_LOCALE=config.web.default_locale if config else "ja",
@@ -52,6 +53,9 @@ def create_app(
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
     from web import auth, db, i18n, refusals, security, views
+    from web.proxy import install_trusted_proxies
+
+    install_trusted_proxies(app, app.config["NYUTAI_TRUSTED_PROXIES"])
 
     db.init_app(app, app.config["NYUTAI_DATABASE_URL"])
     i18n.init_app(app)
