@@ -411,8 +411,8 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[created]
     last_used_at: Mapped[datetime | None]
-    # refused from then on (web.accounts.create_api_token sets it; default 90 days)
-    expires_at: Mapped[datetime | None]
+    # refused from then on (web.accounts.create_api_token: 90 days unless asked otherwise)
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
@@ -94,24 +96,100 @@ def create_operator(
     return op
 
 
-def create_api_token(session: Session, operator: Operator, label: str) -> tuple[int, str]:
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 366
+
+
+def create_api_token(
+    session: Session,
+    operator: Operator,
+    label: str,
+    *,
+    valid_days: int = DEFAULT_TOKEN_DAYS,
+    actor: Operator | None = None,
+    actor_name: str | None = None,
+) -> tuple[int, str]:
     """A new API token for ``operator``: (row id, the token). Only its hash is stored, so
-    the token is shown once (flushes; the caller commits)."""
+    the token is shown once. It expires after ``valid_days``; the audit row names who made
+    it (``actor``, or ``actor_name`` such as ``cli:root``). Flushes; the caller commits."""
     from db.models import ApiToken
     from web.auth import new_token, token_hash
 
+    if not 1 <= valid_days <= MAX_TOKEN_DAYS:
+        raise AccountError(f"a token is valid for 1 to {MAX_TOKEN_DAYS} days")
     token = new_token()
-    row = ApiToken(operator_id=operator.id, token_hash=token_hash(token), label=label[:100])
+    now = utcnow()
+    row = ApiToken(
+        operator_id=operator.id,
+        token_hash=token_hash(token),
+        label=label[:100],
+        created_at=now,
+        expires_at=now + timedelta(days=valid_days),
+    )
     session.add(row)
     session.flush()
     append_audit(
         session,
         AuditLog(
-            occurred_at=utcnow(),
+            occurred_at=now,
+            operator_id=actor.id if actor else None,
+            username=actor.username if actor else actor_name,
             action="api_token.create",
             target_type="api_token",
             target_id=str(row.id),
-            after={"operator": operator.username, "label": label[:100]},
+            after={
+                "operator": operator.username,
+                "label": label[:100],
+                "expires_at": row.expires_at.isoformat(),
+            },
         ),
     )
     return row.id, token
+
+
+def revoke_api_token(
+    session: Session,
+    token_id: int,
+    *,
+    actor: Operator | None = None,
+    actor_name: str | None = None,
+) -> bool:
+    """Revoke one token (audited with its owner and the actor); False if there is no such
+    token. Flushes; the caller commits."""
+    from db.models import ApiToken
+
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    owner = session.get(Operator, row.operator_id)
+    was = row.revoked_at
+    row.revoked_at = was or utcnow()
+    append_audit(
+        session,
+        AuditLog(
+            occurred_at=utcnow(),
+            operator_id=actor.id if actor else None,
+            username=actor.username if actor else actor_name,
+            action="api_token.revoke",
+            target_type="api_token",
+            target_id=str(token_id),
+            before={"revoked_at": was.isoformat() if was else None},
+            after={"operator": owner.username if owner else None, "label": row.label},
+        ),
+    )
+    return True
+
+
+def revoke_operator_tokens(session: Session, operator_id: int) -> int:
+    """End every live token of an operator (their password was reset or changed): the
+    number revoked. The caller's audit row records it. Flushes; the caller commits."""
+    from sqlalchemy import update
+
+    from db.models import ApiToken
+
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.operator_id == operator_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

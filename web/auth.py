@@ -60,6 +60,7 @@ class CurrentOperator(UserMixin):
     locale: str
     session_id: int | None = None  # WebSession row; None for API tokens
     via_token: bool = False
+    token_id: int | None = None  # the ApiToken row when signed in by a token
 
     def get_id(self) -> str:
         return str(self.id)
@@ -138,13 +139,15 @@ def _load_api_token(header: str) -> CurrentOperator | None:
     if row is None:
         return None
     tok, op = row
-    if tok.revoked_at is not None or not op.active:
-        return None
     now = utcnow()
+    if tok.revoked_at is not None or tok.expires_at <= now or not op.active:
+        return None
     if tok.last_used_at is None or now - tok.last_used_at > SEEN_RESOLUTION:
         tok.last_used_at = now
         db.commit()
-    return CurrentOperator(op.id, op.username, op.display_name, op.role, op.locale, via_token=True)
+    return CurrentOperator(
+        op.id, op.username, op.display_name, op.role, op.locale, via_token=True, token_id=tok.id
+    )
 
 
 @login_manager.unauthorized_handler
@@ -308,7 +311,7 @@ def language() -> ResponseReturnValue:
 @requires(LOGGED_IN)
 def account() -> ResponseReturnValue:
     """The operator's own password: current one, then the new one twice."""
-    from web.accounts import password_problem
+    from web.accounts import password_problem, revoke_operator_tokens
 
     if request.method == "POST":
         if current_user.via_token:
@@ -334,6 +337,8 @@ def account() -> ResponseReturnValue:
             flash(_("The password was not changed: %(why)s", why=problem), "error")
         else:
             op.password_hash = hash_password(new)
+            # API tokens end too: they would otherwise outlive a password thought known
+            tokens = revoke_operator_tokens(db, op.id)
             # other sessions (another PC, a stolen cookie) end; this one stays
             db.execute(
                 update(WebSession)
@@ -344,7 +349,12 @@ def account() -> ResponseReturnValue:
                 )
                 .values(revoked_at=utcnow())
             )
-            audit("password_change", "operator", op.id, after={"password": "(set)"})
+            audit(
+                "password_change",
+                "operator",
+                op.id,
+                after={"password": "(set)", "api_tokens_revoked": tokens},
+            )
             db.commit()
             flash(_("Your password is changed."), "info")
         return redirect(url_for("auth.account"))

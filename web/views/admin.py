@@ -220,7 +220,7 @@ def door_update(door_id: int) -> ResponseReturnValue:
 @requires("admin.edit")
 def operator_password(operator_id: int) -> ResponseReturnValue:
     """An administrator sets a new password (e.g. forgotten); the operator's sessions end."""
-    from web.accounts import hash_password, password_problem
+    from web.accounts import hash_password, password_problem, revoke_operator_tokens
 
     db = get_session()
     op = db.get(Operator, operator_id)
@@ -238,7 +238,14 @@ def operator_password(operator_id: int) -> ResponseReturnValue:
         .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    audit("operator.password_reset", "operator", op.id, after={"password": "(set)"})
+    # a reset usually means the password may be known: the operator's API tokens end too
+    tokens = revoke_operator_tokens(db, op.id)
+    audit(
+        "operator.password_reset",
+        "operator",
+        op.id,
+        after={"password": "(set)", "api_tokens_revoked": tokens},
+    )
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
@@ -299,3 +306,31 @@ def setting_reason(code: str) -> str:
         ),
         "end_of_day_time": _("the end of day must be a time HH:MM (00:00 to 23:59)"),
     }.get(code, code)
+
+
+@bp.route("/tokens")
+@requires("admin.view")
+def tokens() -> ResponseReturnValue:
+    """Every API token: owner, label, created, last used, expiry, state; never the token."""
+    from db.models import ApiToken
+
+    db = get_session()
+    rows = db.execute(
+        select(ApiToken, Operator.username)
+        .join(Operator, Operator.id == ApiToken.operator_id)
+        .order_by(ApiToken.id.desc())
+    ).all()
+    return render_template("tokens.html", rows=rows, now=utcnow())
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("admin.edit")
+def token_revoke(token_id: int) -> ResponseReturnValue:
+    from web.accounts import revoke_api_token
+
+    db = get_session()
+    if not revoke_api_token(db, token_id, actor=db.get(Operator, current_user.id)):
+        abort(404)
+    db.commit()
+    flash(_("The token is revoked."), "info")
+    return redirect(url_for("admin.tokens"))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from db.models import Alarm, AlarmState, Event, Presence
 from web import eventquery
+from web.audit import audit
 from web.db import get_session
 from web.i18n import site_zone
 from web.ids import parse_id
@@ -57,7 +58,23 @@ def events() -> ResponseReturnValue:
     if size is None:
         return {"error": "bad filter", "details": ["limit: " + _("expected a number")]}, 400
     page = eventquery.page(get_session(), f, after=request.args.get("after"), size=size)
-    return {"events": [event_json(e) for e in page.rows], "next": page.next_cursor}
+    body = {"events": [event_json(e) for e in page.rows], "next": page.next_cursor}
+    _audit_read("api.events", "events", len(page.rows), {"filter": dict(request.args)})
+    return body
+
+
+def _audit_read(action: str, target: str, rows: int, extra: dict[str, Any] | None = None) -> None:
+    """Personal data read through the API is audited like a CSV export: who (the token's
+    operator and the token), what (the filter), how much."""
+    from flask_login import current_user
+
+    audit(
+        action,
+        target,
+        None,
+        after={"api_token_id": current_user.token_id, "rows": rows, **(extra or {})},
+    )
+    get_session().commit()
 
 
 @bp.route("/occupancy")
@@ -66,7 +83,7 @@ def occupancy() -> ResponseReturnValue:
     rows = get_session().scalars(
         select(Presence).options(joinedload(Presence.person)).order_by(Presence.entered_at)
     )
-    return {
+    body = {
         "inside": [
             {
                 "person_id": p.person_id,
@@ -80,6 +97,8 @@ def occupancy() -> ResponseReturnValue:
             for p in rows
         ]
     }
+    _audit_read("api.occupancy", "presence", len(body["inside"]))
+    return body
 
 
 @bp.route("/alarms")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 23:40:41.344728
+Create Date: 2026-12-06 23:56:33.036663
 """
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=100), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('last_used_at', db.types.UTCDateTime(), nullable=True),
-    sa.Column('expires_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('expires_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('revoked_at', db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_api_tokens_operator_id_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
