@@ -18,6 +18,9 @@ def create_app(
     config: SiteConfig | None = None, test_config: dict[str, Any] | None = None
 ) -> Flask:
     app = Flask(__name__)
+    from web.ids import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     if config is None and test_config is None and os.environ.get("NYUTAI_CONFIG"):
         config = load_config(os.environ["NYUTAI_CONFIG"])
     app.config.update(

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from db.eventlog import append_audit
 from db.models import AuditLog, Operator, Role
 from db.types import utcnow
-
-MIN_PASSWORD_LENGTH = 12
+from domain.passwords import MIN_PASSWORD_LENGTH, password_problem_code
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a miss costs as long as a hit.
@@ -25,15 +24,31 @@ class AccountError(ValueError):
     """An operator account could not be created or changed; the message says why."""
 
 
-def password_problem(password: str, username: str = "") -> str | None:
-    """Why ``password`` is too weak, or None. Length is what matters most (NIST 800-63B)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return _("at least %(n)s characters are needed", n=MIN_PASSWORD_LENGTH)
-    if len(set(password)) < 4:
-        return _("too few different characters")
-    if username and username.lower() in password.lower():
-        return _("the password must not contain the user name")
-    return None
+def password_problem(password: str, username: str = "", site_name: str | None = None) -> str | None:
+    """Why ``password`` is too weak (a sentence), or None: domain.passwords has the rules.
+
+    ``site_name`` defaults to the running console's ``[site] name``.
+    """
+    if site_name is None:
+        site_name = _site_name()
+    code = password_problem_code(password, username, site_name)
+    if code is None:
+        return None
+    return {
+        "password_short": _("at least %(n)s characters are needed", n=MIN_PASSWORD_LENGTH),
+        "password_few_characters": _("too few different characters"),
+        "password_contains_name": _("the password must not contain the user name"),
+        "password_contains_site": _("the password must not contain the site's name"),
+        "password_common": _("this password is one of the most commonly used ones"),
+        "password_pattern": _("this is a keyboard pattern, a run or a repetition"),
+    }.get(code, code)
+
+
+def _site_name() -> str:
+    from flask import current_app, has_app_context
+
+    cfg = current_app.config.get("NYUTAI_SITE") if has_app_context() else None
+    return cfg.site.name if cfg is not None else ""
 
 
 def hash_password(password: str) -> str:
@@ -59,6 +74,7 @@ def create_operator(
     display_name: str | None = None,
     *,
     actor: Operator | None = None,
+    site_name: str | None = None,
 ) -> Operator:
     """Create an operator (flushes; the caller commits). Weak passwords are refused."""
     username = username.strip()
@@ -68,7 +84,7 @@ def create_operator(
         role = Role(role).value
     except ValueError:
         raise AccountError(f"unknown role {role!r} (one of: {', '.join(Role)})") from None
-    problem = password_problem(password, username)
+    problem = password_problem(password, username, site_name)
     if problem:
         raise AccountError(_("weak password: %(problem)s", problem=problem))
     if session.scalar(select(Operator.id).where(Operator.username == username)) is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import make_engine, make_session_factory, session_scope
 from db.models import ApiToken, Operator, Role
 from db.types import utcnow
-from domain.config import ConfigError, load_config
+from domain.config import ConfigError, SiteConfig, load_config
 
 config_option = click.option(
     "--config",
@@ -26,12 +26,15 @@ config_option = click.option(
 )
 
 
-def _factory(config_path: Path) -> sessionmaker[Session]:
+def _config(config_path: Path) -> SiteConfig:
     try:
-        cfg = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
-    return make_session_factory(make_engine(cfg.database_url))
+
+
+def _factory(config_path: Path) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(_config(config_path).database_url))
 
 
 @click.group()
@@ -55,13 +58,16 @@ def operators_create(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = password_problem(password, username)
+    site_name = _config(config_path).site.name
+    problem = password_problem(password, username, site_name)
     if problem:
         raise click.ClickException(f"weak password: {problem}")
     factory = _factory(config_path)
     try:
         with session_scope(factory) as session:
-            op = create_operator(session, username, role, password, display_name)
+            op = create_operator(
+                session, username, role, password, display_name, site_name=site_name
+            )
             op_id = op.id
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None

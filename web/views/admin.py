@@ -226,6 +226,12 @@ def operator_password(operator_id: int) -> ResponseReturnValue:
     op = db.get(Operator, operator_id)
     if op is None:
         abort(404)
+    if op.id == current_user.id:
+        # one's own password: the current one first, as on the account page (a session left
+        # open must not be enough to take the administrator account over)
+        refused = _own_password_refused(op)
+        if refused is not None:
+            return refused
     password = request.form.get("password", "")
     problem = password_problem(password, op.username)
     if problem:
@@ -249,6 +255,28 @@ def operator_password(operator_id: int) -> ResponseReturnValue:
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+def _own_password_refused(op: Operator) -> ResponseReturnValue | None:
+    """None when the form's ``current`` password is right; else the refusal (throttled
+    like sign-in: the same keys as /account)."""
+    from web.accounts import verify_password
+    from web.auth import client_address
+
+    db = get_session()
+    addr, now = client_address(), utcnow()
+    wait = throttle.check(db, addr, op.username, now, known_address=True)
+    if wait is not None:
+        db.commit()
+        flash(_("Too many failed attempts. Try again later."), "error")
+        return redirect(url_for("admin.index"))
+    if not verify_password(op.password_hash, request.form.get("current", "")):
+        throttle.record_failure(db, addr, op.username, now)
+        audit("password_change_failed", "operator", op.id)
+        db.commit()
+        flash(_("The current password is wrong."), "error")
+        return redirect(url_for("admin.index"))
+    return None
 
 
 @bp.route("/settings", methods=["POST"])
