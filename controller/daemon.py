@@ -351,6 +351,7 @@ class Controller:
             self.clock(),
             width=frame.width,
             height=frame.height,
+            subdir=self.cfg.controller.snapshot_dir,  # where the web serves them from
         )
         self._event(
             s,

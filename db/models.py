@@ -425,8 +425,6 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str] = mapped_column(String(8), default="ja")
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     created_at: Mapped[created]
@@ -501,6 +499,28 @@ class ApprovalRequest(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what carrying it out did
 
 
+class LoginThrottle(Base):
+    """Failed sign-ins by key, shared by every web process (db.throttle).
+
+    Keys: ``addr:ADDRESS`` (one client, any name), ``name:USERNAME`` (one name, any client,
+    known or not) and ``pair:ADDRESS|USERNAME``. ``failures`` drives a growing delay
+    (``blocked_until``); the ``window_*`` columns aggregate failures and refusals for the
+    audit log, one summary row per key and window instead of one row per attempt.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    window_failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_refused: Mapped[int] = mapped_column(Integer, default=0)
+    # the other side of the key seen in the window: addresses for a name, names for an address
+    window_detail: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
@@ -510,6 +530,8 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[created]
     last_used_at: Mapped[datetime | None]
+    # refused from then on (web.accounts.create_api_token: 90 days unless asked otherwise)
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

@@ -34,7 +34,7 @@ from db.checkpoints import public_hex, sign
 from db.eventlog import append_audit, chain_head
 from db.models import AuditLog, DeletionRecord, Operator, Role
 from db.reports.fonts import FontMissingError, find_cjk_font
-from db.settings import RETENTION_YEARS, contract_end, get_setting
+from db.settings import RETENTION_YEARS, SettingError, contract_end, get_setting
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,10 @@ def check_allowed(
 ) -> tuple[str, str] | None:
     """(code, message) why purging rows older than ``before`` is not allowed now, or None.
     Dates are the site's calendar days (``zone``)."""
-    until = retention_end(session)
+    try:
+        until = retention_end(session)
+    except SettingError as exc:  # a stored value breaking the rules never opens a purge
+        return "setting_invalid", str(exc)
     if until is None:
         return "retention_unknown", "the contract end date is not set: nothing can be purged"
     today = now.astimezone(zone).date()

@@ -12,6 +12,7 @@ wiring: reader URLs, pins, cameras).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 import types
 import typing
@@ -75,6 +76,10 @@ class WebSection:
     session_lifetime_hours: int = 12
     # four-eyes steps need the password or a TOTP code entered within this many minutes
     reauth_minutes: int = 5
+    # addresses (or networks, "10.0.0.0/24") of the TLS reverse proxies in front of the
+    # console: only requests from them may say, in X-Forwarded-For/-Proto, who the client is
+    # and that it came over TLS (docs/reverse-proxy.md). Empty: no proxy is believed.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,15 @@ def _check_semantics(cfg: SiteConfig) -> None:
             raise ConfigError(p, f"web.{key}", "a whole number of at least 1")
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")
+    for i, proxy in enumerate(cfg.web.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                p,
+                f"web.trusted_proxies[{i}]",
+                f"an IP address or network such as 127.0.0.1 or 10.0.0.0/24 ({proxy!r} is not)",
+            ) from None
     for code, area in cfg.areas.items():
         _check_code(p, f"areas.{code}", code)
         if area.antipassback not in ANTIPASSBACK_MODES:

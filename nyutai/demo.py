@@ -196,6 +196,7 @@ def reset_demo_passwords(session: Session, secret_key: bytes) -> list[DemoLogin]
     """Fresh random passwords (and TOTP keys for administrators and managers) for the demo's
     operators (``nyutai demo --reset-passwords``): the first start shows them once; this is
     the way back in. Whoever was signed in with the old password is signed out."""
+    from db import throttle
     from web.accounts import hash_password
     from web.totp import new_seed, store_enrolment
 
@@ -206,7 +207,7 @@ def reset_demo_passwords(session: Session, secret_key: bytes) -> list[DemoLogin]
             continue
         password = secrets.token_urlsafe(12)
         op.password_hash = hash_password(password)
-        op.failed_logins, op.locked_until = 0, None
+        throttle.forget_name(session, username)  # a forgotten password's failures
         for ws in session.scalars(
             select(WebSession).where(
                 WebSession.operator_id == op.id, WebSession.revoked_at.is_(None)

@@ -227,13 +227,18 @@ def retention_group() -> None:
 @config_option
 def retention_show(config_path: Path) -> None:
     from db.retention import retention_end
-    from db.settings import CONTRACT_END, RETENTION_YEARS, get_setting
+    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, stored_value
 
     cfg = _load(config_path)
     with _factory(cfg)() as s:
-        click.echo(f"contract_end: {get_setting(s, CONTRACT_END)}")
-        click.echo(f"retention_years: {get_setting(s, RETENTION_YEARS)}")
-        end = retention_end(s)
+        click.echo(f"contract_end: {stored_value(s, CONTRACT_END)}")
+        click.echo(f"retention_years: {stored_value(s, RETENTION_YEARS)}")
+        try:
+            end = retention_end(s)
+        except SettingError as exc:
+            raise click.ClickException(
+                f"{exc} (nothing can be purged until it is set again)"
+            ) from None
         click.echo(f"purge possible from: {end if end else 'never (contract end not set)'}")
 
 
@@ -255,7 +260,7 @@ def retention_set(
     from db.approvals import ApprovalError, mark_done, take_for_cli
     from db.eventlog import append_audit
     from db.models import ApprovalKind, AuditLog
-    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, get_setting, set_setting
+    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, set_setting, stored_value
     from db.types import utcnow
 
     wanted: dict[str, object] = {}
@@ -273,11 +278,11 @@ def retention_set(
             raise click.ClickException(f"refused ({exc.code}): {exc}") from None
         people = _people(s, req.requested_by, req.decided_by)
         for key, value in wanted.items():
-            before = get_setting(s, key)
+            before = stored_value(s, key)
             try:
-                set_setting(s, key, value)
+                value = set_setting(s, key, value)
             except SettingError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(f"{exc.code}: {exc}") from None
             append_audit(
                 s,
                 AuditLog(

@@ -18,6 +18,9 @@ def create_app(
     config: SiteConfig | None = None, test_config: dict[str, Any] | None = None
 ) -> Flask:
     app = Flask(__name__)
+    from web.ids import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     if config is None and test_config is None and os.environ.get("NYUTAI_CONFIG"):
         # started by a WSGI server (not by ``nyutai web``): this is the process start
         from db.files import keep_files_private
@@ -32,6 +35,7 @@ def create_app(
         NYUTAI_REAUTH_MINUTES=config.web.reauth_minutes if config else 5,
         NYUTAI_DEMO=config.controller.demo if config else False,
         NYUTAI_TIMEZONE=config.site.timezone if config else DEFAULT_TIMEZONE,
+        NYUTAI_TRUSTED_PROXIES=tuple(config.web.trusted_proxies) if config else (),
         NYUTAI_LOCALES=("ja", "en"),
         NYUTAI_ENROL_TIMEOUT_SECONDS=30,
         # visitors' photos (and other files) live here; tests point it at a tmp folder
@@ -61,6 +65,9 @@ def create_app(
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
     from web import auth, db, i18n, photos, refusals, security, views
+    from web.proxy import install_trusted_proxies
+
+    install_trusted_proxies(app, app.config["NYUTAI_TRUSTED_PROXIES"])
 
     db.init_app(app, app.config["NYUTAI_DATABASE_URL"])
     i18n.init_app(app)

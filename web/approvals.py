@@ -42,8 +42,8 @@ from db.settings import (
     RETENTION_YEARS,
     SettingError,
     check_setting,
-    get_setting,
     set_setting,
+    stored_value,
 )
 from web import totp
 from web.audit import audit, snapshot
@@ -203,7 +203,7 @@ def apply_retention(db: Session, params: dict[str, Any], people: dict[str, Any])
     for key in (CONTRACT_END, RETENTION_YEARS):
         if key not in params:
             continue
-        before = get_setting(db, key)
+        before = stored_value(db, key)
         try:
             set_setting(db, key, params[key])
         except SettingError as exc:

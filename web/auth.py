@@ -17,6 +17,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -31,6 +32,7 @@ from sqlalchemy import select, update
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from db import throttle
 from db.models import ApiToken, Operator, SessionStage, WebSession
 from db.types import utcnow
 from web.accounts import hash_password, needs_rehash, verify_password
@@ -41,8 +43,6 @@ from web.roles import LOGGED_IN, PUBLIC, allowed, requires
 
 log = logging.getLogger(__name__)
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 # last_seen_at is written at most this often, so busy pages do not write on every request
 SEEN_RESOLUTION = timedelta(seconds=30)
 
@@ -61,6 +61,7 @@ class CurrentOperator(UserMixin):
     locale: str
     session_id: int | None = None  # WebSession row; None for API tokens
     via_token: bool = False
+    token_id: int | None = None  # the ApiToken row when signed in by a token
 
     def get_id(self) -> str:
         return str(self.id)
@@ -148,13 +149,15 @@ def _load_api_token(header: str) -> CurrentOperator | None:
     if row is None:
         return None
     tok, op = row
-    if tok.revoked_at is not None or not op.active:
-        return None
     now = utcnow()
+    if tok.revoked_at is not None or tok.expires_at <= now or not op.active:
+        return None
     if tok.last_used_at is None or now - tok.last_used_at > SEEN_RESOLUTION:
         tok.last_used_at = now
         db.commit()
-    return CurrentOperator(op.id, op.username, op.display_name, op.role, op.locale, via_token=True)
+    return CurrentOperator(
+        op.id, op.username, op.display_name, op.role, op.locale, via_token=True, token_id=tok.id
+    )
 
 
 @login_manager.unauthorized_handler
@@ -203,11 +206,42 @@ class LoginForm(FlaskForm):
     password = PasswordField("password", validators=[DataRequired(), Length(max=1024)])
 
 
+def client_address() -> str:
+    """The client's address (the proxy's X-Forwarded-For when it is trusted, web.proxy)."""
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _known_address(op: Operator | None, addr: str) -> bool:
+    """Has ``op`` signed in from ``addr`` recently? Then a distributed guesser slowing the
+    name down does not keep them out (db.throttle)."""
+    if op is None:
+        return False
+    since = utcnow() - timedelta(days=throttle.KNOWN_ADDRESS_DAYS)
+    found = get_session().scalar(
+        select(WebSession.id)
+        .where(
+            WebSession.operator_id == op.id,
+            WebSession.remote_addr == addr,
+            WebSession.created_at >= since,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _too_many(template: str, wait: int, **context: Any) -> ResponseReturnValue:
+    """429 with Retry-After: the page again, saying to wait (flashed before rendering)."""
+    flash(_("Too many failed attempts. Try again later."), "error")
+    resp = make_response(render_template(template, **context), 429)
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
 def _safe_next(target: str | None) -> str:
-    # only local paths: an open redirect would let a phishing link bounce through us
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    # only same-site paths, judged as the browser will read them (web.redirects)
+    from web.redirects import safe_path
+
+    return safe_path(target) or url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -217,31 +251,30 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         db = get_session()
         username = form.username.data.strip()
-        op = db.scalar(select(Operator).where(Operator.username == username))
+        addr = client_address()
         now = utcnow()
-        if op is not None and op.locked_until is not None and op.locked_until > now:
-            verify_password(None, form.password.data)  # same cost as a real attempt
-            audit("login_locked", "operator", op.id, username=username)
+        throttle.flush_due(db, now)
+        # commit before argon2 runs: no transaction (on SQLite: no write lock) may stay open
+        # during the password check, or concurrent sign-ins queue behind it
+        db.commit()
+        op = db.scalar(select(Operator).where(Operator.username == username))
+        wait = throttle.check(db, addr, username, now, known_address=_known_address(op, addr))
+        if wait is not None:
+            # the same answer for every name, known or not; the password is not looked at
             db.commit()
-            flash(_("Too many failed attempts. Try again later."), "error")
-            return render_template("login.html", form=form), 429
+            log.info("sign-in for %r from %s refused: wait %d s", username[:64], addr, wait)
+            return _too_many("login.html", wait, form=form)
         ok = verify_password(op.password_hash if op else None, form.password.data)
         if not ok or op is None or not op.active:
-            if op is not None:
-                op.failed_logins += 1
-                if op.failed_logins >= MAX_FAILED_LOGINS:
-                    op.locked_until = now + LOCKOUT
-                    op.failed_logins = 0
-                    audit("login_lockout", "operator", op.id, username=username)
-            audit("login_failed", "operator", op.id if op else None, username=username[:64])
+            if throttle.record_failure(db, addr, username, now):
+                audit("login_failed", "operator", op.id if op else None, username=username[:64])
             db.commit()
-            log.info("failed login for %r from %s", username[:64], request.remote_addr)
+            log.info("failed login for %r from %s", username[:64], addr)
             flash(_("The user name or password is wrong."), "error")
             return render_template("login.html", form=form), 401
         if needs_rehash(op.password_hash):
             op.password_hash = hash_password(form.password.data)
-        op.failed_logins = 0
-        op.locked_until = None
+        throttle.record_success(db, addr, username)
         op.last_login_at = now
         token = new_token()
         from web import mfa  # the second factor's stage (web/mfa.py)
@@ -252,7 +285,7 @@ def login() -> ResponseReturnValue:
                 token_hash=token_hash(token),
                 operator_id=op.id,
                 last_seen_at=now,
-                remote_addr=request.remote_addr,
+                remote_addr=addr,
                 **stage,
             )
         )
@@ -299,7 +332,7 @@ def language() -> ResponseReturnValue:
 @requires(LOGGED_IN)
 def account() -> ResponseReturnValue:
     """The operator's own password: current one, then the new one twice."""
-    from web.accounts import password_problem
+    from web.accounts import password_problem, revoke_operator_tokens
 
     if request.method == "POST":
         if current_user.via_token:
@@ -308,7 +341,14 @@ def account() -> ResponseReturnValue:
         op = db.get(Operator, current_user.id)
         assert op is not None
         current, new, again = (request.form.get(k, "") for k in ("current", "new", "again"))
+        addr, now = client_address(), utcnow()
+        # guessing the current password with a borrowed session waits like sign-in does
+        wait = throttle.check(db, addr, op.username, now, known_address=True)
+        if wait is not None:
+            db.commit()
+            return _too_many("account.html", wait)
         if not verify_password(op.password_hash, current):
+            throttle.record_failure(db, addr, op.username, now)
             audit("password_change_failed", "operator", op.id)
             db.commit()
             flash(_("The current password is wrong."), "error")
@@ -318,6 +358,8 @@ def account() -> ResponseReturnValue:
             flash(_("The password was not changed: %(why)s", why=problem), "error")
         else:
             op.password_hash = hash_password(new)
+            # API tokens end too: they would otherwise outlive a password thought known
+            tokens = revoke_operator_tokens(db, op.id)
             # other sessions (another PC, a stolen cookie) end; this one stays
             db.execute(
                 update(WebSession)
@@ -328,7 +370,12 @@ def account() -> ResponseReturnValue:
                 )
                 .values(revoked_at=utcnow())
             )
-            audit("password_change", "operator", op.id, after={"password": "(set)"})
+            audit(
+                "password_change",
+                "operator",
+                op.id,
+                after={"password": "(set)", "api_tokens_revoked": tokens},
+            )
             db.commit()
             flash(_("Your password is changed."), "info")
         return redirect(url_for("auth.account"))

@@ -59,7 +59,7 @@ def start_enrolment(session: Session, reader: str, operator_id: int) -> Command:
 
 @dataclass
 class EnrolStatus:
-    state: str  # waiting / done / failed / timeout
+    state: str  # waiting / done / failed / timeout / refused (visitors: a registered card)
     technology: str | None = None
     card_id: str | None = None
     remaining: int = 0

@@ -16,7 +16,7 @@ from db.engine import make_engine, make_session_factory, session_scope
 from db.eventlog import append_audit
 from db.models import ApiToken, AuditLog, Operator, Role
 from db.types import utcnow
-from domain.config import ConfigError, load_config
+from domain.config import ConfigError, SiteConfig, load_config
 
 config_option = click.option(
     "--config",
@@ -27,12 +27,15 @@ config_option = click.option(
 )
 
 
-def _factory(config_path: Path) -> sessionmaker[Session]:
+def _config(config_path: Path) -> SiteConfig:
     try:
-        cfg = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
-    return make_session_factory(make_engine(cfg.database_url))
+
+
+def _factory(config_path: Path) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(_config(config_path).database_url))
 
 
 @click.group()
@@ -56,7 +59,8 @@ def operators_create(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = password_problem(password, username)
+    site_name = _config(config_path).site.name
+    problem = password_problem(password, username, site_name)
     if problem:
         raise click.ClickException(f"weak password: {problem}")
     factory = _factory(config_path)
@@ -68,7 +72,9 @@ def operators_create(
                     "an active administrator exists: create further administrators in the "
                     "console, where a second person approves them"
                 )
-            op = create_operator(session, username, role, password, display_name)
+            op = create_operator(
+                session, username, role, password, display_name, site_name=site_name
+            )
             op_id = op.id
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -136,11 +142,29 @@ def api_token() -> None:
     """API tokens for integrations (read-only JSON API)."""
 
 
+def _cli_actor() -> str:
+    """Who ran the command, for the audit row: the command line has no operator sign-in, so
+    the operating-system account that holds the site file and the database stands in."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):  # no passwd entry (a container): still say it was the CLI
+        return "cli:unknown"
+
+
 @api_token.command("create")
 @config_option
 @click.option("--username", required=True, help="The operator the token acts as.")
 @click.option("--label", required=True, help="What the token is for.")
-def api_token_create(config_path: Path, username: str, label: str) -> None:
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=90,
+    show_default=True,
+    help="Days until the token expires.",
+)
+def api_token_create(config_path: Path, username: str, label: str, days: int) -> None:
     """Create a token; it is printed once and only its hash is stored."""
     from web.accounts import create_api_token
 
@@ -148,8 +172,33 @@ def api_token_create(config_path: Path, username: str, label: str) -> None:
         op = session.scalar(select(Operator).where(Operator.username == username))
         if op is None or not op.active:
             raise click.ClickException(f"no active operator {username!r}")
-        _id, token = create_api_token(session, op, label)
+        _id, token = create_api_token(session, op, label, valid_days=days, actor_name=_cli_actor())
     click.echo(token)
+
+
+@api_token.command("list")
+@config_option
+def api_token_list(config_path: Path) -> None:
+    """Every token: id, owner, label, created, last used, expiry, state (never the token)."""
+    now = utcnow()
+    with session_scope(_factory(config_path)) as session:
+        rows = session.execute(
+            select(ApiToken, Operator.username)
+            .join(Operator, Operator.id == ApiToken.operator_id)
+            .order_by(ApiToken.id)
+        ).all()
+        for tok, owner in rows:
+            if tok.revoked_at is not None:
+                state = f"revoked {tok.revoked_at:%Y-%m-%d %H:%M}Z"
+            elif tok.expires_at <= now:
+                state = "expired"
+            else:
+                state = "active"
+            used = f"{tok.last_used_at:%Y-%m-%d %H:%M}Z" if tok.last_used_at else "never"
+            click.echo(
+                f"{tok.id}\t{owner}\t{tok.label}\tcreated {tok.created_at:%Y-%m-%d %H:%M}Z\t"
+                f"last used {used}\texpires {tok.expires_at:%Y-%m-%d %H:%M}Z\t{state}"
+            )
 
 
 @api_token.command("revoke")
@@ -157,18 +206,9 @@ def api_token_create(config_path: Path, username: str, label: str) -> None:
 @click.argument("token_id", type=int)
 def api_token_revoke(config_path: Path, token_id: int) -> None:
     """Revoke a token by its id."""
+    from web.accounts import revoke_api_token
+
     with session_scope(_factory(config_path)) as session:
-        row = session.get(ApiToken, token_id)
-        if row is None:
+        if not revoke_api_token(session, token_id, actor_name=_cli_actor()):
             raise click.ClickException(f"no token {token_id}")
-        row.revoked_at = utcnow()
-        append_audit(
-            session,
-            AuditLog(
-                occurred_at=utcnow(),
-                action="api_token.revoke",
-                target_type="api_token",
-                target_id=str(token_id),
-            ),
-        )
     click.echo(f"token {token_id} revoked")

@@ -7,7 +7,6 @@ rows while new events arrive (no OFFSET).
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.models import Alarm, Decision, Door, Event, Person
 from db.search import matching_people
+from domain.csvsafe import SafeCsvWriter
 from domain.reasons import Reason, sentence
 from domain.zones import zone_label
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
@@ -303,14 +303,6 @@ CSV_COLUMNS = (
 )
 
 
-def _csv_safe(value: object) -> str:
-    # spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iterator[Any]:
     """Plain column tuples in keyset batches: no ORM objects, so the export is fast and its
     memory does not grow with the number of rows."""
@@ -357,7 +349,7 @@ def csv_stream(
 ) -> Iterator[str]:
     """UTF-8 CSV with a BOM (so Excel reads Japanese), one batch of lines at a time."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = SafeCsvWriter(buf)
     ja = locale.startswith("ja")
     label = zone_label(zone, datetime.now(UTC).year)
     w.writerow([(c[1] if ja else c[2]).format(zone=label) for c in CSV_COLUMNS])
@@ -385,24 +377,21 @@ def csv_stream(
         if reason not in sentences:
             sentences[reason] = sentence(reason, locale)
         w.writerow(
-            [
-                _csv_safe(v)
-                for v in (
-                    occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-                    ev_id,
-                    door or reader or "",
-                    direction or "",
-                    person or "",
-                    yes if visitor else "",
-                    decision,
-                    reason,
-                    sentences[reason],
-                    purpose or "",
-                    escort or "",
-                    card or "",
-                    digest or "",
-                )
-            ]
+            (
+                occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                ev_id,
+                door or reader or "",
+                direction or "",
+                person or "",
+                yes if visitor else "",
+                decision,
+                reason,
+                sentences[reason],
+                purpose or "",
+                escort or "",
+                card or "",
+                digest or "",
+            )
         )
         if n % 500 == 0:
             yield buf.getvalue()

@@ -2,29 +2,23 @@
 
 Each section is a block: a title line, a header line, the rows and a blank line; the first
 column names the section and the second the area, so the file also filters well.
-Cells that a spreadsheet would run as a formula (=, +, -, @) are prefixed with an apostrophe:
-visitor purposes and comments are typed by people.
+Every cell goes through ``domain.csvsafe`` (cells a spreadsheet would run as a formula get an
+apostrophe): visitor purposes, comments and names are typed by people.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
 from db.reports.monthly import MonthlyReport
 from db.reports.tables import local, report_tables
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+from domain.csvsafe import SafeCsvWriter
 
 
 def monthly_csv(report: MonthlyReport) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = SafeCsvWriter(buf)
     w.writerow(["report", "特定個人情報等取扱状況報告書（入退室管理） / Monthly handling report"])
     w.writerow(["site", report.site_name])
     w.writerow(["month", report.month])
@@ -36,7 +30,7 @@ def monthly_csv(report: MonthlyReport) -> str:
         w.writerow([t.key, t.area, t.title])
         w.writerow(["section", "area", *t.header])
         for row in t.rows:
-            w.writerow([t.key, t.area, *(_safe(c) for c in row)])
+            w.writerow([t.key, t.area, *row])
         w.writerow([])
     return buf.getvalue()
 

@@ -81,6 +81,8 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     "admin.door_update": ("POST", {"administrator"}),
     "admin.operator_password": ("POST", {"administrator"}),
     "admin.setting_update": ("POST", {"administrator"}),
+    "admin.tokens": ("GET", {"administrator", "auditor"}),
+    "admin.token_revoke": ("POST", {"administrator"}),
     "incidents.index": ("GET", {"guard", "manager", "auditor"}),
     "incidents.show": ("GET", {"guard", "manager", "auditor"}),
     "incidents.snapshot": ("GET", {"guard", "manager", "auditor"}),
@@ -126,6 +128,7 @@ def _url(app: Flask, endpoint: str, site: Site, command_id: int) -> str:
         "incident_id": 1,
         "snapshot_id": 1,
         "request_id": 1,
+        "token_id": 1,
     }
     with app.test_request_context():
         from flask import url_for
@@ -153,6 +156,9 @@ def seeded(app: Flask, site: Site, session_factory):  # type: ignore[no-untyped-
             )
         )
         cmd = enqueue(s, CommandKind.ENROL, {"reader": "sr-in", "timeout": 30})
+        # token 1 is the one the matrix revokes (admin.token_revoke), not one it signs in with
+        spare = s.scalars(select(Operator).where(Operator.username == "auditor")).one()
+        assert create_api_token(s, spare, "revoked by the matrix")[0] == 1
         tokens = {}
         for op in s.scalars(select(Operator)):
             tokens[op.username] = create_api_token(s, op, "matrix")[1]

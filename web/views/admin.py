@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select, update
 
+from db import throttle
 from db.models import (
     AntipassbackMode,
     Area,
@@ -18,6 +21,7 @@ from db.models import (
     SiteSetting,
     WebSession,
 )
+from db.settings import DEFAULTS as SETTING_DEFAULTS
 from db.types import utcnow
 from web.accounts import AccountError, create_operator
 from web.approvals import RETENTION_KEYS, ask_administrator, ask_retention
@@ -27,6 +31,8 @@ from web.mfa import status as mfa_status
 from web.roles import requires
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
+SETTING_KEYS = tuple(SETTING_DEFAULTS)
 
 OPERATOR_FIELDS = ("username", "display_name", "role", "active")
 AREA_FIELDS = (
@@ -53,6 +59,7 @@ def index() -> ResponseReturnValue:
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
         settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
+        setting_keys=SETTING_KEYS,
         roles=list(Role),
         antipassback_modes=list(AntipassbackMode),
         escort_policies=list(EscortPolicy),
@@ -229,59 +236,158 @@ def door_update(door_id: int) -> ResponseReturnValue:
 @requires("admin.edit")
 def operator_password(operator_id: int) -> ResponseReturnValue:
     """An administrator sets a new password (e.g. forgotten); the operator's sessions end."""
-    from web.accounts import hash_password, password_problem
+    from web.accounts import hash_password, password_problem, revoke_operator_tokens
 
     db = get_session()
     op = db.get(Operator, operator_id)
     if op is None:
         abort(404)
+    if op.id == current_user.id:
+        # one's own password: the current one first, as on the account page (a session left
+        # open must not be enough to take the administrator account over)
+        refused = _own_password_refused(op)
+        if refused is not None:
+            return refused
     password = request.form.get("password", "")
     problem = password_problem(password, op.username)
     if problem:
         flash(_("The password was not changed: %(why)s", why=problem), "error")
         return redirect(url_for("admin.index"))
     op.password_hash = hash_password(password)
-    op.failed_logins, op.locked_until = 0, None
+    throttle.forget_name(db, op.username)  # the administrator vouches: no delay is left
     db.execute(
         update(WebSession)
         .where(WebSession.operator_id == op.id, WebSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    audit("operator.password_reset", "operator", op.id, after={"password": "(set)"})
+    # a reset usually means the password may be known: the operator's API tokens end too
+    tokens = revoke_operator_tokens(db, op.id)
+    audit(
+        "operator.password_reset",
+        "operator",
+        op.id,
+        after={"password": "(set)", "api_tokens_revoked": tokens},
+    )
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+def _own_password_refused(op: Operator) -> ResponseReturnValue | None:
+    """None when the form's ``current`` password is right; else the refusal (throttled
+    like sign-in: the same keys as /account)."""
+    from web.accounts import verify_password
+    from web.auth import client_address
+
+    db = get_session()
+    addr, now = client_address(), utcnow()
+    wait = throttle.check(db, addr, op.username, now, known_address=True)
+    if wait is not None:
+        db.commit()
+        flash(_("Too many failed attempts. Try again later."), "error")
+        return redirect(url_for("admin.index"))
+    if not verify_password(op.password_hash, request.form.get("current", "")):
+        throttle.record_failure(db, addr, op.username, now)
+        audit("password_change_failed", "operator", op.id)
+        db.commit()
+        flash(_("The current password is wrong."), "error")
+        return redirect(url_for("admin.index"))
+    return None
 
 
 @bp.route("/settings", methods=["POST"])
 @requires("admin.edit")
 def setting_update() -> ResponseReturnValue:
-    """Set one site setting; the value is JSON (a date is "2027-03-31", a number 5)."""
+    """Set one site setting through ``db.settings.set_setting``: the same rules as the CLI.
+
+    The value may be typed as JSON (``"2027-03-31"``, ``5``, ``null``) or as plain text.
+    """
     import json
-    import re
+
+    from db.settings import SettingError, normalise_setting, set_setting, stored_value
 
     db = get_session()
-    key = request.form.get("key", "").strip()
-    if not re.fullmatch(r"[a-z][a-z0-9_.]{0,63}", key):
-        flash(_("Setting names use lowercase letters, digits, '_' and '.'."), "error")
-        return redirect(url_for("admin.index"))
+    key = request.form.get("key", "").strip()[:64]
+    raw = request.form.get("value", "").strip()[:1000]
     try:
-        value = json.loads(request.form.get("value", ""))
+        value = json.loads(raw)
     except ValueError:
-        flash(_('The value must be JSON, e.g. "2027-03-31", 5 or true.'), "error")
-        return redirect(url_for("admin.index"))
+        value = raw  # plain text: 2027-03-31, 19:30
     if key in RETENTION_KEYS:  # four eyes: asked here, carried out when approved
+        try:
+            value = normalise_setting(key, value)
+        except SettingError as exc:
+            log.info("setting %r not asked for: %s", key, exc.code)
+            flash(
+                _("The setting was not saved: %(why)s", why=setting_reason(exc.code)),
+                "error",
+            )
+            return redirect(url_for("admin.index"))
         if ask_retention(key, value) is not None:
             db.commit()
         return redirect(url_for("admin.index"))
-    row = db.get(SiteSetting, key)
-    before = {"value": row.value} if row else None
-    if row is None:
-        row = SiteSetting(key=key, value=value, updated_at=utcnow())
-        db.add(row)
-    else:
-        row.value, row.updated_at = value, utcnow()
-    audit("setting.update", "setting", key, before=before, after={"value": value})
+    before = stored_value(db, key) if key in SETTING_KEYS else None
+    try:
+        value = set_setting(db, key, value)
+    except SettingError as exc:
+        db.rollback()
+        log.info("setting %r not saved: %s", key, exc.code)
+        flash(
+            _("The setting was not saved: %(why)s", why=setting_reason(exc.code)),
+            "error",
+        )
+        return redirect(url_for("admin.index"))
+    audit("setting.update", "setting", key, before={"value": before}, after={"value": value})
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+def setting_reason(code: str) -> str:
+    """The sentence for a SettingError code (db.settings), in the operator's language."""
+    from db.settings import CONTRACT_YEARS, MAX_RETENTION_YEARS, MIN_RETENTION_YEARS
+
+    return {
+        "setting_unknown": _(
+            "there is no such setting (known: %(keys)s)", keys=", ".join(SETTING_KEYS)
+        ),
+        "retention_years_range": _(
+            "the retention must be a whole number of years from %(low)s to %(high)s",
+            low=MIN_RETENTION_YEARS,
+            high=MAX_RETENTION_YEARS,
+        ),
+        "contract_end_date": _(
+            "the contract end must be a date YYYY-MM-DD between %(low)s and %(high)s, or null",
+            low=CONTRACT_YEARS[0],
+            high=CONTRACT_YEARS[1],
+        ),
+        "end_of_day_time": _("the end of day must be a time HH:MM (00:00 to 23:59)"),
+    }.get(code, code)
+
+
+@bp.route("/tokens")
+@requires("admin.view")
+def tokens() -> ResponseReturnValue:
+    """Every API token: owner, label, created, last used, expiry, state; never the token."""
+    from db.models import ApiToken
+
+    db = get_session()
+    rows = db.execute(
+        select(ApiToken, Operator.username)
+        .join(Operator, Operator.id == ApiToken.operator_id)
+        .order_by(ApiToken.id.desc())
+    ).all()
+    return render_template("tokens.html", rows=rows, now=utcnow())
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("admin.edit")
+def token_revoke(token_id: int) -> ResponseReturnValue:
+    from web.accounts import revoke_api_token
+
+    db = get_session()
+    if not revoke_api_token(db, token_id, actor=db.get(Operator, current_user.id)):
+        abort(404)
+    db.commit()
+    flash(_("The token is revoked."), "info")
+    return redirect(url_for("admin.tokens"))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from db.models import Alarm, AlarmState, Person, PersonKind, Presence
 from web import eventquery
+from web.audit import audit
 from web.db import get_session
 from web.i18n import site_zone
 from web.ids import parse_id
@@ -36,7 +37,22 @@ def events() -> ResponseReturnValue:
     if size is None:
         return {"error": "bad filter", "details": ["limit: " + _("expected a number")]}, 400
     rows, cursor = eventquery.api_page(get_session(), f, after=request.args.get("after"), size=size)
+    _audit_read("api.events", "events", len(rows), {"filter": dict(request.args)})
     return {"events": rows, "next": cursor}
+
+
+def _audit_read(action: str, target: str, rows: int, extra: dict[str, Any] | None = None) -> None:
+    """Personal data read through the API is audited like a CSV export: who (the token's
+    operator and the token), what (the filter), how much."""
+    from flask_login import current_user
+
+    audit(
+        action,
+        target,
+        None,
+        after={"api_token_id": current_user.token_id, "rows": rows, **(extra or {})},
+    )
+    get_session().commit()
 
 
 @bp.route("/occupancy")
@@ -72,21 +88,20 @@ def occupancy() -> ResponseReturnValue:
     rows = get_session().execute(q).all()
     more = len(rows) > size
     rows = rows[:size]
-    return {
-        "inside": [
-            {
-                "person_id": r.person_id,
-                "person": r.name,
-                "visitor": r.kind == PersonKind.VISITOR,
-                "area_id": r.area_id,
-                "entered_at": _iso(r.entered_at),
-                "escort_person_id": r.escort_person_id,
-                "visit_id": r.visit_id,
-            }
-            for r in rows
-        ],
-        "next": rows[-1].id if rows and more else None,
-    }
+    inside = [
+        {
+            "person_id": r.person_id,
+            "person": r.name,
+            "visitor": r.kind == PersonKind.VISITOR,
+            "area_id": r.area_id,
+            "entered_at": _iso(r.entered_at),
+            "escort_person_id": r.escort_person_id,
+            "visit_id": r.visit_id,
+        }
+        for r in rows
+    ]
+    _audit_read("api.occupancy", "presence", len(inside))
+    return {"inside": inside, "next": rows[-1].id if rows and more else None}
 
 
 @bp.route("/alarms")

@@ -138,14 +138,32 @@ def close(incident_id: int) -> ResponseReturnValue:
     return redirect(url_for("incidents.show", incident_id=incident_id))
 
 
-def snapshot_file(data_dir: Path, stored: str) -> Path | None:
-    """The snapshot's file if it really lies inside ``data_dir`` (after resolving links)."""
-    root = data_dir.resolve()
+# what a camera image starts with; anything else under an image name is not served
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def snapshot_file(data_dir: Path, stored: str, folder: str = "snapshots") -> Path | None:
+    """The snapshot's file, if it is a camera image inside the snapshot folder, else None.
+
+    The stored path (relative to ``data_dir``) is resolved, links followed, and must land in
+    ``data_dir/folder`` on a file with an image suffix and an image's first bytes: a row
+    pointing at ``keys/checkpoint.key`` or the database (a tampered row, a bug) serves nothing.
+    """
+    root = (data_dir / folder).resolve()
     try:
-        target = (root / stored).resolve(strict=True)
+        target = (data_dir / stored).resolve(strict=True)
     except (OSError, RuntimeError, ValueError):
         return None
     if not target.is_relative_to(root) or not target.is_file():
+        return None
+    if target.suffix.lower() not in IMAGE_TYPES:
+        return None
+    try:
+        with target.open("rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    if not head.startswith(IMAGE_MAGIC):
         return None
     return target
 
@@ -157,9 +175,8 @@ def snapshot(snapshot_id: int) -> ResponseReturnValue:
     snap = get_session().get(Snapshot, snapshot_id)
     if snap is None or cfg is None:
         abort(404)
-    path = snapshot_file(cfg.data_dir, snap.path)
+    path = snapshot_file(cfg.data_dir, snap.path, cfg.controller.snapshot_dir)
     if path is None:
-        log.warning("snapshot %s: file missing or outside the data directory", snapshot_id)
+        log.warning("snapshot %s: not an image in the snapshot folder", snapshot_id)
         abort(404)
-    mimetype = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    return send_file(path, mimetype=mimetype, max_age=0)
+    return send_file(path, mimetype=IMAGE_TYPES[path.suffix.lower()], max_age=0)

@@ -338,8 +338,8 @@ def enrol_wait(person_id: int, command_id: int) -> ResponseReturnValue:
     db = get_session()
     person = _person_or_404(person_id)
     cmd = db.get(Command, command_id)
-    if cmd is None or cmd.kind != CommandKind.ENROL:
-        abort(404)
+    if cmd is None or cmd.kind != CommandKind.ENROL or cmd.operator_id != current_user.id:
+        abort(404)  # only the operator's own enrolment shows the card read
     return render_template(
         "enrol_wait.html",
         person=person,

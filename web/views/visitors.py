@@ -29,6 +29,7 @@ from db.commands import CommandKind, enqueue
 from db.models import (
     Area,
     Command,
+    Credential,
     CredentialState,
     Person,
     PersonKind,
@@ -46,18 +47,19 @@ from domain.reasons import Reason
 from domain.vocabulary import NotificationKind
 from web import pickers
 from web.audit import audit, snapshot
-from web.cards import enrolment_status, reader_choices, start_enrolment
+from web.cards import EnrolStatus, enrolment_status, reader_choices, start_enrolment
 from web.db import get_session
 from web.eligibility import escorts_query, may_escort
 from web.i18n import reason_text, site_zone
 from web.ids import parse_id
 from web.roles import requires
 from web.views.incidents import snapshot_file
-from web.views.people import add_credential
+from web.views.people import CARD_FIELDS, PERSON_FIELDS, add_credential
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
+log = logging.getLogger(__name__)
 
 TODAY_LIMIT = 100  # today's list: open visits up to the end of the local day
 UPCOMING_PAGE = 25  # upcoming visits per page (keyset by start time and id)
@@ -419,6 +421,7 @@ def register() -> ResponseReturnValue:
         visitor = db.get(Person, form["visitor_id"])
         if visitor is not None and visitor.kind != PersonKind.VISITOR:
             visitor = None
+    before = None if visitor is None else snapshot(visitor, PERSON_FIELDS)
     if visitor is None:
         visitor = Person(kind=PersonKind.VISITOR, name=form["name"], active=True)
         db.add(visitor)
@@ -426,6 +429,13 @@ def register() -> ResponseReturnValue:
     visitor.name_kana = form["name_kana"] or None
     visitor.organization = form["organization"] or None
     db.flush()
+    # The name is shown on all the visitor's past events: a change at the desk (a typo, a new
+    # company) is allowed but never silent; it is audited like an edit on the people page.
+    after = snapshot(visitor, PERSON_FIELDS)
+    if before is None:
+        audit("person.create", "person", visitor.id, after=after)
+    elif before != after:
+        audit("person.update", "person", visitor.id, before=before, after=after)
     visit = Visit(
         visitor_id=visitor.id,
         area_id=checked["area"].id,
@@ -486,6 +496,18 @@ def issue_badge(visit_id: int) -> ResponseReturnValue:
         return redirect(url_for("visitors.index"))
     # the badge works only during the visit window
     result.valid_from, result.valid_until = visit.expected_from, visit.expected_until
+    old = visit.badge
+    if old is not None and old.id != result.id and old.state != CredentialState.RETURNED:
+        # one visitor, one working badge: the first one (lost, swapped) stops opening doors
+        old_before = snapshot(old, CARD_FIELDS)
+        old.state = CredentialState.RETURNED
+        audit(
+            "credential.state",
+            "credential",
+            old.id,
+            before=old_before,
+            after=snapshot(old, CARD_FIELDS),
+        )
     visit.badge_credential_id = result.id
     visit.signed_in_at = visit.signed_in_at or utcnow()
     audit(
@@ -523,17 +545,33 @@ def badge_enrol(visit_id: int) -> ResponseReturnValue:
 @requires("visitors.handle")
 def badge_wait(visit_id: int, command_id: int) -> ResponseReturnValue:
     visit = _visit_or_404(visit_id)
-    cmd = get_session().get(Command, command_id)
-    if cmd is None or cmd.kind != CommandKind.ENROL:
+    db = get_session()
+    cmd = db.get(Command, command_id)
+    # only the operator's own enrolment: another's (a manager enrolling a staff card on the
+    # people page) would show that card's number to the desk
+    if cmd is None or cmd.kind != CommandKind.ENROL or cmd.operator_id != current_user.id:
         abort(404)
+    status = enrolment_status(cmd)
+    if status.state == "done" and not _free_badge(status.technology, status.card_id):
+        # a staff card (or a badge in use) was presented: say so without showing its number
+        log.info("visit %s: a registered card was presented as a badge", visit.id)
+        status = EnrolStatus("refused")
     return render_template(
         "enrol_wait.html",
         person=visit.visitor,
         cmd=cmd,
-        status=enrolment_status(cmd),
+        status=status,
         confirm_url=url_for("visitors.issue_badge", visit_id=visit.id),
         back_url=url_for("visitors.index"),
     )
+
+
+def _free_badge(technology: str | None, card_id: str | None) -> bool:
+    """May this card become a visitor badge: unknown, or a returned temporary badge?"""
+    cred = get_session().scalar(
+        select(Credential).where(Credential.technology == technology, Credential.card_id == card_id)
+    )
+    return cred is None or (cred.temporary and cred.state == CredentialState.RETURNED)
 
 
 @bp.route("/<int:visit_id>/signout", methods=["POST"])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 00:13:26.444736
+Create Date: 2026-12-07 00:36:30.787894
 """
 from __future__ import annotations
 
@@ -55,6 +55,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_device_status')),
     sa.UniqueConstraint('kind', 'key', name=op.f('uq_device_status_kind'))
     )
+    op.create_table('login_throttle',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_failure_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('blocked_until', db.types.UTCDateTime(), nullable=True),
+    sa.Column('window_started_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('window_failures', sa.Integer(), nullable=False),
+    sa.Column('window_refused', sa.Integer(), nullable=False),
+    sa.Column('window_detail', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttle'))
+    )
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_throttle_window_started_at'), ['window_started_at'], unique=False)
+
     op.create_table('people',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -143,8 +157,6 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('locale', sa.String(length=8), nullable=False),
-    sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', db.types.UTCDateTime(), nullable=True),
     sa.Column('last_login_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('person_id', sa.Integer(), nullable=True),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
@@ -203,6 +215,7 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=100), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('last_used_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('expires_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('revoked_at', db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_api_tokens_operator_id_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
@@ -599,6 +612,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_people_kind_name')
 
     op.drop_table('people')
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_throttle_window_started_at'))
+
+    op.drop_table('login_throttle')
     op.drop_table('device_status')
     op.drop_table('checkpoints')
     op.drop_table('areas')
