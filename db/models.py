@@ -23,10 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime, utcnow
+from domain.search import KEY_LENGTH, search_key
 from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column values
     AlarmState,
     AntipassbackMode,
@@ -65,6 +67,12 @@ class Base(DeclarativeBase):
 # --- people and credentials -------------------------------------------------------------
 
 
+def _person_search_key(context: Any) -> str:
+    """Insert default (ORM and Core inserts alike) from the row's own name and kana."""
+    params = context.get_current_parameters()
+    return search_key(params.get("name"), params.get("name_kana"))
+
+
 class Person(Base):
     __tablename__ = "people"
 
@@ -80,6 +88,11 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created]
+    # domain.search.search_key(name, name_kana): what every person search compares with
+    # (filled on insert by the default, on update by the listener below). Searches are
+    # substring matches (a given name alone must find), which no B-tree index serves: the
+    # narrow precomputed column keeps the scan cheap instead (see db/people_search.py).
+    search_key: Mapped[str] = mapped_column(String(KEY_LENGTH), default=_person_search_key)
 
     credentials: Mapped[list[Credential]] = relationship(back_populates="person")
     trainings: Mapped[list[Training]] = relationship(back_populates="person")
@@ -508,3 +521,8 @@ class SiteSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+
+
+@event.listens_for(Person, "before_update")
+def _refresh_person_search_key(_mapper: Any, _conn: Any, person: Person) -> None:
+    person.search_key = search_key(person.name, person.name_kana)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.models import Alarm, Decision, Door, Event, Person
+from db.people_search import person_matches
 from domain.reasons import Reason, sentence
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
@@ -126,16 +127,7 @@ def filtered(f: EventFilter) -> Select[Event]:
             q = q.where(Event.person_id == pid)
         else:
             p = aliased(Person)
-            like = (
-                "%" + f.person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            )
-            q = q.where(
-                Event.person_id.in_(
-                    select(p.id).where(
-                        or_(p.name.like(like, escape="\\"), p.name_kana.like(like, escape="\\"))
-                    )
-                )
-            )
+            q = q.where(Event.person_id.in_(select(p.id).where(person_matches(f.person, p))))
     return q
 
 

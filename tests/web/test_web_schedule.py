@@ -29,8 +29,7 @@ def test_parse_and_format() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "fri-mon 08:00-20:00",
-        "mon 20:00-08:00",
+        "mon 20:00-20:00",
         "xyz 08:00-09:00",
         "mon 25:00-26:00",
         "mon 8-9",
@@ -45,7 +44,7 @@ def test_bad_schedules_are_refused(bad: str) -> None:
 def test_edit_schedule_in_the_console(app: Flask, site: Site, auth: Auth, session_factory) -> None:
     auth.login("manager")
     url = f"/authorizations/{site.auth_tanaka}/edit"
-    bad = auth.post(url, {"schedule": "mon 20:00-08:00"}, page="/authorizations/")
+    bad = auth.post(url, {"schedule": "mon 20:00-20:00"}, page="/authorizations/")
     assert "時間帯の指定を読み取れません" in auth.client.get(bad.headers["Location"]).text
     auth.post(url, {"schedule": "月-金 08:00-20:00"}, page="/authorizations/")
     with session_factory() as s:

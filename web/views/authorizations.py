@@ -121,6 +121,12 @@ def _local_date(value: str, end: bool) -> datetime | None:
     return d.astimezone(UTC)
 
 
+def _ends_before_start(start: datetime | None, end: datetime | None) -> bool:
+    # an authorization that ends before it starts could never open a door, yet it was
+    # approvable and listed as valid: refuse it at the form
+    return start is not None and end is not None and end < start
+
+
 @bp.route("/new", methods=["POST"])
 @requires("authorizations.edit")
 def create() -> ResponseReturnValue:
@@ -140,12 +146,21 @@ def create() -> ResponseReturnValue:
     except ValueError:
         flash(_("Dates must look like 2026-04-01."), "error")
         return redirect(url_for("authorizations.index"))
+    if _ends_before_start(valid_from, valid_until):
+        flash(_("The end of the validity is before its start."), "error")
+        return redirect(url_for("authorizations.index"))
+    try:
+        schedule = parse_schedule(request.form.get("schedule", ""))
+    except ScheduleError as exc:
+        flash(_("The schedule is not understood near: %(part)s", part=str(exc)), "error")
+        return redirect(url_for("authorizations.index"))
     auth = Authorization(
         person_id=person.id,
         area_id=area.id,
         valid_from=valid_from,
         valid_until=valid_until,
         default_purpose=(request.form.get("default_purpose") or "").strip()[:200] or None,
+        schedule=schedule,
         state=AuthorizationState.PENDING,
     )
     db.add(auth)
@@ -161,9 +176,15 @@ def _change(auth_id: int, state: AuthorizationState, action: str) -> ResponseRet
     auth = db.get(Authorization, auth_id)
     if auth is None:
         abort(404)
+    if state == AuthorizationState.APPROVED and _ends_before_start(
+        auth.valid_from, auth.valid_until
+    ):  # rows written before the form refused them
+        flash(_("The end of the validity is before its start."), "error")
+        return redirect(url_for("authorizations.index"))
     before = snapshot(auth, FIELDS)
     auth.state = state
     if state == AuthorizationState.APPROVED:
+        flash(_("Approved."), "info")
         auth.approved_by = current_operator_id()
         auth.approved_at = utcnow()
     audit(action, "authorization", auth.id, before=before, after=snapshot(auth, FIELDS))
@@ -180,7 +201,6 @@ def current_operator_id() -> int:
 @bp.route("/<int:auth_id>/approve", methods=["POST"])
 @requires("authorizations.edit")
 def approve(auth_id: int) -> ResponseReturnValue:
-    flash(_("Approved."), "info")
     return _change(auth_id, AuthorizationState.APPROVED, "authorization.approve")
 
 
@@ -202,7 +222,12 @@ def edit(auth_id: int) -> ResponseReturnValue:
     try:
         auth.valid_until = _local_date(request.form.get("valid_until", ""), end=True)
     except ValueError:
+        db.rollback()
         flash(_("Dates must look like 2026-04-01."), "error")
+        return redirect(url_for("authorizations.index"))
+    if _ends_before_start(auth.valid_from, auth.valid_until):
+        db.rollback()
+        flash(_("The end of the validity is before its start."), "error")
         return redirect(url_for("authorizations.index"))
     auth.default_purpose = (request.form.get("default_purpose") or "").strip()[:200] or None
     try:

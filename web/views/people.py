@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from db.commands import CommandKind
@@ -22,6 +22,7 @@ from db.models import (
     Technology,
     Training,
 )
+from db.people_search import person_or_org_matches
 from domain.training import training_state
 from web.audit import audit, snapshot
 from web.cards import (
@@ -73,14 +74,7 @@ def index() -> ResponseReturnValue:
     q = select(Person).order_by(Person.kind, Person.name)
     text = request.args.get("q", "").strip()[:100]
     if text:
-        like = f"%{text}%"
-        q = q.where(
-            or_(
-                Person.name.like(like),
-                Person.organization.like(like),
-                Person.employee_no.like(like),
-            )
-        )
+        q = q.where(person_or_org_matches(text))
     kind = request.args.get("kind", "staff")
     if kind in ("staff", "visitor"):
         q = q.where(Person.kind == kind)

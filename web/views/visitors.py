@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from db.commands import CommandKind
@@ -23,6 +23,7 @@ from db.models import (
     Technology,
     Visit,
 )
+from db.people_search import person_or_org_matches
 from db.types import utcnow
 from domain.reasons import Reason
 from web.audit import audit, snapshot
@@ -95,17 +96,12 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
     q = request.args.get("q", "").strip()[:100]
     found: list[Person] = []
     if q:
-        like = f"%{q}%"
         found = list(
             db.scalars(
                 select(Person)
                 .where(
                     Person.kind == PersonKind.VISITOR,
-                    or_(
-                        Person.name.like(like),
-                        Person.name_kana.like(like),
-                        Person.organization.like(like),
-                    ),
+                    person_or_org_matches(q),
                 )
                 .order_by(Person.name)
                 .limit(20)
