@@ -51,7 +51,7 @@ def create_app(
     if not app.config.get("NYUTAI_DATABASE_URL"):
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
-    from web import auth, db, i18n, refusals, security, views
+    from web import auth, db, i18n, refusals, refused_audit, security, views
 
     db.init_app(app, app.config["NYUTAI_DATABASE_URL"])
     i18n.init_app(app)
@@ -59,4 +59,5 @@ def create_app(
     auth.init_app(app)
     views.init_app(app)
     refusals.init_app(app)
+    refused_audit.init_app(app)
     return app

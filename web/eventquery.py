@@ -20,9 +20,10 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import Alarm, Decision, Door, Event, Person
+from db.models import Alarm, Area, Decision, Door, Event, Person
 from db.people_search import person_matches
 from domain.reasons import Reason, sentence
+from domain.words import word
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
 PAGE_SIZE = 50
@@ -227,6 +228,7 @@ def iterate(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iter
 CSV_COLUMNS = (
     ("occurred_at", "時刻 (JST)", "Time (JST)"),
     ("id", "イベントID", "Event id"),
+    ("area", "管理区域", "Managed area"),
     ("door", "扉", "Door"),
     ("direction", "方向", "Direction"),
     ("person", "氏名", "Person"),
@@ -269,8 +271,10 @@ def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> It
             Door.name,
             who.name,
             escort.name,
+            Area.name,
         )
         .outerjoin(Door, Door.id == ev.door_id)
+        .outerjoin(Area, Area.id == ev.area_id)
         .outerjoin(who, who.id == ev.person_id)
         .outerjoin(escort, escort.id == ev.escort_person_id)
     )
@@ -318,6 +322,7 @@ def csv_stream(
             door,
             person,
             escort,
+            area,
         ) = r
         if reason not in sentences:
             sentences[reason] = sentence(reason, locale)
@@ -327,11 +332,12 @@ def csv_stream(
                 for v in (
                     occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                     ev_id,
+                    area or "",
                     door or reader or "",
-                    direction or "",
+                    word("direction", direction, locale),
                     person or "",
                     yes if visitor else "",
-                    decision,
+                    word("decision", decision, locale),
                     reason,
                     sentences[reason],
                     purpose or "",

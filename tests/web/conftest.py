@@ -142,6 +142,7 @@ def app(db_url: str, tmp_path: Any) -> Flask:
             "NYUTAI_DATABASE_URL": db_url,
             "NYUTAI_DEMO": True,
             "TESTING": False,  # keep the production error handling (no propagation)
+            "NYUTAI_STREAM_SECONDS": 0.5,  # live streams end quickly (browsers reconnect)
         }
     )
 

@@ -15,7 +15,9 @@ def init_app(app: Flask) -> None:
         authorizations,
         dashboard,
         events,
+        events_recent,
         incidents,
+        live,
         occupancy,
         people,
         people_csv,
@@ -28,8 +30,10 @@ def init_app(app: Flask) -> None:
     ui.init_app(app)
     for module in (
         dashboard,
+        live,
         occupancy,
         events,
+        events_recent,
         authorizations,
         people,
         people_csv,
