@@ -23,7 +23,7 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.eventlog import append_audit
@@ -38,6 +38,7 @@ from domain.people_csv import (
     header_line,
     read_rows,
 )
+from domain.search import search_key
 from web.cards import CardIdError, normalise_card_id
 
 BATCH = 500
@@ -109,10 +110,15 @@ class _Checker:
         }
         keys = list({c for r in batch for c in r.cards})
         owners: dict[tuple[str, str], int | None] = {}
-        if keys:
-            for tech, card_id, owner in db.execute(
-                select(Credential.technology, Credential.card_id, Credential.person_id).where(
-                    tuple_(Credential.technology, Credential.card_id).in_(keys)
+        by_tech: dict[str, list[str]] = {}
+        for tech, card_id in keys:
+            by_tech.setdefault(tech, []).append(card_id)
+        for tech, card_ids in by_tech.items():
+            # one technology at a time: the (technology, card_id) unique index serves it
+            # (a row-value IN is scanned by SQLite)
+            for card_id, owner in db.execute(
+                select(Credential.card_id, Credential.person_id).where(
+                    Credential.technology == tech, Credential.card_id.in_(card_ids)
                 )
             ):
                 owners[(tech, card_id)] = owner
@@ -169,19 +175,19 @@ def _apply(db: Session, row: StaffRow, present: set[str], found: dict[str, Any])
     for f in OPTIONAL_FIELDS:
         if f in present:
             setattr(person, f, getattr(row, f))
-    db.flush()
+    # given here rather than by the column default: a callable default makes SQLAlchemy
+    # insert row by row instead of in batches
+    person.search_key = search_key(person.name, person.name_kana)
+    # the batch is flushed once, at its commit: a new person's cards and training hang on
+    # the relationship; an existing person's take the id (no lazy load of their lists)
+    link: dict[str, Any] = {"person": person} if person.id is None else {"person_id": person.id}
     for tech, card_id in row.cards:
         if (tech, card_id) not in found["owners"]:
             db.add(
-                Credential(
-                    person_id=person.id,
-                    technology=tech,
-                    card_id=card_id,
-                    state=CredentialState.ACTIVE,
-                )
+                Credential(technology=tech, card_id=card_id, state=CredentialState.ACTIVE, **link)
             )
     if row.training_date is not None and (person.id, row.training_date) not in found["trained"]:
-        db.add(Training(person_id=person.id, course=DEFAULT_COURSE, completed_on=row.training_date))
+        db.add(Training(course=DEFAULT_COURSE, completed_on=row.training_date, **link))
 
 
 def _present_keys(text: str) -> set[str]:
