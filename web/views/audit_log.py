@@ -109,12 +109,14 @@ def export() -> ResponseReturnValue:
     import json
 
     from flask import Response, stream_with_context
+    from flask_babel import get_locale
 
+    from domain.words import word
     from web.audit import audit
     from web.db import session_factory
     from web.i18n import site_zone
 
-    zone = site_zone()
+    zone, locale = site_zone(), str(get_locale() or "ja")
     audit("audit.export", "audit", None)
     get_session().commit()
 
@@ -127,7 +129,9 @@ def export() -> ResponseReturnValue:
                 "time (JST)",
                 "operator",
                 "action",
+                "action (words)",
                 "target_type",
+                "target (words)",
                 "target_id",
                 "before",
                 "after",
@@ -153,7 +157,9 @@ def export() -> ResponseReturnValue:
                             r.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                             r.username or "",
                             r.action,
+                            word("audit_action", r.action, locale),
                             r.target_type or "",
+                            word("audit_target", r.target_type, locale),
                             r.target_id or "",
                             json.dumps(r.before, ensure_ascii=False) if r.before else "",
                             json.dumps(r.after, ensure_ascii=False) if r.after else "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,7 @@ bp = Blueprint("people_csv", __name__, url_prefix="/people/csv")
 
 MAX_UPLOAD = 64 * 1024 * 1024  # 100,000 staff rows are about 10 MB
 SESSION_KEY = "people_import"
+KEEP_SECONDS = 3600  # an unconfirmed upload is deleted after an hour
 
 
 def _folder() -> Path:
@@ -52,6 +54,13 @@ def _folder() -> Path:
     )
     folder = root / "imports"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stale = time.time() - KEEP_SECONDS  # previews nobody confirmed (personal data: not kept)
+    for old in folder.glob("*.csv"):
+        try:
+            if old.stat().st_mtime < stale:
+                old.unlink()
+        except OSError:
+            pass
     return folder
 
 
