@@ -33,6 +33,7 @@ from typing import Any
 from db.chain import EVENT_FIELDS, GENESIS, format_time
 from db.engine import make_engine
 from db.migrate import upgrade
+from domain.search import search_key
 
 AREAS = 8
 DOORS = 64
@@ -217,16 +218,18 @@ def _people(n: int, rng: random.Random, created: datetime) -> Iterator[tuple[Any
     for i in range(1, n + 1):
         f, g = rng.randrange(len(FAMILY)), rng.randrange(len(GIVEN))
         visitor = i % 100 == 0
+        name, kana = f"{FAMILY[f]} {GIVEN[g]}", f"{KANA_FAMILY[f]} {KANA_GIVEN[g]}"
         yield (
             i,
             "visitor" if visitor else "staff",
-            f"{FAMILY[f]} {GIVEN[g]}",
-            f"{KANA_FAMILY[f]} {KANA_GIVEN[g]}",
+            name,
+            kana,
             "来訪社" if visitor else f"第{i % 40 + 1}課",
             None if visitor else f"E{i:07d}",
             not visitor and i % 50 != 1,  # about 2 % of staff not designated
             True,
             created,
+            search_key(name, kana),  # what the console's person search compares with
         )
 
 
@@ -512,6 +515,7 @@ def generate(
                     "designated",
                     "active",
                     "created_at",
+                    "search_key",
                 ),
                 _people(people, rng, created),
             ),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from controller.facts import AuthorizationFacts, CardFacts, DoorPolicy
 from db.models import AntipassbackMode, CredentialState, Direction
 from domain.reasons import Reason
+from domain.schedule import within_schedule as schedule_allows
 from domain.training import training_current
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -54,20 +55,9 @@ def deny(reason: Reason) -> Decision:
 
 def within_schedule(schedule: dict[str, object] | None, now: datetime, zone: ZoneInfo) -> bool:
     """``{"mon": [["08:00", "20:00"]], ...}`` in the site's wall time (``zone``); None or {}
-    means any time."""
-    if not schedule:
-        return True
-    local = now.astimezone(zone)
-    spans = schedule.get(WEEKDAYS[local.weekday()]) or []
-    hhmm = local.strftime("%H:%M")
-    for span in spans if isinstance(spans, list) else []:
-        if (
-            isinstance(span, list | tuple)
-            and len(span) == 2
-            and str(span[0]) <= hhmm < str(span[1])
-        ):
-            return True
-    return False
+    means any time. The rule (overnight spans included) is domain.schedule's, the one the web
+    form uses."""
+    return schedule_allows(schedule, now.astimezone(zone))
 
 
 def check_credential(card: CardFacts, now: datetime) -> Decision | None:

@@ -23,10 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime, utcnow
+from domain.search import KEY_LENGTH, search_key
 from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column values
     AlarmState,
     AntipassbackMode,
@@ -69,6 +71,12 @@ class Base(DeclarativeBase):
 # --- people and credentials -------------------------------------------------------------
 
 
+def _person_search_key(context: Any) -> str:
+    """Insert default (ORM and Core inserts alike) from the row's own name and kana."""
+    params = context.get_current_parameters()
+    return search_key(params.get("name"), params.get("name_kana"))
+
+
 class Person(Base):
     __tablename__ = "people"
     __table_args__ = (
@@ -90,6 +98,10 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created]
+    # domain.search.search_key(name, name_kana): what every person search compares with
+    # (filled on insert by the default, on update by the listener below); indexed for
+    # substring search by db/search.py (FTS5 trigram on SQLite, pg_trgm on PostgreSQL).
+    search_key: Mapped[str] = mapped_column(String(KEY_LENGTH), default=_person_search_key)
 
     credentials: Mapped[list[Credential]] = relationship(back_populates="person")
     trainings: Mapped[list[Training]] = relationship(back_populates="person")
@@ -651,3 +663,8 @@ class SiteSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+
+
+@event.listens_for(Person, "before_update")
+def _refresh_person_search_key(_mapper: Any, _conn: Any, person: Person) -> None:
+    person.search_key = search_key(person.name, person.name_kana)

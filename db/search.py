@@ -1,9 +1,12 @@
 """Searching people by part of a name without reading the people table.
 
+What is searched is ``people.search_key``: the name and kana normalised by
+``domain.search.normalise`` (no spaces, one width, katakana as hiragana), so 伊藤誠 finds
+伊藤 誠 and いとう finds イトウ; the typed text is normalised the same way.
 SQLite: an FTS5 table ``people_fts`` with the trigram tokenizer (any 3+ character part of
-``name`` or ``name_kana``), kept equal to ``people`` by triggers, so every writer (the
-console, the demo, the scale generator's bulk inserts) maintains it without knowing.
-PostgreSQL: ``pg_trgm`` GIN indexes on the same columns serve ``ILIKE '%part%'``.
+the key), kept equal to ``people`` by triggers, so every writer (the console, the demo, the
+scale generator's bulk inserts) maintains it without knowing.
+PostgreSQL: a ``pg_trgm`` GIN index on the key serves ``LIKE '%part%'``.
 
 Trigrams cannot index a 1- or 2-character part (most Japanese family names are two
 characters), so a short text matches names and kana that *start* with it, through the
@@ -18,36 +21,48 @@ migration comparison (``SEARCH_OBJECTS``).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, column, literal_column, or_, select, table
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    column,
+    false,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from db.models import Person
+from domain.search import normalise
 
 MIN_TRIGRAM = 3
 
 SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS people_fts USING fts5("
-    "name, name_kana, content='people', content_rowid='id', tokenize='trigram')",
+    "search_key, content='people', content_rowid='id', tokenize='trigram')",
     "CREATE TRIGGER IF NOT EXISTS people_fts_ai AFTER INSERT ON people BEGIN "
-    "INSERT INTO people_fts(rowid, name, name_kana) VALUES (new.id, new.name, new.name_kana); "
+    "INSERT INTO people_fts(rowid, search_key) VALUES (new.id, new.search_key); "
     "END",
     "CREATE TRIGGER IF NOT EXISTS people_fts_ad AFTER DELETE ON people BEGIN "
-    "INSERT INTO people_fts(people_fts, rowid, name, name_kana) "
-    "VALUES ('delete', old.id, old.name, old.name_kana); END",
-    "CREATE TRIGGER IF NOT EXISTS people_fts_au AFTER UPDATE OF name, name_kana ON people BEGIN "
-    "INSERT INTO people_fts(people_fts, rowid, name, name_kana) "
-    "VALUES ('delete', old.id, old.name, old.name_kana); "
-    "INSERT INTO people_fts(rowid, name, name_kana) VALUES (new.id, new.name, new.name_kana); "
+    "INSERT INTO people_fts(people_fts, rowid, search_key) "
+    "VALUES ('delete', old.id, old.search_key); END",
+    "CREATE TRIGGER IF NOT EXISTS people_fts_au AFTER UPDATE OF search_key ON people BEGIN "
+    "INSERT INTO people_fts(people_fts, rowid, search_key) "
+    "VALUES ('delete', old.id, old.search_key); "
+    "INSERT INTO people_fts(rowid, search_key) VALUES (new.id, new.search_key); "
     "END",
     # rows that were there before the table existed (an upgrade of a filled database)
     "INSERT INTO people_fts(people_fts) VALUES ('rebuild')",
 )
 POSTGRES_DDL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS ix_people_name_trgm ON people USING gin (name gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS ix_people_name_kana_trgm ON people "
-    "USING gin (name_kana gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_people_search_key_trgm ON people "
+    "USING gin (search_key gin_trgm_ops)",
     # LIKE 'prefix%' on a non-C collation needs the pattern operator class
     "CREATE INDEX IF NOT EXISTS ix_people_name_pattern ON people (name text_pattern_ops)",
     "CREATE INDEX IF NOT EXISTS ix_people_name_kana_pattern ON people (name_kana text_pattern_ops)",
@@ -61,15 +76,13 @@ SQLITE_DROP = (
 POSTGRES_DROP = (
     "DROP INDEX IF EXISTS ix_people_name_kana_pattern",
     "DROP INDEX IF EXISTS ix_people_name_pattern",
-    "DROP INDEX IF EXISTS ix_people_name_kana_trgm",
-    "DROP INDEX IF EXISTS ix_people_name_trgm",
+    "DROP INDEX IF EXISTS ix_people_search_key_trgm",
 )
 # what include_object leaves out of the models == migration comparison
 SEARCH_TABLE_PREFIX = "people_fts"
 SEARCH_INDEXES = frozenset(
     {
-        "ix_people_name_trgm",
-        "ix_people_name_kana_trgm",
+        "ix_people_search_key_trgm",
         "ix_people_name_pattern",
         "ix_people_name_kana_pattern",
     }
@@ -93,27 +106,31 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def name_filter(dialect: str, text: str) -> ColumnElement[bool]:
-    """A condition on ``Person`` served by an index: part of the name (3+ characters) or the
-    start of the name (shorter), in ``name`` or ``name_kana``."""
-    text = text.strip()
-    if len(text) >= MIN_TRIGRAM:
+def name_filter(dialect: str, text: str, person: Any = Person) -> ColumnElement[bool]:
+    """A condition on ``person`` (Person or an alias) served by an index: a 3+ character part
+    of the normalised name or kana, or the start of the name or kana (shorter text)."""
+    key = normalise(text)
+    if not key:
+        return false()
+    if len(key) >= MIN_TRIGRAM:
         if dialect == "sqlite":
-            phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 phrase: a substring
+            phrase = '"' + key.replace('"', '""') + '"'  # one FTS5 phrase: a substring
             fts = table("people_fts", column("rowid"))
             hits = select(fts.c.rowid).where(literal_column("people_fts").op("MATCH")(phrase))
-            return Person.id.in_(hits)
-        like = "%" + _like_escape(text) + "%"
-        return or_(Person.name.ilike(like, escape="\\"), Person.name_kana.ilike(like, escape="\\"))
+            return cast(ColumnElement[bool], person.id.in_(hits))
+        return cast(
+            ColumnElement[bool], person.search_key.like("%" + _like_escape(key) + "%", escape="\\")
+        )
+    text = text.strip()
     if dialect == "sqlite":
         # a range on the binary-collated index: exactly "starts with", no LIKE case rules
         top = text + "\U0010ffff"
         return or_(
-            and_(Person.name >= text, Person.name < top),
-            and_(Person.name_kana >= text, Person.name_kana < top),
+            and_(person.name >= text, person.name < top),
+            and_(person.name_kana >= text, person.name_kana < top),
         )
     like = _like_escape(text) + "%"
-    return or_(Person.name.like(like, escape="\\"), Person.name_kana.like(like, escape="\\"))
+    return or_(person.name.like(like, escape="\\"), person.name_kana.like(like, escape="\\"))
 
 
 def matching_people(session: Session, text: str) -> Select[int]:

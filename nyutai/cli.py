@@ -317,4 +317,7 @@ from nyutai import evidence_cli  # noqa: E402,F401  (registers verify, report, p
 from web.cli import api_token, operators  # noqa: E402
 
 main.add_command(operators)
+from web.people_cli import people_group  # noqa: E402
+
+main.add_command(people_group)
 main.add_command(api_token)

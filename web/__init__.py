@@ -64,7 +64,7 @@ def create_app(
     if not app.config.get("NYUTAI_DATABASE_URL"):
         raise RuntimeError("no database: give a site config or NYUTAI_DATABASE_URL")
 
-    from web import auth, db, i18n, photos, refusals, security, views
+    from web import auth, db, i18n, photos, refusals, refused_audit, security, views
     from web.proxy import install_trusted_proxies
 
     install_trusted_proxies(app, app.config["NYUTAI_TRUSTED_PROXIES"])
@@ -76,4 +76,5 @@ def create_app(
     views.init_app(app)
     photos.init_app(app)
     refusals.init_app(app)
+    refused_audit.init_app(app)
     return app

@@ -19,10 +19,11 @@ from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import Alarm, Decision, Door, Event, Person
+from db.models import Alarm, Area, Decision, Door, Event, Person
 from db.search import matching_people
 from domain.csvsafe import SafeCsvWriter
 from domain.reasons import Reason, sentence
+from domain.words import word
 from domain.zones import zone_label
 from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 
@@ -289,6 +290,7 @@ def iterate(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iter
 CSV_COLUMNS = (
     ("occurred_at", "時刻 ({zone})", "Time ({zone})"),  # the site's zone, named
     ("id", "イベントID", "Event id"),
+    ("area", "管理区域", "Managed area"),
     ("door", "扉", "Door"),
     ("direction", "方向", "Direction"),
     ("person", "氏名", "Person"),
@@ -323,8 +325,10 @@ def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> It
             Door.name,
             who.name,
             escort.name,
+            Area.name,
         )
         .outerjoin(Door, Door.id == ev.door_id)
+        .outerjoin(Area, Area.id == ev.area_id)
         .outerjoin(who, who.id == ev.person_id)
         .outerjoin(escort, escort.id == ev.escort_person_id)
     )
@@ -373,6 +377,7 @@ def csv_stream(
             door,
             person,
             escort,
+            area,
         ) = r
         if reason not in sentences:
             sentences[reason] = sentence(reason, locale)
@@ -380,11 +385,12 @@ def csv_stream(
             (
                 occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 ev_id,
+                area or "",
                 door or reader or "",
-                direction or "",
+                word("direction", direction, locale),
                 person or "",
                 yes if visitor else "",
-                decision,
+                word("decision", decision, locale),
                 reason,
                 sentences[reason],
                 purpose or "",

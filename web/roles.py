@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # records and reviews
     "events.view": frozenset({M, AU}),
     "events.export": frozenset({M, AU}),
+    # the guard's search at the desk: the last 24 hours only (web.views.events_recent)
+    "events.recent": frozenset({G, M, AU}),
     "people.view": frozenset({M, AU}),
     "people.edit": frozenset({M}),
     "authorizations.view": frozenset({M, AU}),

@@ -8,7 +8,9 @@ from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
-THREADS = 8  # the dashboard polls; enrolment pages refresh; 8 workers keep a desk responsive
+# the dashboard polls, enrolment pages refresh, and every console page holds one live stream
+# (web.views.live, at most MAX_STREAMS = 8 at once): 16 workers leave 8 for pages
+THREADS = 16
 
 
 def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) -> None:

@@ -8,6 +8,7 @@ from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from domain.words import word
 from web.schedule import format_schedule
 
 NAV = (
@@ -18,6 +19,7 @@ NAV = (
     ("alarms.index", _l("Alarms"), "alarms.view"),
     ("incidents.index", _l("Incidents"), "incidents.view"),
     ("events.index", _l("Event log"), "events.view"),
+    ("events_recent.index", _l("Event log (24 h)"), "events.recent"),
     ("authorizations.index", _l("Authorizations"), "authorizations.view"),
     ("people.index", _l("People and cards"), "people.view"),
     ("review.index", _l("Access review"), "review.view"),
@@ -34,13 +36,6 @@ ROLE_LABELS = {
     "guard": _l("Guard"),
     "auditor": _l("Auditor"),
 }
-DECISION_LABELS = {
-    "granted": _l("Granted"),
-    "denied": _l("Denied"),
-    "pending": _l("Pending"),
-    "info": _l("Info"),
-}
-DIRECTION_LABELS = {"in": _l("In"), "out": _l("Out")}
 ALARM_STATE_LABELS = {
     "raised": _l("Raised"),
     "acknowledged": _l("Acknowledged"),
@@ -141,6 +136,8 @@ def nav_items() -> list[tuple[str, Any, str]]:
     for endpoint, label, perm in NAV:
         if endpoint == "simulator.index" and not current_app.config["NYUTAI_DEMO"]:
             continue
+        if endpoint == "events_recent.index" and current_user.can("events.view"):
+            continue  # the full log is in the menu already
         if current_user.can(perm):
             items.append((endpoint, label, perm))
     return items
@@ -162,8 +159,13 @@ def init_app(app: Flask) -> None:
         schedule_text=format_schedule,
         area_name=area_name,
         role_label=_label(ROLE_LABELS),
-        decision_label=_label(DECISION_LABELS),
-        direction_label=_label(DIRECTION_LABELS),
+        # directions, decisions, device kinds, audit actions/targets: domain.words
+        decision_label=lambda code: word("decision", code, _locale()),
+        direction_label=lambda code: word("direction", code, _locale()),
+        device_kind_label=lambda code: word("device_kind", code, _locale()),
+        audit_action_label=lambda code: word("audit_action", code, _locale()),
+        audit_target_label=lambda code: word("audit_target", code, _locale()),
+        audit_field_label=lambda code: word("audit_field", code, _locale()),
         alarm_state_label=_label(ALARM_STATE_LABELS),
         device_state_label=_label(DEVICE_STATE_LABELS),
         auth_state_label=_label(AUTH_STATE_LABELS),
@@ -182,6 +184,12 @@ def init_app(app: Flask) -> None:
         ID_KINDS=ID_KINDS,
         DEVICE_KINDS=DEVICE_KINDS,
     )
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "ja")
 
 
 def area_name(area: Any) -> str:

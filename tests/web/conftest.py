@@ -205,6 +205,7 @@ def app(db_url: str, tmp_path: Any) -> Flask:
             "NYUTAI_DEMO": True,
             "NYUTAI_DATA_DIR": tmp_path,
             "TESTING": False,  # keep the production error handling (no propagation)
+            "NYUTAI_STREAM_SECONDS": 0.5,  # live streams end quickly (browsers reconnect)
         }
     )
 

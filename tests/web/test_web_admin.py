@@ -112,6 +112,7 @@ def test_audit_log_export(app: Flask, site: Site, auth: Auth) -> None:
     text = resp.get_data().decode("utf-8")
     assert text.startswith("\ufeffseq,")
     assert ",auditor,login," in text and ",auditor,events.export," in text
+    assert ",auditor,login,ログイン,operator,操作者," in text  # codes and words (issue 13)
 
 
 def test_own_password_change(app: Flask, site: Site, session_factory) -> None:

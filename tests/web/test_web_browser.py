@@ -202,8 +202,9 @@ def test_manager_filters_the_log_and_downloads_csv(
     raw = Path(info.value.path()).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert len(table) == 16 and all(r[6] == "denied" for r in table[1:])
-    assert table[1][8] == "特定個人情報の取扱者として指定されていません。"
+    assert len(table) == 16 and all(r[7] == "拒否" for r in table[1:])
+    assert table[1][2] == "サーバ室" and table[1][4] == "入室"
+    assert table[1][9] == "特定個人情報の取扱者として指定されていません。"
 
 
 def _play_controller(factory: Any, site: Site, stop: threading.Event) -> None:

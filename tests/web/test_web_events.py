@@ -161,22 +161,26 @@ def test_event_page_and_csv_export(app: Flask, site: Site, auth: Auth, session_f
     raw = resp.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens the UTF-8 as Japanese
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0][0] == "時刻 (JST)" and rows[0][4] == "氏名"
+    assert rows[0][0] == "時刻 (JST)" and rows[0][2] == "管理区域" and rows[0][5] == "氏名"
+    # words, not codes: the area by name, direction and decision in Japanese
+    assert {r[2] for r in rows[1:]} == {"サーバ室"}
+    assert {r[4] for r in rows[1:]} <= {"入室", "退室"} and "拒否" in {r[7] for r in rows[1:]}
     assert len(rows) == 1 + 60
     assert rows[1][0] == "2026-04-01 09:29:00"  # newest first, shown in Tokyo time
-    formula = [r for r in rows if "HYPERLINK" in r[9]]
+    formula = [r for r in rows if "HYPERLINK" in r[10]]
     assert formula == []  # row 5 is in the other area
     all_rows = list(
         csv.reader(
             io.StringIO(auth.client.get("/events/export.csv").get_data().decode("utf-8-sig"))
         )
     )
-    (cell,) = [r[9] for r in all_rows if "HYPERLINK" in r[9]]
+    (cell,) = [r[10] for r in all_rows if "HYPERLINK" in r[10]]
     assert cell.startswith("'=")  # formula injection neutralised
     # English export has English headers and reason sentences
     auth.post("/language", {"locale": "en", "next": "/events/"})
     en = auth.client.get("/events/export.csv").get_data().decode("utf-8-sig")
-    assert en.startswith("Time (JST),Event id") and "Access granted." in en
+    assert en.startswith("Time (JST),Event id,Managed area") and "Access granted." in en
+    assert ",Granted," in en and ",In," in en
 
 
 def test_api_events_uses_the_same_filters(app: Flask, site: Site, session_factory, client) -> None:  # type: ignore[no-untyped-def]

@@ -51,6 +51,13 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     "simulator.tamper": ("POST", {"guard", "manager", "administrator"}),
     "events.index": ("GET", MA),
     "events.export": ("GET", MA),
+    # issue 13: guards search the last 24 hours; everyone on the console gets the live stream
+    "events_recent.index": ("GET", {"guard", "manager", "auditor"}),
+    "live.stream": ("GET", ALL),
+    "people_csv.import_form": ("GET", {"manager"}),
+    "people_csv.preview": ("POST", {"manager"}),
+    "people_csv.confirm": ("POST", {"manager"}),
+    "people_csv.export": ("GET", MA),
     "people.index": ("GET", MA),
     "people.show": ("GET", MA),
     "people.create": ("GET", {"manager"}),

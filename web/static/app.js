@@ -143,3 +143,93 @@ document.addEventListener("DOMContentLoaded", () => {
   startPickers();
   photoCapture();
 });
+
+// Live console: one server-sent-event stream per page (web/views/live.py). The banner lists
+// raised alarms on every page until they are acknowledged; for guards it also beeps (Web
+// Audio, no sound file) until acknowledged or silenced; a silent (duress) alarm never beeps.
+// The alarms page reloads its tables when an alarm changes, unless a comment is being typed.
+function startLiveStream() {
+  const banner = document.getElementById("alarm-banner");
+  if (!banner || !window.EventSource) return;
+  const list = document.getElementById("alarm-banner-list");
+  const wantsSound = banner.dataset.sound === "1";
+  let audio = null;
+  let beepTimer = null;
+  let silencedUpTo = 0;
+  let newestAudible = 0;
+
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.35);
+    } catch (e) { /* no audio device: the banner still shows */ }
+  }
+  function sound(on) {
+    if (on && !beepTimer) {
+      beep();
+      beepTimer = setInterval(beep, 2000);
+    } else if (!on && beepTimer) {
+      clearInterval(beepTimer);
+      beepTimer = null;
+    }
+    banner.dataset.sounding = beepTimer ? "1" : "";
+  }
+  const mute = document.getElementById("alarm-mute");
+  if (mute) mute.addEventListener("click", () => { silencedUpTo = newestAudible; sound(false); });
+
+  function showAlarms(alarms) {
+    list.replaceChildren();
+    for (const a of alarms) {
+      const li = document.createElement("li");
+      li.className = "alarm-banner-item" + (a.silent ? " silent" : "");
+      li.dataset.alarmId = String(a.id);
+      li.textContent = `${a.time} ${a.text}${a.place ? " — " + a.place : ""}`;
+      list.appendChild(li);
+    }
+    banner.hidden = alarms.length === 0;
+    const audible = alarms.filter((a) => !a.silent).map((a) => a.id);
+    newestAudible = audible.length ? Math.max(...audible) : 0;
+    sound(wantsSound && newestAudible > silencedUpTo);
+  }
+
+  async function refreshAlarmsPage() {
+    const table = document.getElementById("alarm-table");
+    if (!table) return;
+    const typing = [...document.querySelectorAll("main input[name=comment]")].some(
+      (i) => i.value || i === document.activeElement);
+    if (typing) return; // never throw away what a guard is writing
+    const resp = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!resp.ok || resp.redirected) return;
+    const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const fresh = doc.querySelector("main");
+    const main = document.querySelector("main");
+    if (fresh && main) main.replaceChildren(...fresh.childNodes);
+  }
+
+  let source = null;
+  function connect() {
+    source = new EventSource(banner.dataset.stream);
+    source.addEventListener("alarms", (e) => showAlarms(JSON.parse(e.data)));
+    source.addEventListener("alarms_changed", () => refreshAlarmsPage());
+    source.addEventListener("event", (e) => {
+      document.dispatchEvent(new CustomEvent("nyutai:event", { detail: JSON.parse(e.data) }));
+    });
+    source.addEventListener("presence", (e) => {
+      document.dispatchEvent(new CustomEvent("nyutai:presence", { detail: JSON.parse(e.data) }));
+    });
+    source.onerror = () => {
+      // a closed stream (signed out, refused) is not retried by the browser: try again later
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 15000);
+    };
+  }
+  connect();
+}
+
+document.addEventListener("DOMContentLoaded", startLiveStream);

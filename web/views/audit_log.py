@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
@@ -34,6 +35,13 @@ def _close_sign_in_windows() -> None:
 @bp.route("/")
 @requires("audit.view")
 def index() -> ResponseReturnValue:
+    """Newest first, keyset pages on the id (ids grow with time) in both directions, like
+    the event log: ``after`` = older than that id, ``before`` = newer."""
+    from flask_babel import get_locale
+
+    from web.audit_view import changes
+    from web.i18n import site_zone
+
     db = get_session()
     _close_sign_in_windows()
     q = select(AuditLog)
@@ -44,18 +52,43 @@ def index() -> ResponseReturnValue:
     if username:
         q = q.where(AuditLog.username == username)
     after = parse_id(request.args.get("after", ""), MAX_BIG_ID)
-    if after is not None:  # ids grow with time: the id alone is a stable keyset
-        q = q.where(AuditLog.id < after)
-    rows = db.scalars(q.order_by(AuditLog.id.desc()).limit(PAGE + 1)).all()
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
+    before = parse_id(request.args.get("before", ""), MAX_BIG_ID)
+    if before is not None and after is None:
+        rows = list(
+            reversed(
+                db.scalars(
+                    q.where(AuditLog.id > before).order_by(AuditLog.id.asc()).limit(PAGE + 1)
+                ).all()
+            )
+        )
+        more_newer = len(rows) > PAGE
+        rows = rows[-PAGE:] if more_newer else rows
+        more_older = True
+    else:
+        if after is not None:
+            q = q.where(AuditLog.id < after)
+        rows = list(db.scalars(q.order_by(AuditLog.id.desc()).limit(PAGE + 1)).all())
+        more_older = len(rows) > PAGE
+        rows = rows[:PAGE]
+        more_newer = after is not None
+    locale, zone = str(get_locale() or "ja"), site_zone()
     return render_template(
         "audit.html",
         rows=rows,
-        next_after=rows[-1].id if more and rows else None,
+        diffs={r.id: changes(r.before, r.after, locale, zone) for r in rows},
+        page=AuditPage(
+            next_cursor=str(rows[-1].id) if more_older and rows else None,
+            prev_cursor=str(rows[0].id) if more_newer and rows else None,
+        ),
         action=action,
         username=username,
     )
+
+
+@dataclass
+class AuditPage:
+    next_cursor: str | None  # older rows
+    prev_cursor: str | None  # newer rows
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -88,12 +121,15 @@ def export() -> ResponseReturnValue:
     import json
 
     from flask import Response, stream_with_context
+    from flask_babel import get_locale
 
+    from domain.words import word
     from web.audit import audit
     from web.db import session_factory
     from web.i18n import site_zone, site_zone_label
 
     zone, zone_name = site_zone(), site_zone_label()
+    locale = str(get_locale() or "ja")
     _close_sign_in_windows()
     audit("audit.export", "audit", None)
     get_session().commit()
@@ -107,7 +143,9 @@ def export() -> ResponseReturnValue:
                 f"time ({zone_name})",
                 "operator",
                 "action",
+                "action (words)",
                 "target_type",
+                "target (words)",
                 "target_id",
                 "before",
                 "after",
@@ -133,7 +171,9 @@ def export() -> ResponseReturnValue:
                             r.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                             r.username or "",
                             r.action,
+                            word("audit_action", r.action, locale),
                             r.target_type or "",
+                            word("audit_target", r.target_type, locale),
                             r.target_id or "",
                             json.dumps(r.before, ensure_ascii=False) if r.before else "",
                             json.dumps(r.after, ensure_ascii=False) if r.after else "",

@@ -174,6 +174,12 @@ def _local_date(value: str, end: bool) -> datetime | None:
     return d.astimezone(UTC)
 
 
+def _ends_before_start(start: datetime | None, end: datetime | None) -> bool:
+    # an authorization that ends before it starts could never open a door, yet it was
+    # approvable and listed as valid: refuse it at the form
+    return start is not None and end is not None and end < start
+
+
 @bp.route("/new", methods=["POST"])
 @requires("authorizations.edit")
 def create() -> ResponseReturnValue:
@@ -193,12 +199,21 @@ def create() -> ResponseReturnValue:
     except ValueError:
         flash(_("Dates must look like 2026-04-01."), "error")
         return redirect(url_for("authorizations.index"))
+    if _ends_before_start(valid_from, valid_until):
+        flash(_("The end of the validity is before its start."), "error")
+        return redirect(url_for("authorizations.index"))
+    try:
+        schedule = parse_schedule(request.form.get("schedule", ""))
+    except ScheduleError as exc:
+        flash(_("The schedule is not understood near: %(part)s", part=str(exc)), "error")
+        return redirect(url_for("authorizations.index"))
     auth = Authorization(
         person_id=person.id,
         area_id=area.id,
         valid_from=valid_from,
         valid_until=valid_until,
         default_purpose=(request.form.get("default_purpose") or "").strip()[:200] or None,
+        schedule=schedule,
         state=AuthorizationState.PENDING,
     )
     db.add(auth)
@@ -231,6 +246,9 @@ def approve(auth_id: int) -> ResponseReturnValue:
     authorization, or one from before dual control) this click is the request."""
     db = get_session()
     auth = _auth_or_404(auth_id)
+    if _ends_before_start(auth.valid_from, auth.valid_until):  # rows from before the check
+        flash(_("The end of the validity is before its start."), "error")
+        return _back()
     req = four_eyes.pending_for(db, ApprovalKind.AUTHORIZATION, authorization_id=auth.id)
     if req is None:
         if auth.state == AuthorizationState.APPROVED:
@@ -281,7 +299,12 @@ def edit(auth_id: int) -> ResponseReturnValue:
     try:
         auth.valid_until = _local_date(request.form.get("valid_until", ""), end=True)
     except ValueError:
+        db.rollback()
         flash(_("Dates must look like 2026-04-01."), "error")
+        return redirect(url_for("authorizations.index"))
+    if _ends_before_start(auth.valid_from, auth.valid_until):
+        db.rollback()
+        flash(_("The end of the validity is before its start."), "error")
         return redirect(url_for("authorizations.index"))
     auth.default_purpose = (request.form.get("default_purpose") or "").strip()[:200] or None
     try:

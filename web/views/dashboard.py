@@ -17,6 +17,7 @@ from db.models import (
     Decision,
     DeviceStatus,
     Direction,
+    Door,
     Event,
     Presence,
 )
@@ -71,6 +72,7 @@ def live_data(db: Session) -> dict[str, object]:
         ).unique()
     )
     return {
+        "device_names": device_names(db),
         "areas": areas,
         "counts": counts,
         "inside": inside,
@@ -79,6 +81,20 @@ def live_data(db: Session) -> dict[str, object]:
         "events": events,
         "hours": entries_per_hour(db),
     }
+
+
+def device_names(db: Session) -> dict[tuple[str, str], str]:
+    """What an operator calls a device: the door's name for a door and for its readers."""
+    names: dict[tuple[str, str], str] = {}
+    for code, name, entry, exit_ in db.execute(
+        select(Door.code, Door.name, Door.entry_reader, Door.exit_reader)
+    ):
+        names[("door", code)] = name
+        if entry:
+            names[("reader", entry)] = name
+        if exit_:
+            names[("reader", exit_)] = name
+    return names
 
 
 def entries_per_hour(db: Session) -> list[int]:

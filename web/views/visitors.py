@@ -40,6 +40,7 @@ from db.models import (
 )
 from db.notifications import queue_for_visit
 from db.photos import CAMERA as PHOTO_CAMERA
+from db.photos import SUBDIR as PHOTO_DIR
 from db.photos import PhotoError, photo_mime, store_photo
 from db.search import name_filter
 from db.types import utcnow
@@ -681,7 +682,7 @@ def photo_file(snapshot_id: int) -> ResponseReturnValue:
     snap = get_session().get(Snapshot, snapshot_id)
     if snap is None or snap.camera != PHOTO_CAMERA:  # only desk photos, not door snapshots
         abort(404)
-    path = snapshot_file(_data_dir(), snap.path)
+    path = snapshot_file(_data_dir(), snap.path, PHOTO_DIR)  # confined to the photo folder
     if path is None:
         log.warning("visitor photo %s: file missing or outside the data directory", snapshot_id)
         abort(404)

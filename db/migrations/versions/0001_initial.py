@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 00:36:30.787894
+Create Date: 2026-12-07 00:40:12.551641
 """
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=200), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('search_key', sa.String(length=500), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('employee_no', name=op.f('uq_people_employee_no'))
     )

@@ -1,0 +1,160 @@
+"""Words for the stored codes that reason codes and alarm kinds (domain.reasons) do not cover:
+directions, decisions, device kinds, audit actions and audit targets, in Japanese and
+English. Pages, CSV files and PDFs all take their words from here, so an operator never
+reads ``granted`` or ``authorization.approve``.
+
+``word(table, code, locale)`` returns the code itself for an unknown code (a new code shows
+up as itself rather than as nothing).
+"""
+
+from __future__ import annotations
+
+from domain.reasons import Sentence
+
+DIRECTIONS = {
+    "in": Sentence("入室", "In"),
+    "out": Sentence("退室", "Out"),
+}
+DECISIONS = {
+    "granted": Sentence("許可", "Granted"),
+    "denied": Sentence("拒否", "Denied"),
+    "pending": Sentence("確認待ち", "Pending"),
+    "info": Sentence("情報", "Info"),
+}
+# DeviceStatus.kind: what the controller reports on
+DEVICE_KINDS = {
+    "reader": Sentence("カードリーダー", "Card reader"),
+    "door": Sentence("扉", "Door"),
+    "camera": Sentence("カメラ", "Camera"),
+    "controller": Sentence("制御装置", "Controller"),
+    "keypad": Sentence("テンキー", "Keypad"),
+}
+AUDIT_TARGETS = {
+    "person": Sentence("人物", "Person"),
+    "credential": Sentence("カード", "Card"),
+    "authorization": Sentence("入室許可", "Authorization"),
+    "area": Sentence("管理区域", "Managed area"),
+    "door": Sentence("扉", "Door"),
+    "visit": Sentence("来訪", "Visit"),
+    "alarm": Sentence("警報", "Alarm"),
+    "incident": Sentence("インシデント", "Incident"),
+    "operator": Sentence("操作者", "Operator"),
+    "api_token": Sentence("APIトークン", "API token"),
+    "setting": Sentence("サイト設定", "Site setting"),
+    "events": Sentence("入退室記録", "Event log"),
+    "audit": Sentence("操作記録", "Audit log"),
+    "log": Sentence("記録", "Log"),
+    "report": Sentence("月次報告", "Monthly report"),
+    "review": Sentence("アクセス権の見直し", "Access review"),
+    "retention": Sentence("保存期間", "Retention"),
+    "page": Sentence("画面", "Page"),
+}
+AUDIT_ACTIONS = {
+    "login": Sentence("ログイン", "Signed in"),
+    "login_failed": Sentence("ログイン失敗", "Sign-in failed"),
+    "login_locked": Sentence("ロック中のログイン試行", "Sign-in while locked"),
+    "login_lockout": Sentence("ログインのロック", "Account locked after failed sign-ins"),
+    "logout": Sentence("ログアウト", "Signed out"),
+    "session_expired": Sentence("無操作によるセッション終了", "Session ended (idle)"),
+    "password_change": Sentence("パスワード変更", "Password changed"),
+    "password_change_failed": Sentence("パスワード変更の失敗", "Password change failed"),
+    "access_refused": Sentence("権限のない操作を拒否", "Refused: no permission"),
+    "person.create": Sentence("人物の登録", "Person created"),
+    "person.update": Sentence("人物の変更", "Person changed"),
+    "person.activate": Sentence("人物の有効化", "Person activated"),
+    "person.deactivate": Sentence("人物の無効化", "Person deactivated"),
+    "people.import": Sentence("職員の一括登録 (CSV)", "Staff imported (CSV)"),
+    "people.export": Sentence("職員一覧の出力 (CSV)", "Staff list exported (CSV)"),
+    "training.create": Sentence("研修受講の登録", "Training recorded"),
+    "credential.create": Sentence("カードの登録", "Card registered"),
+    "credential.reissue": Sentence("カードの再発行", "Card reissued"),
+    "credential.state": Sentence("カード状態の変更", "Card state changed"),
+    "credential.pin_set": Sentence("暗証番号の設定", "PIN set"),
+    "credential.pin_reset": Sentence("暗証番号の再設定", "PIN reset"),
+    "authorization.create": Sentence("入室許可の申請", "Authorization requested"),
+    "authorization.approve": Sentence("入室許可の承認", "Authorization approved"),
+    "authorization.revoke": Sentence("入室許可の取消", "Authorization revoked"),
+    "authorization.edit": Sentence("入室許可の変更", "Authorization changed"),
+    "antipassback.forgive": Sentence("在室状態のリセット", "In/out state reset"),
+    "visit.create": Sentence("来訪の登録", "Visit registered"),
+    "visit.badge_issued": Sentence("来訪者バッジの発行", "Visitor badge issued"),
+    "visit.sign_out": Sentence("来訪者の退館", "Visitor signed out"),
+    "alarm.acknowledge": Sentence("警報の確認", "Alarm acknowledged"),
+    "alarm.clear": Sentence("警報の解除", "Alarm cleared"),
+    "incident.close": Sentence("インシデントの完了", "Incident closed"),
+    "events.export": Sentence("入退室記録の出力 (CSV)", "Event log exported (CSV)"),
+    "audit.export": Sentence("操作記録の出力 (CSV)", "Audit log exported (CSV)"),
+    "integrity.verify": Sentence("記録の改ざん検査", "Log integrity verified"),
+    "report.monthly": Sentence("月次報告の表示", "Monthly report viewed"),
+    "report.monthly_csv": Sentence("月次報告の出力 (CSV)", "Monthly report exported (CSV)"),
+    "report.monthly_pdf": Sentence("月次報告の出力 (PDF)", "Monthly report exported (PDF)"),
+    "review.keep": Sentence("見直し: 継続", "Review: kept"),
+    "review.revoke": Sentence("見直し: 取消", "Review: revoked"),
+    "review.designation_keep": Sentence("見直し: 指定を継続", "Review: designation kept"),
+    "review.designation_revoke": Sentence("見直し: 指定を取消", "Review: designation revoked"),
+    "retention.purge": Sentence("保存期間経過分の削除", "Expired records purged"),
+    "retention.purge_refused": Sentence("削除の拒否", "Purge refused"),
+    "area.update": Sentence("管理区域の変更", "Managed area changed"),
+    "door.update": Sentence("扉の設定変更", "Door changed"),
+    "setting.update": Sentence("サイト設定の変更", "Site setting changed"),
+    "operator.create": Sentence("操作者の作成", "Operator created"),
+    "operator.update": Sentence("操作者の変更", "Operator changed"),
+    "operator.password_reset": Sentence("操作者のパスワード再設定", "Operator password reset"),
+    "api_token.create": Sentence("APIトークンの発行", "API token issued"),
+    "api_token.revoke": Sentence("APIトークンの失効", "API token revoked"),
+}
+# before/after keys of the audit log, shown next to their values
+AUDIT_FIELDS = {
+    "name": Sentence("氏名", "Name"),
+    "name_kana": Sentence("フリガナ", "Kana"),
+    "organization": Sentence("所属", "Organisation"),
+    "employee_no": Sentence("社員番号", "Employee number"),
+    "designated": Sentence("取扱者指定", "Designated"),
+    "active": Sentence("有効", "Active"),
+    "email": Sentence("メールアドレス", "E-mail"),
+    "state": Sentence("状態", "State"),
+    "comment": Sentence("コメント", "Comment"),
+    "command": Sentence("制御装置への指示", "Controller command"),
+    "valid_from": Sentence("有効期間の開始", "Valid from"),
+    "valid_until": Sentence("有効期間の終了", "Valid until"),
+    "schedule": Sentence("時間帯", "Schedule"),
+    "default_purpose": Sentence("既定の用件", "Default purpose"),
+    "person_id": Sentence("人物", "Person"),
+    "area_id": Sentence("管理区域", "Managed area"),
+    "technology": Sentence("カード方式", "Card technology"),
+    "card_id": Sentence("カードID", "Card id"),
+    "label": Sentence("表示番号", "Label"),
+    "temporary": Sentence("一時カード", "Temporary"),
+    "pin": Sentence("暗証番号", "PIN"),
+    "password": Sentence("パスワード", "Password"),
+    "course": Sentence("研修名", "Course"),
+    "completed_on": Sentence("受講日", "Completed on"),
+    "purpose": Sentence("用件", "Purpose"),
+    "role": Sentence("役割", "Role"),
+    "path": Sentence("画面", "Page"),
+    "method": Sentence("操作", "Method"),
+    "rows": Sentence("行数", "Rows"),
+    "created": Sentence("新規", "New"),
+    "updated": Sentence("変更", "Updated"),
+    "unchanged": Sentence("変更なし", "Unchanged"),
+    "file": Sentence("ファイル", "File"),
+    "filter": Sentence("条件", "Filter"),
+}
+TABLES = {
+    "direction": DIRECTIONS,
+    "decision": DECISIONS,
+    "device_kind": DEVICE_KINDS,
+    "audit_action": AUDIT_ACTIONS,
+    "audit_target": AUDIT_TARGETS,
+    "audit_field": AUDIT_FIELDS,
+}
+
+
+def word(table: str, code: str | None, locale: str = "ja") -> str:
+    """The word for ``code`` in ``table`` (a key of TABLES); the code itself if unknown."""
+    if not code:
+        return ""
+    s = TABLES[table].get(code)
+    if s is None:
+        return code
+    return s.ja if locale.startswith("ja") else s.en
