@@ -94,6 +94,7 @@ class AreaPolicy:
     max_visitors_per_escort: int
     two_person_rule: bool
     permitted_devices: tuple[str, ...]
+    offline: str = "cached"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,15 @@ class DoorPolicy:
 
 def load_door(session: Session, code: str) -> DoorPolicy | None:
     door = session.scalar(select(Door).where(Door.code == code))
-    if door is None:
-        return None
+    return None if door is None else door_policy(door)
+
+
+def load_doors(session: Session) -> dict[str, DoorPolicy]:
+    """Every door's policy by code (the controller's memory holds these)."""
+    return {d.code: door_policy(d) for d in session.scalars(select(Door))}
+
+
+def door_policy(door: Door) -> DoorPolicy:
     a: Area = door.area
     area = AreaPolicy(
         id=a.id,
@@ -125,6 +133,7 @@ def load_door(session: Session, code: str) -> DoorPolicy | None:
         max_visitors_per_escort=a.max_visitors_per_escort,
         two_person_rule=a.two_person_rule,
         permitted_devices=tuple(str(d) for d in (a.permitted_devices or [])),
+        offline=a.offline,
     )
     return DoorPolicy(
         id=door.id,
