@@ -335,10 +335,13 @@ class Controller:
         finally:
             self._depth -= 1
             if self._depth == 0:
-                work, after = self._work, self._after
-                self._work, self._after = None, []
+                try:
+                    if ok:
+                        self._finish_crossings()
+                finally:
+                    work, after = self._work, self._after
+                    self._work, self._after = None, []
                 if ok:
-                    self._finish_crossings()
                     if work.events or work.ops or after:
                         self.recorder.submit(work, _chain_calls(after) if after else None)
 

@@ -90,7 +90,7 @@ def grant(
             detail={"waited_event_id": first.event_id},
             second_person_present=True,
         )
-    final = reason or factors_reason(decision.reason, pin_given, purpose_given)
+    final = reason or factors_reason(decision, pin_given, purpose_given)
     if ctl.recorder.offline:
         detail = {**(detail or {}), "offline": True}
     fields = {k: v for k, v in base.items() if k != "detail"}
@@ -137,8 +137,13 @@ def grant(
     return {"decision": D.GRANTED, "reason": final, "event_id": ev}
 
 
-def factors_reason(reason: Reason, pin_given: bool, purpose_given: bool) -> Reason:
-    """A plain entry grant names the factors that were checked (card, PIN, purpose code)."""
+def factors_reason(decision: Decision, pin_given: bool, purpose_given: bool) -> Reason:
+    """A plain entry grant names the factors that were checked (card, PIN, purpose code);
+    never the reason that asked for them (``pin_wanted`` on a granted row)."""
+    reason = decision.reason
+    if reason in (Reason.PIN_WANTED, Reason.PURPOSE_WANTED):
+        warned = decision.antipassback_warning
+        reason = Reason.GRANTED_ANTIPASSBACK_WARNING if warned else Reason.GRANTED
     if reason != Reason.GRANTED:
         return reason
     if pin_given and purpose_given:

@@ -111,11 +111,19 @@ def site_factory(
 ) -> Iterator[Callable[..., Site]]:
     started: list[Controller] = []
 
-    def make(cameras: dict[str, CameraSection] | None = None, **door_overrides: Any) -> Site:
+    def make(
+        cameras: dict[str, CameraSection] | None = None,
+        only: str | None = None,
+        **door_overrides: Any,
+    ) -> Site:
+        """``door_overrides`` change every door, or the door ``only`` alone."""
         cfg = load_config(DEMO_SITE, data_dir=tmp_path)
         cfg = replace(cfg, database=replace(cfg.database, url=db_url), cameras=cameras or {})
         if door_overrides:
-            doors = {k: replace(v, **door_overrides) for k, v in cfg.doors.items()}
+            doors = {
+                k: replace(v, **door_overrides) if only in (None, k) else v
+                for k, v in cfg.doors.items()
+            }
             cfg = replace(cfg, doors=doors)
         with session_scope(session_factory) as s:
             pin = seed_people(s, cfg)
