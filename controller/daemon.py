@@ -341,9 +341,8 @@ class Controller:
                 finally:
                     work, after = self._work, self._after
                     self._work, self._after = None, []
-                if ok:
-                    if work.events or work.ops or after:
-                        self.recorder.submit(work, _chain_calls(after) if after else None)
+                if ok and (work.events or work.ops or after):
+                    self.recorder.submit(work, _chain_calls(after) if after else None)
 
     def _finish_crossings(self) -> None:
         for runtime in self.doors.values():
