@@ -20,9 +20,11 @@ know.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
-from collections.abc import Iterable, Mapping
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,6 +57,7 @@ from db.models import (
 log = logging.getLogger(__name__)
 
 NO_TIME = np.iinfo(np.int64).min
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 BATCH = 200_000
 KINDS = [None, *(k.value for k in PersonKind)]  # code 0: no such person
 STATES = [s.value for s in CredentialState]
@@ -73,16 +76,6 @@ def _us(v: Any) -> int:
 
 def _time(us: int) -> datetime | None:
     return None if us == NO_TIME else datetime.fromtimestamp(us / 1_000_000, UTC)
-
-
-def _ordinal(v: Any) -> int:
-    if v is None:
-        return 0
-    if isinstance(v, str):
-        v = date.fromisoformat(v[:10])
-    if isinstance(v, datetime):
-        v = v.date()
-    return int(v.toordinal())
 
 
 def _json(v: Any) -> Any:
@@ -198,8 +191,7 @@ class Snapshot:
         if person_id in self.overlay.auths:
             return self.overlay.auths[person_id]
         b = self.base
-        lo = int(np.searchsorted(b.auth_person, person_id, "left"))
-        hi = int(np.searchsorted(b.auth_person, person_id, "right"))
+        lo, hi = _equal_range(b.auth_person, person_id)
         out = []
         for i in range(lo, hi):
             s, p = int(b.auth_schedule[i]), int(b.auth_purpose[i])
@@ -220,9 +212,7 @@ class Snapshot:
     def _credentials(self, card_id: str) -> list[tuple[CredentialFacts, int | None]]:
         b, ov = self.base, self.overlay
         found: dict[int, tuple[CredentialFacts, int | None]] = {}
-        h = hash(card_id)
-        lo = int(np.searchsorted(b.card_hash, h, "left"))
-        hi = int(np.searchsorted(b.card_hash, h, "right"))
+        lo, hi = _equal_range(b.card_hash, hash(card_id))
         for i in range(lo, hi):
             cid = int(b.cred_id[i])
             if cid not in ov.creds:
@@ -253,27 +243,70 @@ class Snapshot:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _dbapi_batches(conn: Connection, sql: str) -> Iterable[list[tuple[Any, ...]]]:
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cur = raw.cursor()
-    try:
-        cur.execute(sql)
-        while batch := cur.fetchmany(BATCH):
-            yield list(batch)
-    finally:
-        cur.close()
+def _equal_range(arr: np.ndarray, key: int) -> tuple[int, int]:
+    """Where ``key`` is in the sorted ``arr``. ``bisect`` in Python keeps the GIL: numpy's
+    searchsorted releases it, and taking it back behind the feed, writer and reader threads
+    cost the door thread up to a switch interval (5 ms) per lookup."""
+    lo = bisect.bisect_left(arr, key)
+    if lo == len(arr) or arr[lo] != key:
+        return lo, lo
+    return lo, bisect.bisect_right(arr, key, lo)
+
+
+class _Reader:
+    """Bulk reads for the load: a plain read-only sqlite3 connection on SQLite (the
+    SQLAlchemy driver's type detection costs more than the read itself), the session's
+    own driver connection elsewhere."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.own: sqlite3.Connection | None = None
+        if conn.dialect.name == "sqlite" and conn.engine.url.database not in (None, "", ":memory:"):
+            self.own = sqlite3.connect(f"file:{conn.engine.url.database}?mode=ro", uri=True)
+
+    def batches(self, sql: str) -> Iterable[list[tuple[Any, ...]]]:
+        if self.own is not None:
+            cur: Any = self.own.cursor()
+        else:
+            raw = self.conn.connection.dbapi_connection
+            assert raw is not None
+            cur = raw.cursor()
+        try:
+            cur.execute(sql)
+            while batch := cur.fetchmany(BATCH):
+                yield list(batch)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        if self.own is not None:
+            self.own.close()
 
 
 def load_snapshot(session: Session) -> Snapshot:
     """Read the decision facts of every cardholder (one pass per table)."""
     conn = session.connection()
     version = int(session.scalar(select(func.max(Change.version))) or 0)
-    base = _load_base(conn)
+    reader = _Reader(conn)
+    try:
+        base = _load_base(reader)
+    finally:
+        reader.close()
     return Snapshot(version, base, Overlay(), load_doors(session), _load_visits(session, None))
 
 
-def _load_base(conn: Connection) -> Base:
+def _ordinals(days: Sequence[Any]) -> np.ndarray:
+    """Dates (date objects or SQLite's 'YYYY-MM-DD' text) as ordinals, vectorized; 0 = none."""
+    arr = np.array(
+        [d if isinstance(d, date | type(None)) else str(d)[:10] for d in days],
+        dtype="datetime64[D]",
+    )
+    out = (arr - np.datetime64("1970-01-01", "D")).astype(np.int64) + EPOCH_ORDINAL
+    out[np.isnat(arr)] = 0
+    return out.astype(np.int32)
+
+
+def _load_base(conn: _Reader) -> Base:
     techs: list[str] = []
     tech_code: dict[str, int] = {}
     state_code = {s: i for i, s in enumerate(STATES)}
@@ -281,8 +314,7 @@ def _load_base(conn: Connection) -> Base:
         k: [] for k in ("hash", "id", "tech", "state", "from", "until", "person", "failed", "temp")
     }
     pins: dict[int, str] = {}
-    for batch in _dbapi_batches(
-        conn,
+    for batch in conn.batches(
         "SELECT id, person_id, technology, card_id, state, valid_from, valid_until, pin_hash, "
         "failed_pin_count, temporary FROM credentials",
     ):
@@ -308,26 +340,26 @@ def _load_base(conn: Connection) -> Base:
     order = np.argsort(cat["hash"], kind="stable")
     cat = {k: v[order] for k, v in cat.items()}
 
-    people = list(_dbapi_batches(conn, "SELECT MAX(id) FROM people"))
+    people = list(conn.batches("SELECT MAX(id) FROM people"))
     top = int(people[0][0][0] or 0) if people and people[0] else 0
     kind = np.zeros(top + 1, np.uint8)
     active = np.zeros(top + 1, np.bool_)
     designated = np.zeros(top + 1, np.bool_)
     kind_code = {k: i for i, k in enumerate(KINDS) if k}
-    for batch in _dbapi_batches(conn, "SELECT id, kind, active, designated FROM people"):
+    for batch in conn.batches("SELECT id, kind, active, designated FROM people"):
         ids, kinds, act, des = zip(*batch, strict=True)
         idx = np.array(ids, np.int64)
         kind[idx] = np.fromiter((kind_code.get(k, 1) for k in kinds), np.uint8, len(ids))
         active[idx] = np.array(act, np.bool_)
         designated[idx] = np.array(des, np.bool_)
     training = np.zeros(top + 1, np.int32)
-    for batch in _dbapi_batches(
-        conn, "SELECT person_id, MAX(completed_on) FROM trainings GROUP BY person_id"
+    for batch in conn.batches(
+        "SELECT person_id, MAX(completed_on) FROM trainings GROUP BY person_id"
     ):
         pids, days = zip(*batch, strict=True)
         idx = np.array(pids, np.int64)
         keep = idx <= top
-        training[idx[keep]] = np.fromiter(map(_ordinal, days), np.int32, len(pids))[keep]
+        training[idx[keep]] = _ordinals(days)[keep]
 
     schedules: list[dict[str, Any]] = []
     sched_code: dict[str, int] = {}
@@ -358,8 +390,7 @@ def _load_base(conn: Connection) -> Base:
     aparts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("person", "area", "id", "from", "until", "sched", "purpose")
     }
-    for batch in _dbapi_batches(
-        conn,
+    for batch in conn.batches(
         "SELECT id, person_id, area_id, valid_from, valid_until, schedule, default_purpose "
         f"FROM authorizations WHERE state = '{AuthorizationState.APPROVED.value}'",
     ):
