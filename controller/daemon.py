@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 LOOP_TICK_SECONDS = 0.05
 TAILGATE_WINDOW_SECONDS = 4.0
 HEARTBEAT_SECONDS = 5.0
+# The recorder gives up on a locked SQLite file this soon and journals instead: a strike
+# waits for its row's commit, so a web transaction holding the lock must not hold a door.
+BUSY_TIMEOUT_MS = 250
 
 
 class Controller:
@@ -84,7 +87,9 @@ class Controller:
         self.clock = clock
         self.monotonic = monotonic
         if session_factory is None:
-            engine = make_engine(cfg.database_url, synchronous_full=True)
+            engine = make_engine(
+                cfg.database_url, synchronous_full=True, busy_timeout_ms=BUSY_TIMEOUT_MS
+            )
             session_factory = make_session_factory(engine)
         self.sessions = session_factory
         self.backend = backend or open_backend(cfg.controller.gpio_backend)
