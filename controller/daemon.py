@@ -541,7 +541,9 @@ class Controller:
             return {"decision": D.PENDING, "reason": Reason.PIN_WANTED}
         if decision.outcome is Outcome.NEED_ESCORT:
             return escorts.visitor_needs_escort(self, runtime, policy, card, decision, msg, base)
-        return doors.grant(self, runtime, policy, card, decision, msg.reader_id, direction, base)
+        return doors.grant(
+            self, runtime, policy, doors.Attempt(card, decision, msg.reader_id, direction, base)
+        )
 
     def on_keys(self, msg: KeypadInput) -> Result:
         with self.unit():

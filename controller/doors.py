@@ -7,6 +7,7 @@ work; the strike is released by the work's callback, after the row is durable.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controller import escorts, keypad
@@ -28,80 +29,100 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def grant(
-    ctl: Controller,
-    runtime: DoorRuntime,
-    policy: DoorPolicy,
-    card: CardFacts,
-    decision: Decision,
-    reader: str,
-    direction: str,
-    base: dict[str, Any],
-    *,
-    escort: RecentEscort | None = None,
-    reason: Reason | None = None,
-    detail: dict[str, Any] | None = None,
-    second_person_present: bool = False,
-    purpose_given: bool = False,
-    pin_given: bool = False,
-) -> Result:
-    """Draft the granted row; the strike is released after it is committed.
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One presentation on its way to a grant: whose card, what was decided, where."""
 
-    At doors that ask for a purpose, staff type a purpose code first. Under the two-person
-    rule the first entrant into an empty area waits for a second one.
-    """
+    card: CardFacts
+    decision: Decision
+    reader: str
+    direction: str
+    base: dict[str, Any]  # the presentation's event fields
+
+    @classmethod
+    def waiting(cls, policy: DoorPolicy, wait: EscortWait | PinWait) -> Attempt:
+        return cls(
+            wait.card, wait.decision, wait.reader, wait.direction, escorts.base_for(policy, wait)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class How:
+    """How the grant came about: the factors checked, an escort, a reason given by a rule."""
+
+    pin_given: bool = False
+    purpose_given: bool = False
+    escort: RecentEscort | None = None
+    reason: Reason | None = None
+    detail: dict[str, Any] | None = None
+
+
+def grant(
+    ctl: Controller, runtime: DoorRuntime, policy: DoorPolicy, a: Attempt, how: How = How()
+) -> Result:
+    """Let ``a`` through unless the door still wants something: a purpose code, or (two-person
+    rule) a second entrant. The rows are drafted now; the strike is released after they are
+    committed."""
+    card = a.card
     assert card.person is not None
     now_mono = ctl.monotonic()
     if (
         policy.ask_purpose
-        and not purpose_given
-        and direction == Direction.IN
+        and not how.purpose_given
+        and a.direction == Direction.IN
         and not card.person.is_visitor
     ):
         runtime.pin_wait = PinWait(
             card,
-            decision,
-            reader,
-            direction,
+            a.decision,
+            a.reader,
+            a.direction,
             now_mono + policy.pin_timeout_seconds,
             purpose=True,
-            pin_given=pin_given,
+            pin_given=how.pin_given,
         )
-        ctl.feedback(reader, Feedback.PIN_WANTED)
+        ctl.feedback(a.reader, Feedback.PIN_WANTED)
         return {"decision": D.PENDING, "reason": Reason.PURPOSE_WANTED}
-    if not second_person_present and needs_second_person(ctl, policy, card, direction):
+    if needs_second_person(ctl, policy, card, a.direction):
         first = runtime.first_of_two
         if (
             first is None
             or now_mono - first.since > policy.escort_window_seconds
             or (first.card.person is not None and first.card.person.id == card.person.id)
         ):
-            ev = ctl.event(decision=D.PENDING, reason=Reason.SECOND_PERSON_WANTED, **base)
-            runtime.first_of_two = EscortWait(card, decision, reader, direction, now_mono, ev)
-            ctl.feedback_after(reader, Feedback.WAIT)
+            ev = ctl.event(decision=D.PENDING, reason=Reason.SECOND_PERSON_WANTED, **a.base)
+            runtime.first_of_two = EscortWait(card, a.decision, a.reader, a.direction, now_mono, ev)
+            ctl.feedback_after(a.reader, Feedback.WAIT)
             return {"decision": D.PENDING, "reason": Reason.SECOND_PERSON_WANTED, "event_id": ev}
         runtime.first_of_two = None
-        grant(
+        granted(
             ctl,
             runtime,
             policy,
-            first.card,
-            first.decision,
-            first.reader,
-            first.direction,
-            escorts.base_for(policy, first),
-            detail={"waited_event_id": first.event_id},
-            second_person_present=True,
+            Attempt.waiting(policy, first),
+            How(detail={"waited_event_id": first.event_id}),
         )
-    final = reason or factors_reason(decision, pin_given, purpose_given)
+    return granted(ctl, runtime, policy, a, how)
+
+
+def granted(
+    ctl: Controller, runtime: DoorRuntime, policy: DoorPolicy, a: Attempt, how: How
+) -> Result:
+    """The granted row, its passage, and the release after the commit."""
+    card = a.card
+    assert card.person is not None
+    now_mono = ctl.monotonic()
+    final = how.reason or factors_reason(a.decision, how.pin_given, how.purpose_given)
+    detail = how.detail
     if ctl.recorder.offline:
         detail = {**(detail or {}), "offline": True}
-    fields = {k: v for k, v in base.items() if k != "detail"}
+    fields = {k: v for k, v in a.base.items() if k != "detail"}
+    escort = how.escort
     escort_id = escort.card.person.id if escort and escort.card.person else None
     ev = ctl.event(
         decision=D.GRANTED,
         reason=final,
-        purpose=decision.purpose if direction == Direction.IN else None,
+        purpose=a.decision.purpose if a.direction == Direction.IN else None,
         escort_person_id=escort_id,
         escort_event_id=escort.event_id if escort else None,
         detail=detail,
@@ -110,7 +131,7 @@ def grant(
     passage = Passage(
         person_id=card.person.id,
         area_id=policy.area.id,
-        direction=direction,
+        direction=a.direction,
         event_id=ev,
         visitor=card.person.is_visitor,
         escort_person_id=escort_id,
@@ -122,6 +143,7 @@ def grant(
         # No door contact fitted: nothing confirms the passage, so the grant counts; the
         # crossings of this input are applied together, visitors first (see apply_passages)
         runtime.crossing.append(passage)
+    reader = a.reader
 
     def release() -> None:
         release_strike(ctl, runtime, policy.strike_seconds)
@@ -130,13 +152,13 @@ def grant(
         ctl.feedback(reader, Feedback.GRANTED)
 
     ctl.after_commit(release)
-    if direction == Direction.IN:
+    if a.direction == Direction.IN:
         ctl._watch_for_tailgating(runtime)
         if policy.snapshot_on_entry:
             ctl.record_snapshot(policy.id, now_mono, {"event_id": ev})
     if not card.person.is_visitor:
-        escorts.staff_crossed(ctl, card.person.id, direction)
-        recent = RecentEscort(card, decision, direction, now_mono, ev)
+        escorts.staff_crossed(ctl, card.person.id, a.direction)
+        recent = RecentEscort(card, a.decision, a.direction, now_mono, ev)
         runtime.recent_escorts.append(recent)
         escorts.escort_arrived(ctl, runtime, policy, recent)
     return {"decision": D.GRANTED, "reason": final, "event_id": ev}

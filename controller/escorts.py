@@ -57,7 +57,7 @@ def visitor_needs_escort(
     msg: CardPresented,
     base: dict[str, Any],
 ) -> Result:
-    from controller.doors import grant
+    from controller.doors import Attempt, How, grant
 
     now_mono = ctl.monotonic()
     direction = base["direction"]
@@ -73,9 +73,12 @@ def visitor_needs_escort(
             if card.person is not None:
                 recent.admitted.add(card.person.id)
             return grant(
-                ctl, runtime, policy, card, decision, msg.reader_id, direction, base,
-                escort=recent, reason=Reason.GRANTED_ESCORTED,
-            )  # fmt: skip
+                ctl,
+                runtime,
+                policy,
+                Attempt(card, decision, msg.reader_id, direction, base),
+                How(escort=recent, reason=Reason.GRANTED_ESCORTED),
+            )
     ev = ctl.event(decision=D.PENDING, reason=Reason.ESCORT_WANTED, **base)
     runtime.escort_waits.append(EscortWait(card, decision, msg.reader_id, direction, now_mono, ev))
     ctl.feedback_after(msg.reader_id, Feedback.WAIT)
@@ -103,7 +106,7 @@ def escort_arrived(
     ctl: Controller, runtime: DoorRuntime, policy: DoorPolicy, escort: RecentEscort
 ) -> None:
     """A staff grant: let in the visitors waiting at this door that this person may escort."""
-    from controller.doors import grant
+    from controller.doors import Attempt, How, grant
 
     now_mono = ctl.monotonic()
     for wait in list(runtime.escort_waits):
@@ -125,10 +128,16 @@ def escort_arrived(
             continue
         escort.admitted.add(wait.card.person.id)
         grant(
-            ctl, runtime, policy, wait.card, wait.decision, wait.reader, wait.direction, base,
-            escort=escort, reason=Reason.GRANTED_ESCORTED,
-            detail={"waited_event_id": wait.event_id},
-        )  # fmt: skip
+            ctl,
+            runtime,
+            policy,
+            Attempt(wait.card, wait.decision, wait.reader, wait.direction, base),
+            How(
+                escort=escort,
+                reason=Reason.GRANTED_ESCORTED,
+                detail={"waited_event_id": wait.event_id},
+            ),
+        )
 
 
 def base_for(policy: DoorPolicy, wait: EscortWait | PinWait) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def pin_checked(ctl: Controller, msg: PinChecked) -> Result | None:
 
 
 def _pin_outcome(ctl: Controller, runtime: DoorRuntime, wait: PinWait, msg: PinChecked) -> Result:
-    from controller.doors import grant
+    from controller.doors import Attempt, How, grant
     from controller.escorts import base_for
 
     cred = wait.card.credential
@@ -130,15 +130,12 @@ def _pin_outcome(ctl: Controller, runtime: DoorRuntime, wait: PinWait, msg: PinC
             person_id=person_id,
             silent=True,
         )
-    return grant(
-        ctl, runtime, policy, wait.card, wait.decision, wait.reader, wait.direction, base,
-        pin_given=True,
-    )  # fmt: skip
+    return grant(ctl, runtime, policy, Attempt.waiting(policy, wait), How(pin_given=True))
 
 
 def purpose_entered(ctl: Controller, runtime: DoorRuntime, wait: PinWait) -> Result:
     """4(2) 用件の確認: the purpose code typed at the keypad becomes the entry's purpose."""
-    from controller.doors import grant
+    from controller.doors import Attempt, How, grant
     from controller.escorts import base_for
 
     runtime.pin_wait = None
@@ -152,9 +149,12 @@ def purpose_entered(ctl: Controller, runtime: DoorRuntime, wait: PinWait) -> Res
         return {"decision": D.DENIED, "reason": Reason.PURPOSE_INVALID}
     decision = replace(wait.decision, purpose=text)
     return grant(
-        ctl, runtime, policy, wait.card, decision, wait.reader, wait.direction, base,
-        purpose_given=True, pin_given=wait.pin_given,
-    )  # fmt: skip
+        ctl,
+        runtime,
+        policy,
+        Attempt(wait.card, decision, wait.reader, wait.direction, base),
+        How(purpose_given=True, pin_given=wait.pin_given),
+    )
 
 
 def end_pin_wait(
