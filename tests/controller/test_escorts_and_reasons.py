@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from db.engine import session_scope
 from db.models import Area, Presence
 from domain.config import GpioSection
+from nyutai.demo import DEMO_CARDS
 from tests.controller.conftest import Site
 
 
@@ -146,3 +147,52 @@ def test_the_final_reason_of_each_grant_path(
     assert rows[-1].reason == reason
     # a grant never carries a reason that asks for more input
     assert all(e.reason not in ("pin_wanted", "purpose_wanted") for e in rows)
+
+
+def test_a_pin_being_checked_holds_its_door_only(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 runs in a worker: while one door's PIN is being checked (held here until the
+    test lets it go), another door decides, commits and opens."""
+    import threading
+
+    from controller import keypad
+
+    gate = threading.Event()
+    real = keypad.check_pin
+
+    def slow_check(pin_hash: str, pin: str) -> str:
+        gate.wait(10)
+        return real(pin_hash, pin)
+
+    monkeypatch.setattr(keypad, "check_pin", slow_check)
+    assert site.tap("mn-front-in", "yamada")["reason"] == "pin_wanted"
+    import time
+
+    from readers.events import KeypadInput
+    from tests.controller.conftest import _card
+
+    ctl = site.ctl
+    ctl.queue.put(KeypadInput("mn-front-in", site.pin + "#", time.monotonic()))
+    box: list[object] = []
+    done = threading.Event()
+
+    def tap_sato() -> None:
+        box.append(ctl.on_card(_card("sr-in", *DEMO_CARDS["sato"])))
+        done.set()
+
+    from controller.state import Call
+
+    ctl.queue.put(Call(tap_sato))  # another door, while the PIN is being checked
+    assert done.wait(10)
+    assert ctl.pin_checks  # still checking
+    assert box[0]["decision"] == "granted"  # type: ignore[index]
+    deadline = time.monotonic() + 10
+    while not site.io("sr-strike").is_active:  # committed and released meanwhile
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not site.io("mnf-strike").is_active and site.ctl.pin_checks
+    gate.set()
+    site.settle()
+    assert site.io("mnf-strike").is_active
+    assert site.events(reason="granted_card_pin")
