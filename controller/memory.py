@@ -310,15 +310,14 @@ def _load_base(conn: _Reader) -> Base:
     techs: list[str] = []
     tech_code: dict[str, int] = {}
     state_code = {s: i for i, s in enumerate(STATES)}
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("hash", "id", "tech", "state", "from", "until", "person", "failed", "temp")
-    }
-    pins: dict[int, str] = {}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("hash", "id", "tech", "state", "person")}
+    # the database maps states to codes, so the common columns come back as plain integers
+    state_sql = " ".join(f"WHEN '{st}' THEN {i}" for st, i in state_code.items())
     for batch in conn.batches(
-        "SELECT id, person_id, technology, card_id, state, valid_from, valid_until, pin_hash, "
-        "failed_pin_count, temporary FROM credentials",
+        f"SELECT id, COALESCE(person_id, 0), technology, card_id, CASE state {state_sql} "
+        "ELSE 1 END FROM credentials",  # an unknown state counts as inactive
     ):
-        ids, pids, tks, cards, states, vf, vu, ph, fails, temps = zip(*batch, strict=True)
+        ids, pids, tks, cards, states = zip(*batch, strict=True)
         n = len(ids)
         for t in set(tks):
             if t not in tech_code:
@@ -327,18 +326,38 @@ def _load_base(conn: _Reader) -> Base:
         parts["hash"].append(np.fromiter(map(hash, cards), np.int64, n))
         parts["id"].append(np.array(ids, np.int64))
         parts["tech"].append(np.fromiter(map(tech_code.__getitem__, tks), np.uint8, n))
-        parts["state"].append(
-            np.fromiter((state_code.get(s, 1) for s in states), np.uint8, n)
-        )  # an unknown state counts as inactive
-        parts["from"].append(np.fromiter(map(_us, vf), np.int64, n))
-        parts["until"].append(np.fromiter(map(_us, vu), np.int64, n))
-        parts["person"].append(np.fromiter((p or 0 for p in pids), np.int64, n))
-        parts["failed"].append(np.array(fails, np.int32))
-        parts["temp"].append(np.array(temps, np.bool_))
-        pins.update((i, h) for i, h in zip(ids, ph, strict=True) if h)
+        parts["state"].append(np.array(states, np.uint8))
+        parts["person"].append(np.array(pids, np.int64))
     cat = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in parts.items()}
     order = np.argsort(cat["hash"], kind="stable")
     cat = {k: v[order] for k, v in cat.items()}
+    # the rare columns (validity, PIN, wrong PINs, visitor badges): a second, sparse pass
+    count = len(cat["id"])
+    cat["from"] = np.full(count, NO_TIME, np.int64)
+    cat["until"] = np.full(count, NO_TIME, np.int64)
+    cat["failed"] = np.zeros(count, np.int32)
+    cat["temp"] = np.zeros(count, np.bool_)
+    pins: dict[int, str] = {}
+    rare: list[tuple[Any, ...]] = [
+        r
+        for batch in conn.batches(
+            "SELECT id, valid_from, valid_until, pin_hash, failed_pin_count, temporary "
+            "FROM credentials WHERE valid_from IS NOT NULL OR valid_until IS NOT NULL OR "
+            "pin_hash IS NOT NULL OR failed_pin_count <> 0 OR temporary"
+        )
+        for r in batch
+    ]
+    if rare:
+        by_id = np.argsort(cat["id"], kind="stable")
+        sorted_ids = cat["id"][by_id]
+        for cid, vf, vu, ph, fails, temp in rare:
+            i = int(by_id[bisect.bisect_left(sorted_ids, cid)])
+            cat["from"][i] = _us(vf)
+            cat["until"][i] = _us(vu)
+            cat["failed"][i] = int(fails or 0)
+            cat["temp"][i] = bool(temp)
+            if ph:
+                pins[int(cid)] = ph
 
     people = list(conn.batches("SELECT MAX(id) FROM people"))
     top = int(people[0][0][0] or 0) if people and people[0] else 0
