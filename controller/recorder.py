@@ -422,7 +422,7 @@ class Recorder:
         while not self.idle():
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.002)
+            time.sleep(0.0005)
         return True
 
     # --- writer thread ------------------------------------------------------------------
