@@ -43,8 +43,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
-from db.chain import canonical_event, chain_hash
-from db.eventlog import _fill_defaults, chain_head
+from db.chain import EVENT_FIELDS, canonical_values, chain_hash
+from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
 from db.models import Command, Credential, CredentialState, Event
 from db.models import Decision as D
@@ -59,6 +59,12 @@ RETRY_SECONDS = 0.5
 ALARM_AFTER_SECONDS = 2.0  # a busy database for a moment is not an outage
 MAX_BATCH = 2_000
 EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns)
+# scalar column defaults, applied before hashing so the hashed value is the stored one
+EVENT_DEFAULTS = {
+    c.key: c.default.arg
+    for c in Event.__table__.columns
+    if c.default is not None and getattr(c.default, "is_scalar", False)
+}
 
 
 # --- operations: what a work does besides appending events ---------------------------------
@@ -403,13 +409,13 @@ class Recorder:
         work.queued_at = self.monotonic()
         with self._cond:
             for d in work.events:
-                ev = Event(id=d.id, **d.fields)
-                _fill_defaults(ev)
-                ev.seq = self._seq + 1
-                ev.prev_hash = self._hash
-                ev.hash = chain_hash(self._hash, canonical_event(ev))
-                self._seq, self._hash = ev.seq, ev.hash
-                work.rows.append({c: getattr(ev, c) for c in EVENT_COLUMNS})
+                row = {**EVENT_DEFAULTS, **{k: v for k, v in d.fields.items() if v is not None}}
+                row["id"] = d.id
+                row["seq"] = self._seq + 1
+                row["prev_hash"] = self._hash
+                row["hash"] = chain_hash(self._hash, canonical_values(Event, row, EVENT_FIELDS))
+                self._seq, self._hash = row["seq"], row["hash"]
+                work.rows.append({c: row.get(c) for c in EVENT_COLUMNS})
             self._queue.append(work)
             self._cond.notify()
 
