@@ -59,6 +59,7 @@ def bench_taps(url: str, data_dir: Path, taps: int) -> tuple[float, float, float
             reader = "sr-in" if i % 2 == 0 else "sr-out"  # in, out, in, out: granted each time
             t0 = time.perf_counter()
             ctl.on_card(CardPresented(reader, "felica", card, time.monotonic(), datetime.now(UTC)))
+            ctl.recorder.wait_idle()  # the row is committed (the strike's release follows)
             lat.append(time.perf_counter() - t0)
             ctl.occupancy._areas.clear()  # no door walk: keep anti-passback out of the way
         total = time.perf_counter() - begin

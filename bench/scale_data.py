@@ -440,6 +440,7 @@ def generate(
                     "visitor_exit_needs_escort",
                     "max_visitors_per_escort",
                     "two_person_rule",
+                    "offline",
                     "created_at",
                 ),
                 (
@@ -453,6 +454,7 @@ def generate(
                         True,
                         3,
                         False,
+                        "cached",
                         created,
                     )
                     for a in range(AREAS)

@@ -1,20 +1,29 @@
-"""Commands from the web and the CLI, carried out on the controller thread.
+"""Commands from the web and the CLI, each carried out exactly once.
 
-The web never touches door state: it writes a row in ``commands`` (db.commands) and the
-controller's loop polls, runs and answers it here. A bad command fails with a reason in its
-``result`` and changes nothing.
+The web never touches door state: it writes a row in ``commands`` (db.commands). A poller
+thread (not the door thread) reads the queued ones and hands each to the loop thread, whose
+work for it (the tap's row, the forgive's row...) also marks the command done: the effect and
+the command's end are one transaction, so a crash either loses both (the command runs after
+restart) or neither (it never runs again). Alarm acknowledgements touch only rows, so the
+poller does them itself, in one transaction with the command's end. A bad command fails with
+a reason in its ``result`` and changes nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from controller import alarms as alarm_rows
-from db.commands import CommandKind
+from controller.recorder import MaskKeys, PresenceLeave
+from controller.state import Call
+from db.commands import CommandKind, expire_overdue
 from db.engine import session_scope
 from db.models import Command, CommandState
 from db.models import Decision as D
@@ -26,59 +35,134 @@ if TYPE_CHECKING:
     from controller.daemon import Controller
 
 log = logging.getLogger(__name__)
+REFUSED = (KeyError, ValueError, LookupError, TypeError)
 
 
 class CommandRunner:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self.in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with session_scope(self.ctl.sessions) as s:
+            # an enrolment waits for a card in memory: a restart ended it
+            s.execute(
+                update(Command)
+                .where(Command.state == CommandState.RUNNING)
+                .values(state=CommandState.FAILED, result={"error": "interrupted by a restart"})
+            )
+        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.ctl.cfg.controller.command_poll_seconds):
+            try:
+                self.poll()
+            except SQLAlchemyError:
+                log.warning("commands: database unavailable", exc_info=True)
+            except Exception:
+                log.exception("command poll failed")
 
     def poll(self) -> None:
-        now_mono = time.monotonic()
-        for reader, (cmd_id, deadline) in list(self.ctl.enrolments.items()):
-            if deadline < now_mono:
-                del self.ctl.enrolments[reader]
-                self._finish_command(cmd_id, CommandState.FAILED, {"error": "timeout"})
+        """Hand the queued commands over (poller thread)."""
+        with self._lock:
+            busy = set(self.in_flight)
         with session_scope(self.ctl.sessions) as s:
-            ids = list(
-                s.scalars(
-                    select(Command.id)
-                    .where(Command.state == CommandState.QUEUED)
-                    .order_by(Command.id)
-                    .limit(50)
-                )
-            )
-        for cmd_id in ids:
-            self._run_command(cmd_id)
+            # a command whose sender stopped waiting (a timed-out tap) never runs later
+            expire_overdue(s, self.ctl.clock())
+            rows = s.execute(
+                select(Command.id, Command.kind, Command.payload, Command.operator_id)
+                .where(Command.state == CommandState.QUEUED)
+                .order_by(Command.id)
+                .limit(50)
+            ).all()
+        for cmd_id, kind, payload, operator_id in rows:
+            if cmd_id in busy:
+                continue
+            p = dict(payload or {})
+            if kind in (CommandKind.ACK_ALARM, CommandKind.CLEAR_ALARM):
+                self._alarm_command(cmd_id, kind, p, operator_id)
+                continue
+            with self._lock:
+                self.in_flight.add(cmd_id)
+            self.ctl.queue.put(Call(functools.partial(self._on_loop, cmd_id, kind, p, operator_id)))
 
-    def _finish_command(self, cmd_id: int, state: CommandState, result: dict[str, Any]) -> None:
+    def _on_loop(self, cmd_id: int, kind: str, p: dict[str, Any], operator_id: int | None) -> None:
+        ctl = self.ctl
+
+        def done() -> None:
+            with self._lock:
+                self.in_flight.discard(cmd_id)
+
+        with ctl.unit():
+            try:
+                result = self._execute(cmd_id, kind, p, operator_id)
+            except REFUSED as exc:
+                log.warning("command %s (%s) refused: %s", cmd_id, kind, exc)
+                ctl.finish_command(cmd_id, CommandState.FAILED, {"error": str(exc)})
+            else:
+                if kind == CommandKind.ENROL:
+                    ctl.finish_command(cmd_id, CommandState.RUNNING, {})
+                elif result is not None:
+                    ctl.finish_command(cmd_id, CommandState.DONE, dict(result))
+                else:
+                    return  # finished later in the work of its effect (a PIN being checked)
+            ctl.after_commit(done)
+
+    def finished(self, cmd_id: int) -> None:
+        """A command finished in a later work (after the PIN check): poll may forget it."""
+        with self._lock:
+            self.in_flight.discard(cmd_id)
+
+    def _alarm_command(
+        self, cmd_id: int, kind: str, p: dict[str, Any], operator_id: int | None
+    ) -> None:
+        now = self.ctl.clock()
+        try:
+            with session_scope(self.ctl.sessions) as s:
+                action = (
+                    alarm_rows.acknowledge if kind == CommandKind.ACK_ALARM else alarm_rows.clear
+                )
+                alarm = action(
+                    s, int(p["alarm_id"]), operator_id, str(p.get("comment", ""))[:2000], now
+                )
+                s.flush()
+                still = alarm_rows.audible_unacknowledged(s)
+                cmd = s.get(Command, cmd_id)
+                if cmd is not None:
+                    cmd.state = CommandState.DONE
+                    cmd.processed_at = now
+                    cmd.result = {"alarm_id": int(p["alarm_id"]), "state": alarm.state}
+        except REFUSED as exc:
+            log.warning("command %s (%s) refused: %s", cmd_id, kind, exc)
+            self._fail(cmd_id, str(exc))
+            return
+        outputs = self.ctl.alarm_outputs
+        if outputs is not None and not still:
+            self.ctl.queue.put(Call(lambda: outputs.set(False)))
+
+    def _fail(self, cmd_id: int, error: str) -> None:
         with session_scope(self.ctl.sessions) as s:
             cmd = s.get(Command, cmd_id)
             if cmd is not None:
-                cmd.state = state
-                cmd.result = result
+                cmd.state = CommandState.FAILED
+                cmd.result = {"error": error}
                 cmd.processed_at = self.ctl.clock()
 
-    def _run_command(self, cmd_id: int) -> None:
-        with session_scope(self.ctl.sessions) as s:
-            cmd = s.get(Command, cmd_id)
-            if cmd is None or cmd.state != CommandState.QUEUED:
-                return
-            kind, payload, operator_id = cmd.kind, dict(cmd.payload or {}), cmd.operator_id
-            if kind == CommandKind.KEYS:
-                cmd.payload = {
-                    **payload,
-                    "keys": "*" * len(str(payload.get("keys", ""))),
-                }  # no PIN at rest
-            if kind == CommandKind.ENROL:
-                cmd.state = CommandState.RUNNING  # finished by the next card at that reader
-        try:
-            result = self._execute(cmd_id, kind, payload, operator_id)
-        except (KeyError, ValueError, LookupError, TypeError) as exc:
-            log.warning("command %s (%s) refused: %s", cmd_id, kind, exc)
-            self._finish_command(cmd_id, CommandState.FAILED, {"error": str(exc)})
-            return
-        if result is not None:
-            self._finish_command(cmd_id, CommandState.DONE, result)
+    def expire_enrolments(self) -> None:
+        now_mono = self.ctl.monotonic()
+        for reader, (cmd_id, deadline) in list(self.ctl.enrolments.items()):
+            if deadline < now_mono:
+                del self.ctl.enrolments[reader]
+                self.ctl.finish_command(cmd_id, CommandState.FAILED, {"error": "timeout"})
 
     def _sim_reader(self, reader_id: str) -> SimReader:
         reader = self.ctl.readers.get(str(reader_id))
@@ -94,16 +178,16 @@ class CommandRunner:
             raise ValueError(f"door {door!r} has no {part}")
         return inp
 
-    def _execute(
-        self, cmd_id: int, kind: str, p: dict[str, Any], operator_id: int | None
-    ) -> dict[str, Any] | None:
-        now = self.ctl.clock()
+    def _execute(self, cmd_id: int, kind: str, p: dict[str, Any], operator_id: int | None) -> Any:
+        """Carry a command out on the loop thread, inside the current unit of work."""
+        ctl = self.ctl
+        now = ctl.clock()
         if kind == CommandKind.TAP:
             reader = self._sim_reader(p["reader"])
             card = str(p["card"]).strip().upper()
             if not card or len(card) > 64:
                 raise ValueError("card id must be 1 to 64 characters")
-            return self.ctl.on_card(
+            return ctl.on_card(
                 CardPresented(
                     reader.reader_id,
                     str(p.get("technology", "felica")),
@@ -114,9 +198,17 @@ class CommandRunner:
             )
         if kind == CommandKind.KEYS:
             reader = self._sim_reader(p["reader"])
-            return self.ctl.on_keys(
+            # no PIN at rest: the command row keeps only how many keys were typed
+            ctl.work.ops.append(MaskKeys(cmd_id, len(str(p.get("keys", "")))))
+            result = ctl.on_keys(
                 KeypadInput(reader.reader_id, str(p["keys"]), time.monotonic(), now)
             )
+            placed = ctl.cfg.reader_door(reader.reader_id)
+            wait = ctl.doors[placed[0]].pin_wait if placed else None
+            if wait is not None and wait.checking and cmd_id:
+                wait.command_id = cmd_id  # answered with the PIN check's outcome
+                return None
+            return result
         if kind == CommandKind.CONTACT:
             self._sim_input(p["door"], "contact").drive(bool(p["open"]))
             return {"queued": True}
@@ -126,40 +218,25 @@ class CommandRunner:
         if kind == CommandKind.TAMPER:
             self._sim_input(p["door"], "tamper").drive(bool(p["active"]))
             return {"queued": True}
-        if kind in (CommandKind.ACK_ALARM, CommandKind.CLEAR_ALARM):
-            with session_scope(self.ctl.sessions) as s:
-                action = (
-                    alarm_rows.acknowledge if kind == CommandKind.ACK_ALARM else alarm_rows.clear
-                )
-                alarm = action(
-                    s, int(p["alarm_id"]), operator_id, str(p.get("comment", ""))[:2000], now
-                )
-                s.flush()
-                still = alarm_rows.audible_unacknowledged(s)
-                state = alarm.state
-            if self.ctl.alarm_outputs is not None and not still:
-                self.ctl.alarm_outputs.set(False)
-            return {"alarm_id": int(p["alarm_id"]), "state": state}
         if kind == CommandKind.FORGIVE:
             person_id = int(p["person_id"])
             area_id = int(p["area_id"]) if p.get("area_id") is not None else None
-            with session_scope(self.ctl.sessions) as s:
-                cleared = self.ctl.occupancy.forgive(s, person_id, area_id)
-                self.ctl._event(
-                    s,
-                    kind="forgive",
-                    decision=D.INFO,
-                    reason=Reason.FORGIVEN,
-                    person_id=person_id,
-                    area_id=area_id,
-                    detail={"operator_id": operator_id, "areas_cleared": cleared},
-                )
+            cleared = ctl.occupancy.forgive(person_id, area_id)
+            ctl.work.ops.append(PresenceLeave(person_id, area_id))
+            ctl.event(
+                kind="forgive",
+                decision=D.INFO,
+                reason=Reason.FORGIVEN,
+                person_id=person_id,
+                area_id=area_id,
+                detail={"operator_id": operator_id, "areas_cleared": cleared},
+            )
             return {"areas_cleared": cleared}
         if kind == CommandKind.ENROL:
             reader_id = str(p["reader"])
-            if reader_id not in self.ctl.readers:
+            if reader_id not in ctl.readers:
                 raise ValueError(f"unknown reader {reader_id!r}")
             timeout = min(max(float(p.get("timeout", 30)), 1.0), 300.0)
-            self.ctl.enrolments[reader_id] = (cmd_id, time.monotonic() + timeout)
+            ctl.enrolments[reader_id] = (cmd_id, time.monotonic() + timeout)
             return None  # finished when the card comes
         raise ValueError(f"unknown command kind {kind!r}")

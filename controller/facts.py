@@ -95,6 +95,7 @@ class AreaPolicy:
     max_visitors_per_escort: int
     two_person_rule: bool
     permitted_devices: tuple[str, ...]
+    offline: str = "cached"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +117,15 @@ class DoorPolicy:
 
 def load_door(session: Session, code: str, zone: ZoneInfo) -> DoorPolicy | None:
     door = session.scalar(select(Door).where(Door.code == code))
-    if door is None:
-        return None
+    return None if door is None else door_policy(door, zone)
+
+
+def load_doors(session: Session, zone: ZoneInfo) -> dict[str, DoorPolicy]:
+    """Every door's policy by code (the controller's memory holds these)."""
+    return {d.code: door_policy(d, zone) for d in session.scalars(select(Door))}
+
+
+def door_policy(door: Door, zone: ZoneInfo) -> DoorPolicy:
     a: Area = door.area
     area = AreaPolicy(
         id=a.id,
@@ -128,6 +136,7 @@ def load_door(session: Session, code: str, zone: ZoneInfo) -> DoorPolicy | None:
         max_visitors_per_escort=a.max_visitors_per_escort,
         two_person_rule=a.two_person_rule,
         permitted_devices=tuple(str(d) for d in (a.permitted_devices or [])),
+        offline=a.offline,
     )
     return DoorPolicy(
         id=door.id,

@@ -1,8 +1,10 @@
-"""Rows the database could not take, kept on local disk until it can.
+"""Works the database could not take, kept on the controller's disk until it can.
 
-When the database is down the door stays locked and the attempt is still evidence: it is
-appended here (one JSON line, fsynced) and written to the hash-chained log, in order, once
-the database answers again, even after a controller restart.
+One JSON line per work (its chained event rows and journalled operations), appended and
+fsynced before the work's callback runs: a strike is released only once its row is durable
+here or in the database. controller.recorder writes the lines to the database, in order,
+when it answers again, even after a restart; a line cut by a crash mid-write is skipped
+(its work never had its callback run).
 """
 
 from __future__ import annotations
@@ -10,47 +12,62 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-class UnsavedJournal:
+class WorkJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def add(self, fields: dict[str, Any]) -> None:
-        line = json.dumps(
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()},
-            ensure_ascii=False,
-        )
+    def append(self, works: list[dict[str, Any]]) -> None:
+        """Append works and fsync once for all of them."""
+        data = "".join(json.dumps(w, ensure_ascii=False, default=_default) + "\n" for w in works)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # 0600 even without the process umask (db.files): the lines name cards and people
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
 
-    def pending(self) -> list[dict[str, Any]]:
+    def works(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        rows = []
+        out = []
         for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
             try:
-                row = json.loads(line)
-                row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
-            except (ValueError, KeyError, TypeError):
-                # a line cut by a crash mid-write: keep going, say so
+                w = json.loads(line)
+                if not isinstance(w, dict) or "events" not in w:
+                    raise ValueError("not a work")
+            except ValueError:
                 log.error("unreadable line %d in %s skipped", number, self.path)
                 continue
-            rows.append(row)
-        return rows
+            out.append(w)
+        return out
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Every event row kept, oldest first."""
+        return [r for w in self.works() for r in w["events"]]
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.path.exists():
+            with self.path.open("w") as f:
+                os.fsync(f.fileno())
+            self.path.unlink()
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
 
     def __bool__(self) -> bool:
-        return self.path.exists() and self.path.stat().st_size > 0
+        return self.size() > 0
+
+
+def _default(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    raise TypeError(f"not JSON: {type(v).__name__}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Person, PersonKind
@@ -56,34 +56,12 @@ class Occupancy:
     def staff_count(self, area_id: int) -> int:
         return sum(1 for o in self.occupants(area_id) if not o.visitor)
 
-    def enter(
-        self, session: Session, area_id: int, occupant: Occupant, event_id: int | None
-    ) -> None:
+    def enter(self, area_id: int, occupant: Occupant) -> None:
+        """Memory only: the caller writes the presence row in its work (controller.recorder)."""
         self._areas.setdefault(area_id, {})[occupant.person_id] = occupant
-        session.execute(
-            delete(PresenceRow).where(
-                PresenceRow.person_id == occupant.person_id, PresenceRow.area_id == area_id
-            )
-        )
-        session.add(
-            PresenceRow(
-                person_id=occupant.person_id,
-                area_id=area_id,
-                entered_at=occupant.entered_at,
-                event_id=event_id,
-                escort_person_id=occupant.escort_person_id,
-                visit_id=occupant.visit_id,
-            )
-        )
 
-    def leave(self, session: Session, area_id: int, person_id: int) -> Occupant | None:
-        gone = self._areas.get(area_id, {}).pop(person_id, None)
-        session.execute(
-            delete(PresenceRow).where(
-                PresenceRow.person_id == person_id, PresenceRow.area_id == area_id
-            )
-        )
-        return gone
+    def leave(self, area_id: int, person_id: int) -> Occupant | None:
+        return self._areas.get(area_id, {}).pop(person_id, None)
 
     def is_forgiven(self, person_id: int, area_id: int) -> bool:
         return (person_id, area_id) in self._forgiven or (person_id, None) in self._forgiven
@@ -93,7 +71,7 @@ class Occupancy:
         self._forgiven.discard((person_id, area_id))
         self._forgiven.discard((person_id, None))
 
-    def forgive(self, session: Session, person_id: int, area_id: int | None) -> int:
+    def forgive(self, person_id: int, area_id: int | None) -> int:
         """Clear a person's in/out state (anti-passback reset); returns areas cleared.
 
         The next crossing (in or out) is let through once: the record was wrong, so
@@ -104,8 +82,4 @@ class Occupancy:
         for aid, people in self._areas.items():
             if (area_id is None or aid == area_id) and people.pop(person_id, None) is not None:
                 cleared += 1
-        q = delete(PresenceRow).where(PresenceRow.person_id == person_id)
-        if area_id is not None:
-            q = q.where(PresenceRow.area_id == area_id)
-        session.execute(q)
         return cleared

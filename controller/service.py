@@ -10,7 +10,7 @@ from types import FrameType
 from alembic.runtime.migration import MigrationContext
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from controller.daemon import Controller
+from controller.daemon import BUSY_TIMEOUT_MS, Controller
 from controller.scheduler import start_scheduler
 from controller.wiring import check_wiring
 from db.engine import make_engine, make_session_factory
@@ -43,7 +43,7 @@ def check_schema(url: str) -> None:
 def build_controller(cfg: SiteConfig) -> Controller:
     check_wiring(cfg)
     check_schema(cfg.database_url)
-    engine = make_engine(cfg.database_url, synchronous_full=True)
+    engine = make_engine(cfg.database_url, synchronous_full=True, busy_timeout_ms=BUSY_TIMEOUT_MS)
     return Controller(cfg, session_factory=make_session_factory(engine))
 
 

@@ -28,6 +28,7 @@ def sync_site(session: Session, cfg: SiteConfig) -> None:
                 visitor_exit_needs_escort=sec.visitor_exit_needs_escort,
                 max_visitors_per_escort=sec.max_visitors_per_escort,
                 two_person_rule=sec.two_person_rule,
+                offline=sec.offline,
             )
             session.add(area)
             areas[code] = area

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from controller.decision import Decision
 from controller.facts import CardFacts, DoorPolicy
@@ -32,6 +33,25 @@ class Call:
     fn: Callable[[], None]
 
 
+@dataclass(frozen=True, slots=True)
+class PinChecked:
+    """The argon2 worker's answer for a door's PIN wait (controller.keypad)."""
+
+    door: str
+    token: int
+    result: str  # domain.pins.check_pin: "ok", "duress" or "wrong"
+
+
+class Result(TypedDict, total=False):
+    """What handling one input came to (commands store it; tests read it)."""
+
+    decision: str | None
+    reason: str
+    event_id: int
+    enrolled: str
+    ignored: str
+
+
 Message = (
     CardPresented
     | KeypadInput
@@ -43,6 +63,7 @@ Message = (
     | TailgateResult
     | Stop
     | Call
+    | PinChecked
 )
 
 
@@ -68,6 +89,9 @@ class PinWait:
     deadline: float
     keys: str = field(default="", repr=False)
     purpose: bool = False  # waiting for a purpose code (用件) rather than a PIN
+    checking: int = 0  # token of the PIN check running in the worker; 0: none
+    pin_given: bool = False  # the PIN was right: a purpose wait after it names both factors
+    command_id: int | None = None  # a keys command answered when the PIN check is done
 
 
 @dataclass
@@ -92,6 +116,8 @@ class RecentEscort:
     direction: str
     at: float
     event_id: int
+    # visitors admitted on this grant: one grant lets each visitor of its crossing through once
+    admitted: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -111,3 +137,5 @@ class DoorRuntime:
     first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
     grants_at: list[float] = field(default_factory=list)  # recent entry grants (tailgating)
     watching_until: float = 0.0  # a tailgating watch covers grants until then
+    # doors without a contact: grants of this input, applied together (visitors first)
+    crossing: list[Passage] = field(default_factory=list)

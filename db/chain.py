@@ -135,6 +135,12 @@ def canonical(row: Any, fields: tuple[str, ...]) -> bytes:
     return canonical_values(fields, norms, [getattr(row, f) for f in fields])
 
 
+def canonical_dict(model: type[Base], values: dict[str, Any], fields: tuple[str, ...]) -> bytes:
+    """``canonical`` of a row given as a dict of column values (no ORM object: the
+    controller chains thousands of rows a second)."""
+    return canonical_values(fields, normalizers(model, fields), [values.get(f) for f in fields])
+
+
 def canonical_event(row: Event) -> bytes:
     return canonical(row, EVENT_FIELDS)
 

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+import db.changes  # noqa: F401 - installs the change feed on every Session of the process
+
 # Seconds a writer waits for SQLite's lock before failing: the controller and web share the file.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -42,6 +42,7 @@ from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column 
     EscortPolicy,
     IncidentState,
     NotificationState,
+    OfflineMode,
     PersonKind,
     Role,
     SessionStage,
@@ -168,6 +169,8 @@ class Area(Base):
     visitor_exit_needs_escort: Mapped[bool] = mapped_column(Boolean, default=True)
     max_visitors_per_escort: Mapped[int] = mapped_column(Integer, default=3)
     two_person_rule: Mapped[bool] = mapped_column(Boolean, default=False)
+    # while the database cannot be written: decide from the controller's memory or deny
+    offline: Mapped[str] = mapped_column(String(16), default=OfflineMode.CACHED)
     created_at: Mapped[created]
 
     doors: Mapped[list[Door]] = relationship(back_populates="area")
@@ -638,6 +641,26 @@ class Command(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # not carried out after this (a CLI tap that timed out); see db.commands.claim
     expires_at: Mapped[datetime | None]
+
+
+class Change(Base):
+    """The change feed: one row per changed row of a table a door decision depends on.
+
+    Written in the same transaction as the change itself (db.changes records it for every
+    ORM flush and bulk statement), so the controller, which keeps the decision facts in
+    memory, applies exactly what was committed: every row past the version it has seen.
+    ``person_id`` names the person whose facts the row feeds (kept for deleted rows too).
+    """
+
+    __tablename__ = "changes"
+
+    version: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
+    person_id: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime]
 
 
 class DeviceStatus(Base):

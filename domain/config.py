@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ANTIPASSBACK_MODES = ("off", "alert", "enforce")
 ESCORT_POLICIES = ("named", "any")
+OFFLINE_MODES = ("cached", "fail_secure")
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 # The site's zone when the file names none: the one place this default is written. Every
 # other module gets the zone handed down (``SiteConfig.zone``), so a site elsewhere works.
@@ -127,6 +128,8 @@ class AreaSection:
     visitor_exit_needs_escort: bool = True
     max_visitors_per_escort: int = 3
     two_person_rule: bool = False
+    # while the database is away: "cached" (decide from memory) or "fail_secure" (deny)
+    offline: str = "cached"
 
 
 @dataclass(frozen=True)
@@ -373,6 +376,8 @@ def _check_semantics(cfg: SiteConfig) -> None:
             raise ConfigError(p, f"areas.{code}.antipassback", f"one of {ANTIPASSBACK_MODES}")
         if area.escort_policy not in ESCORT_POLICIES:
             raise ConfigError(p, f"areas.{code}.escort_policy", f"one of {ESCORT_POLICIES}")
+        if area.offline not in OFFLINE_MODES:
+            raise ConfigError(p, f"areas.{code}.offline", f"one of {OFFLINE_MODES}")
         if area.max_visitors_per_escort < 1:
             raise ConfigError(p, f"areas.{code}.max_visitors_per_escort", "at least 1")
     for code in cfg.purposes:

@@ -20,6 +20,9 @@ class Reason(enum.StrEnum):
     GRANTED = "granted"
     GRANTED_ANTIPASSBACK_WARNING = "granted_antipassback_warning"
     GRANTED_ESCORTED = "granted_escorted"
+    GRANTED_CARD_PIN = "granted_card_pin"  # card + the right PIN: the factors used
+    GRANTED_CARD_PURPOSE = "granted_card_purpose"  # card + a purpose code typed
+    GRANTED_CARD_PIN_PURPOSE = "granted_card_pin_purpose"
     EXIT = "exit"
     EXIT_BUTTON = "exit_button"
     # waiting for more input (pending rows)
@@ -80,6 +83,8 @@ class Reason(enum.StrEnum):
     CAMERA_OFFLINE = "camera_offline"
     UNKNOWN_READER = "unknown_reader"
     SYSTEM_UNAVAILABLE = "system_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DATABASE_RESTORED = "database_restored"
 
 
 REASON_TEXT: dict[Reason, Sentence] = {
@@ -90,6 +95,16 @@ REASON_TEXT: dict[Reason, Sentence] = {
     ),
     Reason.GRANTED_ESCORTED: Sentence(
         "責任者の立会いにより許可しました。", "Granted with an escort present."
+    ),
+    Reason.GRANTED_CARD_PIN: Sentence(
+        "カードと暗証番号で入室を許可しました。", "Access granted on card and PIN."
+    ),
+    Reason.GRANTED_CARD_PURPOSE: Sentence(
+        "カードと用件番号で入室を許可しました。", "Access granted on card and purpose code."
+    ),
+    Reason.GRANTED_CARD_PIN_PURPOSE: Sentence(
+        "カード・暗証番号・用件番号で入室を許可しました。",
+        "Access granted on card, PIN and purpose code.",
     ),
     Reason.EXIT: Sentence("退室を記録しました。", "Exit recorded."),
     Reason.EXIT_BUTTON: Sentence("退室ボタンで解錠しました。", "Opened by the exit button."),
@@ -207,6 +222,14 @@ REASON_TEXT: dict[Reason, Sentence] = {
         "システムが利用できないため施錠を維持しました。",
         "The system is unavailable: the door stays locked.",
     ),
+    Reason.DATABASE_UNAVAILABLE: Sentence(
+        "データベースに書き込めません。記録は制御装置に保管しています。",
+        "The database cannot be written: rows are kept on the controller's disk.",
+    ),
+    Reason.DATABASE_RESTORED: Sentence(
+        "データベースが復旧し、保管した記録を書き込みました。",
+        "The database is back: the rows kept meanwhile were written.",
+    ),
 }
 
 
@@ -224,6 +247,7 @@ class AlarmKind(enum.StrEnum):
     VISITOR_STILL_INSIDE = "visitor_still_inside"
     PERSON_STILL_INSIDE = "person_still_inside"
     INTEGRITY_FAILURE = "integrity_failure"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 ALARM_TEXT: dict[AlarmKind, Sentence] = {
@@ -246,6 +270,10 @@ ALARM_TEXT: dict[AlarmKind, Sentence] = {
         "終業時刻に在室者あり", "Person still inside at end of day"
     ),
     AlarmKind.INTEGRITY_FAILURE: Sentence("記録の改ざん検知", "Log integrity failure"),
+    AlarmKind.DATABASE_UNAVAILABLE: Sentence(
+        "データベース停止（扉は保持情報で判定中）",
+        "Database unavailable (doors decide from the controller's memory)",
+    ),
 }
 
 # Alarms that sound the siren/lamp; the others are shown on consoles only.

@@ -43,6 +43,13 @@ class AntipassbackMode(enum.StrEnum):
     ENFORCE = "enforce"
 
 
+class OfflineMode(enum.StrEnum):
+    """What a door of the area does while the database cannot be written."""
+
+    CACHED = "cached"  # decide from the controller's memory; rows journalled on its disk
+    FAIL_SECURE = "fail_secure"  # deny everyone (exit buttons still open the door)
+
+
 class EscortPolicy(enum.StrEnum):
     NAMED = "named"  # only the visit's named escort
     ANY = "any"  # any designated, trained staff authorized for the area

@@ -77,6 +77,7 @@ def test_the_slice_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         ctl.queue.put(Call(lambda: answer.put(ctl.on_card(card))))
         result = answer.get(timeout=10)
         assert result["decision"] == "granted"
+        ctl.sync()  # released once the row is committed
         assert backend.outputs["sr-strike"].is_active
         backend.inputs["sr-contact"].drive(True)
         deadline = time.monotonic() + 5

@@ -35,12 +35,25 @@ class Site:
     def tap(self, reader: str, who: str | None = None, card: str | None = None) -> dict[str, Any]:
         """Present a card synchronously (through the loop's own handler)."""
         tech, cid = DEMO_CARDS[who] if who else ("felica", card or "")
+        self.ctl.catch_up()  # what the test just wrote has reached the controller's memory
         return self.call(lambda: self.ctl.on_card(_card(reader, tech, cid)))
 
     def keys(self, reader: str, keys: str) -> dict[str, Any]:
+        """Type keys; a PIN is checked in the argon2 worker, so the answer is the newest row
+        written at that reader once everything has settled."""
         from readers.events import KeypadInput
 
-        return self.call(lambda: self.ctl.on_keys(KeypadInput(reader, keys, time.monotonic())))
+        before = self.events()
+        last = before[-1].id if before else 0
+        answer = self.call(lambda: self.ctl.on_keys(KeypadInput(reader, keys, time.monotonic())))
+        if answer.get("decision") != "pending" or answer.get("reason") != "pin_wanted":
+            return dict(answer)
+        self.settle()
+        rows = [e for e in self.events(reader=reader) if e.id > last and e.kind == "presentation"]
+        if not rows:
+            return dict(answer)
+        row = rows[-1]
+        return {"decision": row.decision, "reason": row.reason, "event_id": row.id}
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the controller thread (state is owned by it) and return its result."""
@@ -58,12 +71,14 @@ class Site:
         ok, value = box.get(timeout=10)
         if not ok:
             raise value
+        self.ctl.sync()  # its rows committed, its strike released
         return value
 
     def settle(self, seconds: float = 0.0) -> None:
-        """Wait, then until the queue is drained (timers run on the loop thread)."""
+        """Wait, then until the queue is drained and every row written."""
         time.sleep(seconds)
         self.call(lambda: None)
+        self.ctl.sync()
 
     def io(self, name: str) -> Any:
         return (
@@ -102,14 +117,19 @@ def site_factory(
         *,
         timezone: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        only: str | None = None,
         **door_overrides: Any,
     ) -> Site:
+        """``door_overrides`` change every door, or the door ``only`` alone."""
         cfg = load_config(DEMO_SITE, data_dir=tmp_path)
         cfg = replace(cfg, database=replace(cfg.database, url=db_url), cameras=cameras or {})
         if timezone is not None:
             cfg = replace(cfg, site=replace(cfg.site, timezone=timezone))
         if door_overrides:
-            doors = {k: replace(v, **door_overrides) for k, v in cfg.doors.items()}
+            doors = {
+                k: replace(v, **door_overrides) if only in (None, k) else v
+                for k, v in cfg.doors.items()
+            }
             cfg = replace(cfg, doors=doors)
         with session_scope(session_factory) as s:
             pin = seed_people(s, cfg)

@@ -46,7 +46,8 @@ def test_forced_door_alarm_has_a_snapshot_in_the_chain(
     (alarm,) = site.alarms("door_forced")
     assert alarm.snapshot_id is not None
     (snap_event,) = site.events(reason="snapshot")
-    assert snap_event.detail and snap_event.detail["alarm_id"] == alarm.id
+    # the chained snapshot row names the alarm's event (the alarm row is not chained)
+    assert snap_event.detail and snap_event.detail["event_id"] == alarm.event_id
     with session_scope(site.sessions) as s:
         snap = s.get(Snapshot, alarm.snapshot_id)
         assert snap is not None

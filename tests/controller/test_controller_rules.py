@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -258,11 +259,22 @@ def test_acknowledging_the_last_audible_alarm_silences_the_siren(site: Site) -> 
     site.io("sr-contact").drive(True)
     site.settle()
     alarm = site.alarms("door_forced")[0]
-    site.call(
-        lambda: site.ctl.commands._execute(
-            0, "ack_alarm", {"alarm_id": alarm.id, "comment": "checked"}, None
-        )
-    )
+    assert site.io("siren").is_active
+    from db.commands import CommandKind, enqueue
+    from db.models import Command
+
+    with session_scope(site.sessions) as s:
+        cmd_id = enqueue(s, CommandKind.ACK_ALARM, {"alarm_id": alarm.id, "comment": "ok"}).id
+    deadline = time.monotonic() + 5
+    while True:
+        with session_scope(site.sessions) as s:
+            cmd = s.get(Command, cmd_id)
+            assert cmd is not None
+            if cmd.state == "done":
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    site.settle()
     assert not site.io("siren").is_active
     assert site.alarms("door_forced")[0].state == "acknowledged"
 
@@ -329,9 +341,9 @@ def test_purpose_is_asked_at_the_keypad(site_factory: Callable[..., Site]) -> No
     site = site_factory(pin_timeout_seconds=0.3)
     assert site.tap("mn-back-in", "yamada")["reason"] == "purpose_wanted"
     assert not site.io("mnb-strike").is_active
-    assert site.keys("mn-back-in", "3#")["decision"] == "granted"
+    assert site.keys("mn-back-in", "3#")["reason"] == "granted_card_purpose"
     assert site.io("mnb-strike").is_active
-    (row,) = site.events(reason="granted")
+    (row,) = site.events(reason="granted_card_purpose")
     assert row.purpose == site.cfg.purposes["3"]
     # an unknown code is refused, no code at all times out
     walk_through(site, "mnb-contact")

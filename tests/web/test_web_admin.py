@@ -63,6 +63,7 @@ def test_area_and_door_settings(app: Flask, site: Site, auth: Auth, session_fact
             "antipassback": "alert",
             "escort_policy": "named",
             "max_visitors_per_escort": "2",
+            "offline_fail_secure": "1",
         },
         page="/admin/",
     )
@@ -97,6 +98,7 @@ def test_area_and_door_settings(app: Flask, site: Site, auth: Auth, session_fact
             "named",
             2,
         )
+        assert area.offline == "fail_secure"  # denies everyone while the database is away
         assert s.get(Door, site.sr_door).strike_seconds == 5.0  # 0 s held-open refused
         mn = s.get(Door, site.mn_door)
         assert (mn.held_open_seconds, mn.escort_window_seconds, mn.pin_required) == (45, 20, True)

@@ -16,6 +16,7 @@ from db.models import (
     Area,
     Door,
     EscortPolicy,
+    OfflineMode,
     Operator,
     Role,
     SiteSetting,
@@ -44,6 +45,7 @@ AREA_FIELDS = (
     "visitor_exit_needs_escort",
     "max_visitors_per_escort",
     "two_person_rule",
+    "offline",
 )
 
 
@@ -165,6 +167,10 @@ def area_update(area_id: int) -> ResponseReturnValue:
     area.escort_policy = f["escort_policy"]
     area.visitor_exit_needs_escort = f.get("visitor_exit_needs_escort") == "1"
     area.two_person_rule = f.get("two_person_rule") == "1"
+    # while the controller cannot write to the database: deny everyone, or decide from memory
+    area.offline = (
+        OfflineMode.FAIL_SECURE if f.get("offline_fail_secure") == "1" else OfflineMode.CACHED
+    )
     area.max_visitors_per_escort = max_visitors
     audit("area.update", "area", area.id, before=before, after=snapshot(area, AREA_FIELDS))
     db.commit()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 00:40:12.551641
+Create Date: 2026-12-07 00:43:22.937293
 """
 from __future__ import annotations
 
@@ -30,9 +30,18 @@ def upgrade() -> None:
     sa.Column('visitor_exit_needs_escort', sa.Boolean(), nullable=False),
     sa.Column('max_visitors_per_escort', sa.Integer(), nullable=False),
     sa.Column('two_person_rule', sa.Boolean(), nullable=False),
+    sa.Column('offline', sa.String(length=16), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_areas')),
     sa.UniqueConstraint('code', name=op.f('uq_areas_code'))
+    )
+    op.create_table('changes',
+    sa.Column('version', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('table_name', sa.String(length=32), nullable=False),
+    sa.Column('row_id', sa.BigInteger(), nullable=True),
+    sa.Column('person_id', sa.BigInteger(), nullable=True),
+    sa.Column('changed_at', db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('version', name=op.f('pk_changes'))
     )
     op.create_table('checkpoints',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -619,5 +628,6 @@ def downgrade() -> None:
     op.drop_table('login_throttle')
     op.drop_table('device_status')
     op.drop_table('checkpoints')
+    op.drop_table('changes')
     op.drop_table('areas')
     # ### end Alembic commands ###

@@ -1,0 +1,119 @@
+"""The change feed: every write to a table a door decision reads records a ``changes`` row.
+
+Recorded centrally, by SQLAlchemy session events installed once for every Session of the
+process (web views, CLI, scheduler jobs, db helpers), so no writer can forget:
+
+- ``after_flush``: the rows the flush inserted, updated (with a real change) or deleted;
+- ``do_orm_execute``: ORM bulk ``update()``/``delete()`` statements, whose target rows are
+  selected with the statement's own WHERE clause before it runs.
+
+The rows go in through the flush's own connection, so they commit (or roll back) with the
+change. On PostgreSQL a ``NOTIFY nyutai_changes`` in the same transaction wakes the
+controller at commit; on SQLite it polls. ``version`` is the feed's position: on SQLite
+writers are serialized, so versions commit in order; on PostgreSQL a later version can
+commit first, which the reader handles by re-reading the gaps it saw for a while
+(controller.feed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from db.models import Area, Authorization, Change, Credential, Door, Person, SiteSetting, Training
+from db.models import Visit as VisitRow
+from db.types import utcnow
+
+CHANNEL = "nyutai_changes"
+
+# table -> the attribute naming the person whose decision facts the row feeds
+TRACKED: dict[str, str | None] = {
+    Person.__tablename__: "id",
+    Credential.__tablename__: "person_id",
+    Training.__tablename__: "person_id",
+    Authorization.__tablename__: "person_id",
+    VisitRow.__tablename__: "visitor_id",
+    Area.__tablename__: None,
+    Door.__tablename__: None,
+    SiteSetting.__tablename__: None,
+}
+
+
+def _row(obj: Any) -> dict[str, Any] | None:
+    table = getattr(obj, "__tablename__", None)
+    if table not in TRACKED:
+        return None
+    person_attr = TRACKED[table]
+    row_id = getattr(obj, "id", None)
+    return {
+        "table_name": table,
+        "row_id": row_id if isinstance(row_id, int) else None,
+        "person_id": getattr(obj, person_attr, None) if person_attr else None,
+    }
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    now = utcnow()
+    for r in rows:
+        r["changed_at"] = now
+    conn = session.connection()
+    conn.execute(insert(Change), rows)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    rows: list[dict[str, Any]] = []
+    for obj in session.new:
+        if (r := _row(obj)) is not None:
+            rows.append(r)
+    for obj in session.dirty:
+        if (r := _row(obj)) is not None and session.is_modified(obj, include_collections=False):
+            rows.append(r)
+    for obj in session.deleted:
+        if (r := _row(obj)) is not None:
+            rows.append(r)
+    _write(session, rows)
+
+
+def _bulk(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    name = getattr(table, "name", None)
+    if table is None or name not in TRACKED:
+        return
+    person_attr = TRACKED[name]
+    cols = [table.c.id] if "id" in table.c else []
+    if person_attr:
+        cols.append(table.c[person_attr])
+    if not cols:
+        _write(state.session, [{"table_name": name, "row_id": None, "person_id": None}])
+        return
+    q = select(*cols)
+    where = state.statement.whereclause  # type: ignore[attr-defined]
+    if where is not None:
+        q = q.where(where)
+    rows = [
+        {
+            "table_name": name,
+            "row_id": r[0] if "id" in table.c else None,
+            "person_id": r[-1] if person_attr else None,
+        }
+        for r in state.session.connection().execute(q)
+    ]
+    _write(state.session, rows)
+
+
+def install() -> None:
+    """Idempotent: listen on every Session of this process."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _bulk)
+
+
+install()
