@@ -140,6 +140,32 @@ class Controller:
         # the legacy name: attempts kept while the database was away (now whole works)
         self.unsaved = self.recorder.journal
 
+    def _import_legacy_journal(self) -> None:
+        """Rows an earlier version kept in ``unsaved-events.jsonl`` (unchained field dicts)
+        are chained now, behind the head; the file goes once they are committed."""
+        import json
+
+        legacy = self.cfg.data_path("unsaved-events.jsonl")
+        if not legacy.exists():
+            return
+        works: list[Work] = []
+        for number, line in enumerate(legacy.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                fields = json.loads(line)
+                fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
+            except (ValueError, KeyError, TypeError):
+                log.error("unreadable line %d in %s skipped", number, legacy)
+                continue
+            work = Work()
+            self.recorder.draft(work, **fields)
+            works.append(work)
+        for i, work in enumerate(works):
+            last = i == len(works) - 1
+            self.recorder.submit(work, (lambda: legacy.unlink(missing_ok=True)) if last else None)
+        if not works:
+            legacy.unlink(missing_ok=True)
+        log.warning("%d rows kept by an earlier version queued for the log", len(works))
+
     def _get_facts(self) -> Snapshot:
         assert self.facts is not None
         return self.facts
@@ -158,6 +184,7 @@ class Controller:
             self.facts = load_snapshot(session, self.cfg.zone)
             self.reader_states, self.camera_states = supervision.load_states(session)
         self.recorder.load_head()
+        self._import_legacy_journal()
         log.info(
             "decision facts in memory in %.1f s (%d credentials, %.0f MiB of arrays)",
             time.monotonic() - started,

@@ -281,3 +281,39 @@ def test_database_locked_under_taps_nothing_lost_doubled_or_reordered(
     assert [e.raw_card_id for e in rows] == sent  # each once, in the order presented
     assert {e.reason for e in rows} == {"granted", "unknown_card"}
     assert [e.occurred_at for e in rows] == sorted(e.occurred_at for e in rows)
+
+
+def test_rows_kept_by_an_earlier_version_are_chained_after_an_upgrade(
+    tmp_path: Path, db_url: str
+) -> None:
+    import json
+
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    cfg = replace(cfg, database=replace(cfg.database, url=db_url))
+    factory = make_session_factory(make_engine(db_url))
+    with session_scope(factory) as s:
+        seed_people(s, cfg)
+    legacy = cfg.data_path("unsaved-events.jsonl")
+    legacy.write_text(
+        json.dumps(
+            {
+                "occurred_at": "2026-01-05T00:00:00+00:00",
+                "kind": "presentation",
+                "reader": "sr-in",
+                "raw_card_id": "DEADBEEF00000001",
+                "decision": "denied",
+                "reason": "system_unavailable",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
+    ctl.start()
+    try:
+        ctl.sync()
+        wait_for(lambda: not legacy.exists())
+    finally:
+        ctl.stop()
+    rows = [e for e in _presentations(db_url) if e.reason == "system_unavailable"]
+    assert len(rows) == 1 and rows[0].seq
