@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from controller.journal import UnsavedJournal
+from controller.journal import WorkJournal
 from db.approvals import Actor, decide, request_approval
 from db.engine import make_engine, make_session_factory
 from db.eventlog import append_event
@@ -204,10 +204,12 @@ def test_the_unsaved_events_journal_is_private_whatever_the_umask(tmp_path: Path
     itself, so it stays private even in a process that never set its umask."""
     previous = os.umask(SHELL_UMASK)
     try:
-        journal = UnsavedJournal(tmp_path / "state" / "unsaved-events.jsonl")
-        journal.add({"occurred_at": datetime(2026, 4, 1, tzinfo=UTC), "raw_card_id": "01"})
+        journal = WorkJournal(tmp_path / "state" / "unsaved-events.jsonl")
+        journal.append(
+            [{"events": [{"occurred_at": datetime(2026, 4, 1, tzinfo=UTC), "raw_card_id": "01"}]}]
+        )
     finally:
         os.umask(previous)
     assert mode(tmp_path / "state") == 0o700
     assert mode(journal.path) == 0o600
-    assert journal.pending()[0]["raw_card_id"] == "01"
+    assert journal.works()[0]["events"][0]["raw_card_id"] == "01"

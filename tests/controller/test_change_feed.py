@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -24,13 +25,16 @@ from controller.daemon import Controller
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Area, Authorization, Change, Credential, Training
+from db.types import utcnow
 from domain.config import load_config
 from hardware.sim import SimBackend
 from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, seed_people
 from tests.controller.conftest import Site, _card
+from tests.web.conftest import pass_second_factor
 from web import create_app
 from web.accounts import create_operator
+from web.totp import store_enrolment
 
 PASSWORD = "a long demo password 1"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -59,14 +63,17 @@ def any_site(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Ite
 
 
 def login(site: Site) -> tuple[FlaskClient, str]:
-    with session_scope(site.sessions) as s:
-        create_operator(s, "manager", "manager", PASSWORD, "Manager")
     client = create_app(site.cfg).test_client()
+    seed = pyotp.random_base32()
+    with session_scope(site.sessions) as s:  # a manager signs in with a second factor
+        op = create_operator(s, "manager", "manager", PASSWORD, "Manager")
+        store_enrolment(s, op.id, seed, client.application.config["SECRET_KEY"], utcnow())
     token = CSRF.search(client.get("/login").get_data(as_text=True))
     assert token
     response = client.post(
         "/login", data={"username": "manager", "password": PASSWORD, "csrf_token": token.group(1)}
     )
+    response = pass_second_factor(client, response, "manager", seed)
     assert response.status_code in (302, 303)
     page = client.get("/people/").get_data(as_text=True)
     token = CSRF.search(page)
@@ -108,14 +115,20 @@ def _ids(s: Session) -> tuple[int, int, int]:
 def _web_revoke(site: Site, client: FlaskClient, token: str) -> None:
     with session_scope(site.sessions) as s:
         _, _, auth_id = _ids(s)
-    r = client.post(f"/authorizations/{auth_id}/revoke", data={"csrf_token": token})
+    r = client.post(
+        f"/authorizations/{auth_id}/revoke",
+        data={"csrf_token": token, "confirm": "1", "reason": "異動"},
+    )
     assert r.status_code in (302, 303)
 
 
 def _web_lost(site: Site, client: FlaskClient, token: str) -> None:
     with session_scope(site.sessions) as s:
         _, cred_id, _ = _ids(s)
-    r = client.post(f"/people/cards/{cred_id}/state", data={"csrf_token": token, "state": "lost"})
+    r = client.post(
+        f"/people/cards/{cred_id}/state",
+        data={"csrf_token": token, "state": "lost", "reason": "紛失届"},
+    )
     assert r.status_code in (302, 303)
 
 
