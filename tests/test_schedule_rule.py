@@ -10,6 +10,8 @@ import pytest
 from controller.decision import within_schedule as door_allows
 from domain.schedule import ScheduleError, parse_schedule, within_schedule
 
+TOKYO = ZoneInfo("Asia/Tokyo")
+
 # 2026-11-26 is a Thursday; times below are Tokyo wall time given as UTC (JST = UTC+9)
 THU_2330 = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
 FRI_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)
@@ -25,24 +27,24 @@ def test_overnight_span_is_accepted_and_stored_on_its_start_day() -> None:
 
 def test_overnight_span_opens_the_door_until_the_next_morning() -> None:
     s = parse_schedule("thu 18:00-08:00")
-    assert door_allows(s, THU_2330)
-    assert door_allows(s, FRI_0730)  # Friday morning belongs to Thursday's night
-    assert not door_allows(s, FRI_0830)
-    assert not door_allows(s, THU_1200)
+    assert door_allows(s, THU_2330, TOKYO)
+    assert door_allows(s, FRI_0730, TOKYO)  # Friday morning belongs to Thursday's night
+    assert not door_allows(s, FRI_0830, TOKYO)
+    assert not door_allows(s, THU_1200, TOKYO)
 
 
 @pytest.mark.parametrize("text", ["every day 09:00-17:00", "毎日 09:00-17:00", "09:00-17:00"])
 def test_every_day(text: str) -> None:
     s = parse_schedule(text)
     assert s is not None and sorted(s) == sorted(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
-    assert door_allows(s, THU_1200)
-    assert not door_allows(s, THU_2330)
+    assert door_allows(s, THU_1200, TOKYO)
+    assert not door_allows(s, THU_2330, TOKYO)
 
 
 def test_every_night_covers_saturday_early_morning() -> None:
     s = parse_schedule("毎日 22:00-06:00")
-    assert door_allows(s, SAT_0300) and door_allows(s, THU_2330)
-    assert not door_allows(s, THU_1200)
+    assert door_allows(s, SAT_0300, TOKYO) and door_allows(s, THU_2330, TOKYO)
+    assert not door_allows(s, THU_1200, TOKYO)
 
 
 def test_day_range_may_wrap_over_the_weekend() -> None:
@@ -65,4 +67,4 @@ def test_the_controller_and_the_form_use_the_same_rule() -> None:
     s = {"wed": [["20:00", "06:00"]]}
     thu_0530_utc = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # Thursday 05:30 in Tokyo
     assert within_schedule(s, thu_0530_utc.astimezone(ZoneInfo("Asia/Tokyo")))
-    assert door_allows(s, thu_0530_utc)
+    assert door_allows(s, thu_0530_utc, TOKYO)

@@ -20,11 +20,20 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from bench.scale_data import generate
 from db.engine import make_engine, make_session_factory
 from db.models import Operator
-from tests.web.conftest import PASSWORD, ROLES, Auth, _password_hash
+from tests.web.conftest import (
+    PASSWORD,
+    ROLES,
+    SECRET_KEY,
+    TOTP_SEEDS,
+    Auth,
+    _password_hash,
+    enrol_totp,
+)
 from web import create_app
 
 PEOPLE = 40_000  # more than SQLite's 32,766 variables
@@ -46,6 +55,10 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> str:
                     username=role, display_name=role, role=role, password_hash=_password_hash()
                 )
             )
+        s.flush()
+        # administrators and managers sign in with TOTP (Auth.login passes the second step)
+        for op in s.scalars(select(Operator).where(Operator.username.in_(TOTP_SEEDS))):
+            enrol_totp(s, op.id, TOTP_SEEDS[op.username])
         s.commit()
     engine.dispose()
     # everyone inside at once: the dashboard and the occupancy page must stay bounded
@@ -64,7 +77,7 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def big_app(big_db: str) -> Flask:
     return create_app(
         test_config={
-            "SECRET_KEY": "test-only-key-" + "x" * 40,
+            "SECRET_KEY": SECRET_KEY,
             "NYUTAI_DATABASE_URL": big_db,
             "TESTING": False,
         }
