@@ -21,6 +21,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from db.engine import make_engine, make_session_factory
@@ -29,6 +31,10 @@ from db.search import create_search
 from db.verify import verify_log
 from web import create_app, eventquery
 from web.accounts import hash_password
+
+PASSWORD = "bench password 1234"
+_BENCH_HASH = hash_password(PASSWORD)
+MIX_CLIENTS = 16
 
 PAGES = [
     "/dashboard/live",
@@ -64,17 +70,34 @@ def _prepare(url: str) -> None:
         if not has_fts:
             create_search(conn)
     with make_session_factory(engine)() as s:
-        if s.scalar(select(Operator).where(Operator.username == "bench")) is None:
-            s.add(
-                Operator(
-                    username="bench",
-                    display_name="bench",
-                    role="manager",
-                    password_hash=hash_password("bench password 1234"),
+        # auditors see every page measured here but the guard's (visitors); neither role
+        # needs TOTP to sign in (managers and administrators do: web/mfa.py)
+        for name, role in [("bench", "auditor"), ("bench-guard", "guard")] + [
+            (f"bench-{i}", "auditor") for i in range(MIX_CLIENTS)
+        ]:
+            op = s.scalar(select(Operator).where(Operator.username == name))
+            if op is None:
+                op = Operator(
+                    username=name,
+                    display_name=name,
+                    role=role,
+                    password_hash=_BENCH_HASH,
                 )
-            )
-            s.commit()
+                s.add(op)
+            op.role = role  # a manager made by an older version of this script
+        s.commit()
     engine.dispose()
+
+
+def login(app: Flask, username: str) -> FlaskClient:
+    c = app.test_client()
+    html = c.get("/login").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = c.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+    )
+    assert resp.status_code == 302 and "/login" not in resp.headers["Location"], username
+    return c
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -84,18 +107,13 @@ def _pct(xs: list[float], p: float) -> float:
 
 def pages(url: str, rounds: int) -> None:
     app = create_app(test_config={"SECRET_KEY": "bench-" + "x" * 40, "NYUTAI_DATABASE_URL": url})
-    c = app.test_client()
-    html = c.get("/login").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="')[1].split('"')[0]
-    c.post(
-        "/login", data={"username": "bench", "password": "bench password 1234", "csrf_token": token}
-    )
+    auditor, guard = login(app, "bench"), login(app, "bench-guard")
     print(f"{'page':45s} {'p50 ms':>8s} {'p95 ms':>8s} {'KiB':>7s}")
     for path in PAGES:
         times, size = [], 0
         for _ in range(rounds):
             t0 = time.perf_counter()
-            resp = c.get(path)
+            resp = (guard if path.startswith("/visitors") else auditor).get(path)
             times.append((time.perf_counter() - t0) * 1000)
             size = len(resp.get_data())
             if resp.status_code != 200:
