@@ -8,7 +8,14 @@ from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
-THREADS = 8  # the dashboard polls; enrolment pages refresh; 8 workers keep a desk responsive
+# One process, 4 worker threads. A page is CPU-bound Python (templates, row building): under
+# the GIL one process uses one core however many threads it has, so threads beyond a few
+# only queue inside the interpreter and add jitter. Measured with bench/bench_mix.py (16
+# signed-in clients on the event log/dashboard/occupancy mix, 2-core machine): 4 threads
+# p99 430 ms, 8 threads 585 ms, 16 threads 784 ms, same run. 4 rather than 2 so that one or
+# two long streams (a CSV export, a PDF) still leave workers for the desk. More throughput
+# needs more processes (several consoles behind the reverse proxy), not more threads.
+THREADS = 4
 
 
 def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) -> None:
