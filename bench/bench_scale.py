@@ -20,10 +20,11 @@ import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from db.engine import make_engine, make_session_factory
 from db.models import Base, Event, Operator
@@ -64,9 +65,12 @@ def _prepare(url: str) -> None:
         for ix in table.indexes:
             ix.create(engine, checkfirst=True)
     with engine.begin() as conn:
-        has_fts = conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE name='people_fts'"
-        ).first()
+        has_fts = (
+            conn.dialect.name != "sqlite"
+            or conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name='people_fts'").first()
+        )
+        if conn.dialect.name != "sqlite":
+            create_search(conn)  # PostgreSQL's DDL is IF NOT EXISTS throughout
         if not has_fts:
             create_search(conn)
     with make_session_factory(engine)() as s:
@@ -93,9 +97,7 @@ def login(app: Flask, username: str) -> FlaskClient:
     c = app.test_client()
     html = c.get("/login").get_data(as_text=True)
     token = html.split('name="csrf_token" value="')[1].split('"')[0]
-    resp = c.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
-    )
+    resp = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
     assert resp.status_code == 302 and "/login" not in resp.headers["Location"], username
     return c
 
@@ -139,20 +141,19 @@ def export(url: str, days: int) -> None:
     ours = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     engine.dispose()
-    # baseline: raw sqlite3, the same join, csv.writer, no formatting
-    path = url.removeprefix("sqlite:///")
-    con = sqlite3.connect(path)
+    # baseline: the raw driver (sqlite3 / psycopg), the same join, csv.writer, no formatting
+    con, cur, ph, name = _raw(url)
     t0 = time.perf_counter()
     buf = io.StringIO()
     w = csv.writer(buf)
     m = 0
-    cur = con.execute(
+    cur.execute(
         "SELECT e.id, e.occurred_at, e.reader, e.direction, e.visitor, e.decision, e.reason,"
         " e.purpose, e.raw_card_id, e.hash, d.name, p.name, q.name FROM events e"
         " LEFT JOIN doors d ON d.id = e.door_id LEFT JOIN people p ON p.id = e.person_id"
-        " LEFT JOIN people q ON q.id = e.escort_person_id WHERE e.occurred_at >= ?"
+        f" LEFT JOIN people q ON q.id = e.escort_person_id WHERE e.occurred_at >= {ph}"
         " ORDER BY e.occurred_at DESC, e.id DESC",
-        (since.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" "),),
+        (_naive(since) if name == "postgresql" else _naive(since).isoformat(sep=" "),),
     )
     while rows := cur.fetchmany(5000):
         w.writerows(rows)
@@ -165,7 +166,25 @@ def export(url: str, days: int) -> None:
         f"CSV export {days} d: {n - 1:,} rows, {(n - 1) / ours:,.0f} rows/s, "
         f"peak RSS {rss / 1024:.0f} MiB (before {rss0 / 1024:.0f})"
     )
-    print(f"  baseline raw sqlite3 + join + csv.writer: {m:,} rows, {m / base:,.0f} rows/s")
+    print(f"  baseline raw {name} + join + csv.writer: {m:,} rows, {m / base:,.0f} rows/s")
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _raw(url: str) -> tuple[Any, Any, str, str]:
+    """A plain DBAPI connection and a streaming cursor on it (psycopg: server-side), the
+    placeholder and the dialect name: the baselines use the driver with nothing on top."""
+    engine = make_engine(url)
+    name = engine.dialect.name
+    if name == "sqlite":
+        con: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
+        return con, con.cursor(), "?", name
+    import psycopg
+
+    con = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    return con, con.cursor(name="baseline"), "%s", name
 
 
 def verify(url: str, days: int) -> None:
@@ -178,10 +197,9 @@ def verify(url: str, days: int) -> None:
             select(func.min(Event.seq)).where(Event.occurred_at >= last - timedelta(days=days))
         )
     assert start is not None
-    path = url.removeprefix("sqlite:///")
-    con = sqlite3.connect(path)
+    con, cur, ph, name = _raw(url)
     t0 = time.perf_counter()
-    cur = con.execute("SELECT * FROM events WHERE seq >= ? ORDER BY seq", (start,))
+    cur.execute(f"SELECT * FROM events WHERE seq >= {ph} ORDER BY seq", (start,))
     m = 0
     while rows := cur.fetchmany(5000):
         for r in rows:

@@ -372,12 +372,19 @@ class _LocalTimes:
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
         self.offsets: dict[Any, timedelta | None] = {}
+        self.hours: dict[str, str] = {}  # "2026-08-31 18" (UTC) -> "2026-09-01 03" (local)
 
     def __call__(self, v: Any) -> str:
         if type(v) is str and len(v) >= 19 and v[0] != "0":  # SQLite: "2026-08-31 18:00:29.1"
+            hour = self.hours.get(v[:13])
+            if hour is not None:  # the zone is whole hours off UTC now: only the hour moves
+                return hour + v[13:19]
             off = self.offsets.get(v[:13], _UNSET)
             if off is _UNSET:
                 off = self._offset(v[:13], datetime.fromisoformat(v[:13] + ":00"))
+                if off is not None and not off.total_seconds() % 3600:
+                    local = datetime.fromisoformat(v[:13] + ":00") + off
+                    self.hours[v[:13]] = local.isoformat(" ")[:13]
             if off is not None:
                 return (datetime.fromisoformat(v[:19]) + off).isoformat(" ")
         t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
@@ -395,6 +402,7 @@ class _LocalTimes:
     def _offset(self, key: Any, hour: datetime) -> timedelta | None:
         if len(self.offsets) > 10_000:  # bounded memory over long ranges
             self.offsets.clear()
+            self.hours.clear()
         start = hour.replace(tzinfo=UTC).astimezone(self.zone).utcoffset()
         end = (hour + timedelta(hours=1)).replace(tzinfo=UTC).astimezone(self.zone)
         off = start if end.utcoffset() == start else None

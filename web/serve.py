@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 # signed-in clients on the event log/dashboard/occupancy mix, 2-core machine): 4 threads
 # p99 430 ms, 8 threads 585 ms, 16 threads 784 ms, same run. 4 rather than 2 so that one or
 # two long streams (a CSV export, a PDF) still leave workers for the desk. More throughput
-# needs more processes (several consoles behind the reverse proxy), not more threads.
+# needs more processes, not more threads (BackgroundDuties assume one console process).
 THREADS = 4
 
 
