@@ -376,9 +376,9 @@ class _LocalTimes:
 
     def __call__(self, v: Any) -> str:
         if type(v) is str and len(v) >= 19 and v[0] != "0":  # SQLite: "2026-08-31 18:00:29.1"
-            hour = self.hours.get(v[:13])
-            if hour is not None:  # the zone is whole hours off UTC now: only the hour moves
-                return hour + v[13:19]
+            prefix = self.hours.get(v[:13])
+            if prefix is not None:  # the zone is whole hours off UTC now: only the hour moves
+                return prefix + v[13:19]
             off = self.offsets.get(v[:13], _UNSET)
             if off is _UNSET:
                 off = self._offset(v[:13], datetime.fromisoformat(v[:13] + ":00"))
