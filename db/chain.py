@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Integer, String
@@ -128,6 +130,95 @@ def canonical_values(
         for f, n, v in zip(fields, norms, values, strict=True)
     }
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# The same encoder json.dumps builds for these arguments, made once.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Its C core, called directly: JSONEncoder.encode builds a new one on every call. Arguments:
+# markers (None: no cycle check, rows hold no cycles), default, string encoder, indent,
+# key separator, item separator, sort_keys, skipkeys, allow_nan -- what _ENCODER passes.
+_C_ENCODE: Any = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", True, False, True)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _sqlite_time(v: Any) -> str:
+    """A time as SQLite stores it (``2026-01-31 23:59:59.000123``, naive UTC) to the canonical
+    form by slicing; any other shape goes through datetime so the result stays identical."""
+    if isinstance(v, str) and len(v) == 26 and v[10] == " " and v[19] == "." and v[0] != "0":
+        return v[:10] + "T" + v[11:] + "Z"
+    return _naive_time(v if isinstance(v, datetime) else datetime.fromisoformat(str(v)))
+
+
+def _naive_time(v: datetime) -> str:
+    """A naive UTC datetime from the driver (PostgreSQL ``timestamp``) to the canonical form."""
+    if v.tzinfo is not None:
+        return format_time(v)
+    if v.year < 1000:  # strftime does not pad the year: keep format_time's exact output
+        return format_time(v.replace(tzinfo=UTC))
+    return v.isoformat(timespec="microseconds") + "Z"
+
+
+def _sqlite_json(v: Any) -> Any:
+    # a JSON column has NUMERIC affinity in SQLite: a bare number comes back as a number
+    return json.loads(v) if isinstance(v, str | bytes) else v
+
+
+def raw_normalizers(
+    model: type[Base], fields: tuple[str, ...], dialect: str
+) -> tuple[Any, ...] | None:
+    """Normalizers for the driver's own values (a select without SQLAlchemy's result types),
+    or None for a dialect without a fast path. Integers and strings come back from the
+    driver as they are stored, so they need nothing; a value of another type (a tampered
+    row) then simply hashes differently. The canonical bytes equal ``canonical``'s."""
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    out: list[Any] = []
+    for f in fields:
+        t = model.__table__.c[f].type
+        if isinstance(t, UTCDateTime):
+            out.append(_sqlite_time if dialect == "sqlite" else _naive_time)
+        elif isinstance(t, Boolean):
+            out.append(bool if dialect == "sqlite" else None)  # SQLite gives 0/1
+        elif isinstance(t, JSON):
+            # SQLite gives the stored text; psycopg parses json itself. A value that came out
+            # of json.loads is already what the round trip in _json_round_trip would give.
+            out.append(_sqlite_json if dialect == "sqlite" else None)
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def raw_hasher(
+    model: type[Base], fields: tuple[str, ...], dialect: str
+) -> Callable[[str, Sequence[Any]], str] | None:
+    """``hasher(prev_hash, values)``: ``chain_hash(prev_hash, canonical_raw(...))`` in one
+    call with everything bound as locals (verification's hot loop), or None for a dialect
+    without a fast path."""
+    norms = raw_normalizers(model, fields, dialect)
+    if norms is None:
+        return None
+    special = tuple((i, n) for i, n in enumerate(norms) if n is not None)
+    encode = _C_ENCODE
+    if encode is None:  # no C accelerator: the same bytes, more slowly
+
+        def encode(o: Any, _level: int) -> list[str]:
+            return [_ENCODER.encode(o)]
+
+    sha256 = hashlib.sha256
+
+    def hasher(prev_hash: str, values: Sequence[Any]) -> str:
+        vals = list(values)
+        for i, n in special:
+            v = vals[i]
+            if v is not None:
+                vals[i] = n(v)
+        text = "".join(encode(dict(zip(fields, vals, strict=True)), 0))
+        return sha256((prev_hash + text).encode()).hexdigest()
+
+    return hasher
 
 
 def canonical(row: Any, fields: tuple[str, ...]) -> bytes:

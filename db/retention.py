@@ -174,12 +174,14 @@ def purge(
     site_name: str = "nyutai",
     now: datetime | None = None,
     before_commit: Callable[[DeletionRecord], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> DeletionRecord:
     """Purge one log's rows older than ``before`` (commits; raises PurgeRefused). Dates are
     judged, and the certificate's times printed, in the site's ``zone``.
 
     ``before_commit`` runs inside the purge's transaction (the CLI marks its approval used
-    there, so an approval is spent exactly when the purge happens)."""
+    there, so an approval is spent exactly when the purge happens). ``progress`` is shown
+    during the verification that precedes the purge (its long part), see db.verify."""
     from db.verify import verify_log  # verify imports checkpoints; keep import order simple
 
     now = now or utcnow()
@@ -206,7 +208,7 @@ def purge(
             before,
             requested_by,
         )
-    check = verify_log(session, log_name, {public_hex(key)})
+    check = verify_log(session, log_name, {public_hex(key)}, progress=progress)
     if not check.ok:
         raise _refuse(
             session,

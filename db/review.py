@@ -73,22 +73,24 @@ WINDOW = 500  # authorizations (or designated people) examined per step
 
 
 def _entries(
-    session: Session, person_ids: list[int], since: datetime
+    session: Session, person_ids: list[int], since: datetime | None
 ) -> dict[tuple[int, int], datetime]:
-    """Latest granted entry per (person, area) since ``since``, for a few hundred people
-    (read through ix_events_person_occurred: their own rows only)."""
+    """Latest granted entry per (person, area) since ``since`` (None: ever), for a few
+    hundred people (read through ix_events_person_occurred: their own rows only)."""
     area = func.coalesce(Event.area_id, Door.area_id)
-    rows = session.execute(
+    q = (
         select(Event.person_id, area, func.max(Event.occurred_at))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
             Event.person_id.in_(person_ids),
-            Event.occurred_at >= since,
             Event.decision == Decision.GRANTED,
             Event.direction == Direction.IN,
         )
         .group_by(Event.person_id, area)
     )
+    if since is not None:
+        q = q.where(Event.occurred_at >= since)
+    rows = session.execute(q)
     out: dict[tuple[int, int], datetime] = {}
     for pid, aid, t in rows:
         if isinstance(t, str):  # func.max bypasses the column type on SQLite
@@ -97,25 +99,6 @@ def _entries(
             t = t.replace(tzinfo=UTC)
         out[(cast(int, pid), aid)] = t
     return out
-
-
-def _last_entry_before(session: Session, person_id: int, area_id: int) -> datetime | None:
-    """The latest granted entry at any time (only asked for to word an unused finding)."""
-    t = session.scalar(
-        select(func.max(Event.occurred_at))
-        .outerjoin(Door, Event.door_id == Door.id)
-        .where(
-            Event.person_id == person_id,
-            func.coalesce(Event.area_id, Door.area_id) == area_id,
-            Event.decision == Decision.GRANTED,
-            Event.direction == Direction.IN,
-        )
-    )
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    if t is not None and t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t
 
 
 def authorization_findings(
@@ -157,12 +140,21 @@ def authorization_findings(
             .group_by(Training.person_id)
         ).all()
     )
+    unused = {
+        a.id
+        for a in auths
+        if (since := a.approved_at or a.created_at) is not None
+        and since <= unused_since
+        and (a.person_id, a.area_id) not in recent
+    }
+    # the last entry ever of each unused one, in one grouped query (not one query each)
+    unused_pids = sorted({a.person_id for a in auths if a.id in unused})
+    ever = _entries(session, unused_pids, None) if unused_pids else {}
     items: list[ReviewItem] = []
     for a in auths:
         code = a.code if a.code is not None else str(a.area_id)
-        since = a.approved_at or a.created_at
-        if since is not None and since <= unused_since and (a.person_id, a.area_id) not in recent:
-            last = _last_entry_before(session, a.person_id, a.area_id)
+        if a.id in unused:
+            last = ever.get((a.person_id, a.area_id))
             when = last.astimezone(zone).strftime("%Y-%m-%d") if last else "never"
             items.append(ReviewItem(UNUSED, a.id, a.person_id, a.name, code, f"last entry: {when}"))
         latest = latest_training.get(a.person_id)

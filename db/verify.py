@@ -19,13 +19,14 @@ with fresh hashes: signed checkpoints catch both up to the latest checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from db.chain import (
     GENESIS,
@@ -35,10 +36,15 @@ from db.chain import (
     canonical_values,
     chain_hash,
     normalizers,
+    raw_hasher,
 )
 from db.checkpoints import checkpoint_valid, signature_ok
 from db.models import Checkpoint, DeletionRecord
 
+# progress(log, rows done, rows to check): a display for a terminal, never needed
+Progress = Callable[[str, int, int], None]
+# a Core row (id, seq, prev_hash, hash, *fields), read by index in the hot loop
+_Row = Any
 BATCH = 5000  # rows fetched per round trip while walking a chain
 ALTERED = "altered"
 INSERTED = "inserted"
@@ -106,6 +112,12 @@ class _Walker:
         self.model = LOG_MODELS[log]
         self.fields = LOG_FIELDS[log]
         self.norms = normalizers(self.model, self.fields)
+        dialect = session.get_bind().dialect.name
+        # the fast path: the driver's values, no SQLAlchemy result types, a precomputed list
+        # of the few fields that need converting (times, booleans, JSON text)
+        self.hasher = raw_hasher(self.model, self.fields, dialect)
+        self.raw = self.hasher is not None
+        self.progress: Callable[[int], None] | None = None
         self.result = result
         self.max_findings = max_findings
         self.start_seq, self.start_prev = 1, GENESIS
@@ -114,21 +126,29 @@ class _Walker:
         if len(self.result.findings) < self.max_findings:
             self.result.findings.append(Finding(self.log, kind, seq, row_id, message))
 
-    def rows(self, start_seq: int) -> Iterator[Row[Any]]:
+    def rows(self, start_seq: int) -> Iterator[_Row]:
         """Plain Core rows in seq order, fetched in batches: no ORM object per row."""
         m = self.model
+        cols: list[Any] = [getattr(m, f) for f in self.fields]
+        if self.raw:  # the driver's native values: no result processing per value
+            cols = [type_coerce(c, NullType()) for c in cols]
+        # labelled apart from id/seq/prev_hash/hash, which ``seq`` would make ambiguous
+        cols = [c.label(f"f_{f}") for c, f in zip(cols, self.fields, strict=True)]
         stmt = (
-            select(m.id, m.seq, m.prev_hash, m.hash, *(getattr(m, f) for f in self.fields))
+            select(m.id, m.seq, m.prev_hash, m.hash, *cols)
             .where(m.seq >= start_seq)
             .order_by(m.seq)
             .execution_options(yield_per=BATCH)
         )
-        yield from self.session.execute(stmt)
+        # Core on the session's connection: no ORM result machinery per row; whole batches
+        for batch in self.session.connection().execute(stmt).partitions():
+            yield from batch
 
-    def row_hash(self, row: Row[Any]) -> str:
+    def row_hash(self, row: _Row) -> str:
         """The hash the row should carry (db.chain's canonical form, built from the tuple)."""
-        payload = canonical_values(self.fields, self.norms, row[4:])
-        return chain_hash(row.prev_hash or "", payload)
+        if self.raw and self.hasher is not None:
+            return self.hasher(row[2] or "", row[4:])
+        return chain_hash(row[2] or "", canonical_values(self.fields, self.norms, row[4:]))
 
     def seq_of_hash(self, hash_: str | None) -> int | None:
         if hash_ is None:
@@ -140,47 +160,57 @@ class _Walker:
         seen: dict[int, str] = {}
         self.start_seq, self.start_prev = start_seq, start_prev
         expected, prev_hash = start_seq, start_prev
-        prev: Row[Any] | None = None
+        prev: _Row | None = None
         prevprev_hash: str | None = None
         it = self.rows(start_seq)
         cur = next(it, None)
+        r = self.result
+        row_hash, progress, add = self.row_hash, self.progress, self.add
+        hasher = self.hasher if self.raw else None
+        n = 0
+        if cur is not None and r.first_seq is None:
+            r.first_seq = int(cur.seq)
+        # the hot loop (millions of rows): locals, index access, the common case first
         while cur is not None:
             nxt = next(it, None)
-            seq = int(cur.seq)
-            r = self.result
-            r.rows_checked += 1
-            r.first_seq = seq if r.first_seq is None else r.first_seq
-            r.last_seq, r.head_hash = seq, cur.hash
+            n += 1
+            if progress is not None and not n % BATCH:
+                progress(r.rows_checked + n)
+            seq, stored = cur[1], cur[3]
             if seq in wanted:
-                seen[seq] = str(cur.hash)
-            content_ok = self.row_hash(cur) == cur.hash
-            if seq != expected:
-                self.add(
-                    DELETED,
-                    expected,
-                    None,
-                    f"rows seq {expected}..{seq - 1} are missing (deleted)",
+                seen[seq] = str(stored)
+            if hasher is not None:
+                content_ok = hasher(cur[2] or "", cur[4:]) == stored
+            else:
+                content_ok = row_hash(cur) == stored
+            if seq == expected and cur[2] == prev_hash and content_ok:
+                pass  # an intact link: nothing to record
+            elif seq != expected:
+                add(
+                    DELETED, expected, None, f"rows seq {expected}..{seq - 1} are missing (deleted)"
                 )
                 if not content_ok:
-                    self.add(ALTERED, seq, cur.id, "the row's content does not match its hash")
+                    add(ALTERED, seq, cur.id, "the row's content does not match its hash")
             elif cur.prev_hash != prev_hash:
                 self._broken_link(prev, cur, nxt, prevprev_hash, content_ok)
-            elif not content_ok:
-                if nxt is not None and prev is not None and nxt.prev_hash == prev.hash:
-                    msg = "this row is not in the chain: the next row links past it"
-                    self.add(INSERTED, seq, cur.id, msg)
-                else:
-                    self.add(ALTERED, seq, cur.id, "the row's content does not match its hash")
-            prevprev_hash = prev.hash if prev is not None else None
-            prev, prev_hash, expected = cur, str(cur.hash), seq + 1
+            elif nxt is not None and prev is not None and nxt.prev_hash == prev.hash:
+                msg = "this row is not in the chain: the next row links past it"
+                add(INSERTED, seq, cur.id, msg)
+            else:
+                add(ALTERED, seq, cur.id, "the row's content does not match its hash")
+            prevprev_hash = prev[3] if prev is not None else None
+            prev, prev_hash, expected = cur, str(stored), seq + 1
             cur = nxt
+        r.rows_checked += n
+        if prev is not None:
+            r.last_seq, r.head_hash = int(prev.seq), prev.hash
         return seen
 
     def _broken_link(
         self,
-        prev: Row[Any] | None,
-        cur: Row[Any],
-        nxt: Row[Any] | None,
+        prev: _Row | None,
+        cur: _Row,
+        nxt: _Row | None,
         prevprev_hash: str | None,
         content_ok: bool,
     ) -> None:
@@ -243,8 +273,10 @@ def verify_log(
     *,
     since: datetime | None = None,
     max_findings: int = 20,
+    progress: Progress | None = None,
 ) -> LogResult:
-    """Check one log ("events" or "audit"); ``trusted_keys`` None skips signature checks."""
+    """Check one log ("events" or "audit"); ``trusted_keys`` None skips signature checks.
+    ``progress(log, rows_done, rows_total)`` is called every few thousand rows."""
     model = LOG_MODELS[log]
     result = LogResult(log)
     w = _Walker(session, log, result, max_findings)
@@ -307,6 +339,11 @@ def verify_log(
             start_seq, start_prev = a.seq + 1, a.hash
 
     wanted = {c.seq for c in good_cps if c.seq >= start_seq}
+    if progress is not None:
+        top = session.scalar(select(func.max(model.seq))) or 0
+        total = max(0, top - start_seq + 1)
+        progress(log, 0, total)
+        w.progress = lambda n: progress(log, n, total)
     seen = w.walk(start_seq, start_prev, wanted)
 
     for cp in good_cps:
@@ -330,6 +367,8 @@ def verify_log(
                 None,
                 f"the row's hash differs from signed checkpoint {cp.id}: the chain was rewritten",
             )
+    if progress is not None:
+        progress(log, result.rows_checked, result.rows_checked)
     return result
 
 
@@ -339,10 +378,18 @@ def verify_all(
     *,
     since: datetime | None = None,
     max_findings: int = 20,
+    progress: Progress | None = None,
 ) -> VerifyResult:
     return VerifyResult(
         [
-            verify_log(session, name, trusted_keys, since=since, max_findings=max_findings)
+            verify_log(
+                session,
+                name,
+                trusted_keys,
+                since=since,
+                max_findings=max_findings,
+                progress=progress,
+            )
             for name in LOG_MODELS
         ]
     )

@@ -40,3 +40,6 @@ class SafeCsvWriter:
 
     def writerow(self, row: Iterable[object]) -> None:
         self._w.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        self._w.writerows([csv_cell(v) for v in row] for row in rows)

@@ -49,16 +49,20 @@ def _key_path(cfg: SiteConfig) -> Path:
     multiple=True,
     help="Trust this Ed25519 public key (hex); default: the site's trusted key file.",
 )
-def verify_cmd(config_path: Path, from_date: str | None, public_keys: tuple[str, ...]) -> None:
+@click.option("--quiet", is_flag=True, help="No progress display (none is shown off a terminal).")
+def verify_cmd(
+    config_path: Path, from_date: str | None, public_keys: tuple[str, ...], quiet: bool
+) -> None:
     """Check the hash chains, checkpoints and tombstones; exit 1 on any finding."""
     from db.checkpoints import trusted_keys
     from db.verify import verify_all
+    from nyutai.progress import terminal_progress
 
     cfg = _load(config_path)
     since = _local_midnight(cfg, from_date, "--from") if from_date else None
     keys: set[str] | None = set(public_keys) or trusted_keys(_key_path(cfg)) or None
     with _factory(cfg)() as s:
-        result = verify_all(s, keys, since=since)
+        result = verify_all(s, keys, since=since, progress=terminal_progress(quiet))
     for r in result.logs:
         span = f"seq {r.first_seq}..{r.last_seq}" if r.rows_checked else "no rows"
         click.echo(
@@ -319,8 +323,14 @@ def _people(session: Session, requested_by: int | None, approved_by: int | None)
     help="The purge approved by two people in the console (not needed for --dry-run).",
 )
 @click.option("--dry-run", is_flag=True, help="Only show what would be purged.")
+@click.option("--quiet", is_flag=True, help="No progress display (none is shown off a terminal).")
 def purge_cmd(
-    config_path: Path, log_name: str, before: str, approval_id: int | None, dry_run: bool
+    config_path: Path,
+    log_name: str,
+    before: str,
+    approval_id: int | None,
+    dry_run: bool,
+    quiet: bool,
 ) -> None:
     """Purge records past retention: tombstone, deletion record and certificate (PDF).
 
@@ -330,6 +340,7 @@ def purge_cmd(
     from db.checkpoints import SigningKeyError, load_key
     from db.models import ApprovalKind
     from db.retention import PurgeRefused, plan_purge, purge
+    from nyutai.progress import terminal_progress
 
     cfg = _load(config_path)
     cutoff = _local_midnight(cfg, before, "--before")
@@ -369,6 +380,7 @@ def purge_cmd(
                 zone=cfg.zone,
                 site_name=cfg.site.name,
                 before_commit=lambda rec: mark_done(s, req, {"deletion_record": rec.id}),
+                progress=terminal_progress(quiet),
             )
         except PurgeRefused as exc:
             raise click.ClickException(f"purge refused ({exc.code}): {exc}") from None

@@ -26,8 +26,9 @@ def _project(*deps: str, extras: dict[str, list[str]] | None = None) -> dict:
 
 
 def test_the_committed_lock_agrees_with_pyproject() -> None:
-    run = subprocess.run([sys.executable, "scripts/check_lock.py"], cwd=ROOT,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "scripts/check_lock.py"], cwd=ROOT, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
 
 

@@ -8,16 +8,17 @@ rows while new events arrive (no OFFSET).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, and_, false, or_, select, type_coerce
 from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from db.models import Alarm, Area, Decision, Door, Event, Person
 from db.search import matching_people
@@ -30,6 +31,7 @@ from web.ids import MAX_BIG_ID, MAX_ID, parse_id
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 EXPORT_BATCH = 1000
+EXPORT_BATCH_CSV = 5000  # rows per keyset query and per chunk written to the response
 
 
 class FilterError(ValueError):
@@ -253,7 +255,9 @@ def api_page(
         q = q.where(where)
     if (fwd := decode_cursor(after)) is not None:
         q = q.where(_older_than(*fwd))
-    rows = session.execute(q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(size + 1)).all()
+    # Core on the session's connection: no ORM result machinery for up to 500 rows
+    q = q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(size + 1)
+    rows = session.connection().execute(q).all()
     more = len(rows) > size
     rows = rows[:size]
     out = []
@@ -305,15 +309,18 @@ CSV_COLUMNS = (
 )
 
 
-def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> Iterator[Any]:
-    """Plain column tuples in keyset batches: no ORM objects, so the export is fast and its
-    memory does not grow with the number of rows."""
+def _csv_batches(
+    session: Session, f: EventFilter, batch: int = EXPORT_BATCH
+) -> Iterator[Sequence[Any]]:
+    """Plain column tuples in keyset batches of ``batch``, newest first: Core rows on the
+    session's connection (no ORM objects), ``occurred_at`` as the driver gives it (see
+    ``_LocalTimes``), so the export is fast and its memory does not grow with the rows."""
     who, escort = aliased(Person), aliased(Person)
     ev = Event
     cols = (
         select(
             ev.id,
-            ev.occurred_at,
+            type_coerce(ev.occurred_at, NullType()).label("t"),
             ev.reader,
             ev.direction,
             ev.visitor,
@@ -322,36 +329,89 @@ def _csv_rows(session: Session, f: EventFilter, batch: int = EXPORT_BATCH) -> It
             ev.purpose,
             ev.raw_card_id,
             ev.hash,
-            Door.name,
+            ev.door_id,  # names from lookups built once (a few hundred doors and areas)
             who.name,
             escort.name,
-            Area.name,
+            ev.area_id,
         )
-        .outerjoin(Door, Door.id == ev.door_id)
-        .outerjoin(Area, Area.id == ev.area_id)
         .outerjoin(who, who.id == ev.person_id)
         .outerjoin(escort, escort.id == ev.escort_person_id)
     )
     where = filtered(f, session).whereclause  # the same filters, on the events table itself
     if where is not None:
         cols = cols.where(where)
+    conn = session.connection()
     cursor: tuple[datetime, int] | None = None
     while True:
         q = cols
         if cursor is not None:
             t, i = cursor
             q = q.where(ev.occurred_at <= t, or_(ev.occurred_at < t, ev.id < i))
-        rows = session.execute(q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(batch)).all()
+        rows = conn.execute(q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(batch)).all()
         if not rows:
             return
-        yield from rows
-        cursor = (rows[-1].occurred_at, rows[-1].id)
+        yield rows
+        cursor = (_utc(rows[-1][1]), rows[-1][0])
+
+
+def _utc(v: Any) -> datetime:
+    """A stored time as the driver gives it (SQLite text, PostgreSQL naive) -> aware UTC."""
+    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+class _LocalTimes:
+    """Stored UTC times -> ``YYYY-MM-DD HH:MM:SS`` in ``zone``, with the zone's offset looked
+    up once per UTC hour (an hour whose offset changes inside it is converted row by row)."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.offsets: dict[Any, timedelta | None] = {}
+        self.hours: dict[str, str] = {}  # "2026-08-31 18" (UTC) -> "2026-09-01 03" (local)
+
+    def __call__(self, v: Any) -> str:
+        if type(v) is str and len(v) >= 19 and v[0] != "0":  # SQLite: "2026-08-31 18:00:29.1"
+            prefix = self.hours.get(v[:13])
+            if prefix is not None:  # the zone is whole hours off UTC now: only the hour moves
+                return prefix + v[13:19]
+            off = self.offsets.get(v[:13], _UNSET)
+            if off is _UNSET:
+                off = self._offset(v[:13], datetime.fromisoformat(v[:13] + ":00"))
+                if off is not None and not off.total_seconds() % 3600:
+                    local = datetime.fromisoformat(v[:13] + ":00") + off
+                    self.hours[v[:13]] = local.isoformat(" ")[:13]
+            if off is not None:
+                return (datetime.fromisoformat(v[:19]) + off).isoformat(" ")
+        t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+        if t.tzinfo is not None:
+            t = t.astimezone(UTC).replace(tzinfo=None)
+        t = t.replace(microsecond=0)  # strftime("%S") drops them too
+        hour = t.replace(minute=0, second=0)
+        off = self.offsets.get(hour, _UNSET)
+        if off is _UNSET:
+            off = self._offset(hour, hour)
+        if off is None or t.year < 1000:  # a transition inside this hour; strftime's %Y
+            return t.replace(tzinfo=UTC).astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+        return (t + off).isoformat(" ")
+
+    def _offset(self, key: Any, hour: datetime) -> timedelta | None:
+        if len(self.offsets) > 10_000:  # bounded memory over long ranges
+            self.offsets.clear()
+            self.hours.clear()
+        start = hour.replace(tzinfo=UTC).astimezone(self.zone).utcoffset()
+        end = (hour + timedelta(hours=1)).replace(tzinfo=UTC).astimezone(self.zone)
+        off = start if end.utcoffset() == start else None
+        self.offsets[key] = off
+        return off
+
+
+_UNSET: Any = object()
 
 
 def csv_stream(
-    session: Session, f: EventFilter, locale: str, zone: ZoneInfo, batch: int = EXPORT_BATCH
+    session: Session, f: EventFilter, locale: str, zone: ZoneInfo, batch: int = EXPORT_BATCH_CSV
 ) -> Iterator[str]:
-    """UTF-8 CSV with a BOM (so Excel reads Japanese), one batch of lines at a time."""
+    """UTF-8 CSV with a BOM (so Excel reads Japanese), one keyset batch of lines at a time."""
     buf = io.StringIO()
     w = SafeCsvWriter(buf)
     ja = locale.startswith("ja")
@@ -360,47 +420,52 @@ def csv_stream(
     yield "\ufeff" + buf.getvalue()
     buf.seek(0)
     buf.truncate()
+    # lookups built once, not per row: door names, reason sentences, local times
     yes = "はい" if ja else "yes"
+    doors = dict(session.execute(select(Door.id, Door.name)).tuples().all())
+    areas = dict(session.execute(select(Area.id, Area.name)).tuples().all())
     sentences: dict[str, str] = {}
-    for n, r in enumerate(_csv_rows(session, f, batch), start=1):
-        (
-            ev_id,
-            occurred,
-            reader,
-            direction,
-            visitor,
-            decision,
-            reason,
-            purpose,
-            card,
-            digest,
-            door,
-            person,
-            escort,
-            area,
-        ) = r
-        if reason not in sentences:
-            sentences[reason] = sentence(reason, locale)
-        w.writerow(
+    local = _LocalTimes(zone)
+    for rows in _csv_batches(session, f, batch):
+        out = []
+        for r in rows:
             (
-                occurred.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 ev_id,
-                area or "",
-                door or reader or "",
-                word("direction", direction, locale),
-                person or "",
-                yes if visitor else "",
-                word("decision", decision, locale),
+                occurred,
+                reader,
+                direction,
+                visitor,
+                decision,
                 reason,
-                sentences[reason],
-                purpose or "",
-                escort or "",
-                card or "",
-                digest or "",
+                purpose,
+                card,
+                digest,
+                door_id,
+                person,
+                escort,
+                area_id,
+            ) = r
+            if reason not in sentences:
+                sentences[reason] = sentence(reason, locale)
+            out.append(
+                (
+                    local(occurred),
+                    ev_id,
+                    areas.get(area_id) or "",
+                    doors.get(door_id) or reader or "",
+                    word("direction", direction, locale),
+                    person or "",
+                    yes if visitor else "",
+                    word("decision", decision, locale),
+                    reason,
+                    sentences[reason],
+                    purpose or "",
+                    escort or "",
+                    card or "",
+                    digest or "",
+                )
             )
-        )
-        if n % 500 == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+        w.writerows(out)  # every cell through domain.csvsafe (formula escaping)
+        yield buf.getvalue()  # a large chunk per batch
+        buf.seek(0)
+        buf.truncate()

@@ -8,9 +8,15 @@ from domain.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
-# the dashboard polls, enrolment pages refresh, and every console page holds one live stream
-# (web.views.live, at most MAX_STREAMS = 8 at once): 16 workers leave 8 for pages
-THREADS = 16
+# One process, 8 worker threads: at most 4 hold live streams (web.views.live.MAX_STREAMS;
+# a stream sleeps between its 1 s polls), the other 4 serve pages. A page is CPU-bound Python
+# (templates, row building): under the GIL one process uses one core however many threads it
+# has, so page threads beyond a few only queue inside the interpreter and add jitter.
+# Measured with bench/bench_mix.py (16 signed-in clients on the event log/dashboard/occupancy
+# mix, 2-core machine): 4 page threads p99 430 ms, 8 threads 585 ms, 16 threads 784 ms, same
+# run. More throughput needs more processes, not more threads (BackgroundDuties assume one
+# console process).
+THREADS = 8
 
 
 def serve(cfg: SiteConfig, *, host: str | None = None, port: int | None = None) -> None:

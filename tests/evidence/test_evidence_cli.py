@@ -205,3 +205,51 @@ def test_review_commands(site) -> None:  # type: ignore[no-untyped-def]
             select(AuditLog).where(AuditLog.action == "review.designation_revoke")
         ).one()
         assert row.username == "mgr" and f"approval {approval}" in row.after["note"]
+
+
+def _verify_on_pty(path: Path, *extra: str) -> tuple[int, str]:
+    """Run ``nyutai verify`` in a child process whose stderr is a real pseudo-terminal."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nyutai", "verify", "--config", str(path), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode()
+
+
+def test_verify_shows_progress_on_a_terminal_only(site) -> None:  # type: ignore[no-untyped-def]
+    path, _factory, _eng = site
+    rc, err = _verify_on_pty(path)
+    assert rc == 0
+    assert "events: 12/12 rows (100%)" in err and "rows/s" in err and "total" in err
+    rc, err = _verify_on_pty(path, "--quiet")
+    assert rc == 0 and "rows/s" not in err
+    out = run("verify", "--config", str(path)).output  # not a terminal: no progress line
+    assert "rows/s" not in out and "events: 12 rows" in out
+
+
+def test_progress_line() -> None:
+    from nyutai.progress import line
+
+    assert line("events", 120_000, 840_000, 2.0) == (
+        "events: 120,000/840,000 rows (14%)  60,000 rows/s  0:12 left"
+    )
+    assert line("audit", 0, 0, 0.0) == "audit: 0/0 rows  0 rows/s  0:00 total"
+    assert line("events", 5, 10, 0.0).endswith("time left unknown")

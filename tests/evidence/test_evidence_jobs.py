@@ -198,6 +198,35 @@ def test_nightly_verify_opens_one_incident(factory, cfg: SiteConfig) -> None:  #
         assert s.scalar(select(AuditLog.action).where(AuditLog.action == "incident.close"))
 
 
+def test_nightly_verify_checks_since_last_checkpoint_and_all_weekly(  # type: ignore[no-untyped-def]
+    factory, cfg: SiteConfig, monkeypatch, caplog
+) -> None:
+    generate_key(cfg.data_path(cfg.evidence.key_file))
+    add_events(factory, 5)
+    assert jobs.daily_checkpoint(str(cfg.path)) == 1  # signs seq 5
+    add_events(factory, 3, start=datetime(2026, 3, 2, tzinfo=UTC))
+    with factory.begin() as s:  # an old row, before the checkpoint
+        s.execute(text("UPDATE events SET raw_card_id='X' WHERE seq=2"))
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    monday = now + timedelta(days=(0 - now.astimezone(cfg.zone).weekday()) % 7)
+    sunday = monday + timedelta(days=6)
+    monkeypatch.setattr(jobs, "utcnow", lambda: monday)
+    caplog.set_level("INFO", logger=jobs.log.name)
+    assert jobs.nightly_verify(str(cfg.path)) is True  # only seq 6..8 were read
+    assert "verify events (since the last checkpoint): 3 rows, ok=True" in caplog.text
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 0
+    monkeypatch.setattr(jobs, "utcnow", lambda: sunday)
+    assert jobs.nightly_verify(str(cfg.path)) is False  # the weekly full check finds seq 2
+    with factory.begin() as s:
+        assert "seq 2" in s.scalars(select(Incident)).one().summary
+        s.execute(text("UPDATE events SET raw_card_id='Y' WHERE seq=7"))
+    monkeypatch.setattr(jobs, "utcnow", lambda: monday)
+    caplog.clear()
+    assert jobs.nightly_verify(str(cfg.path)) is False  # a new row altered: seen on a weekday
+    assert "seq 7" in caplog.text
+
+
 def test_daily_checkpoint_job(factory, cfg: SiteConfig) -> None:  # type: ignore[no-untyped-def]
     add_events(factory, 3)
     assert jobs.daily_checkpoint(str(cfg.path)) == 0  # no key yet: logged, nothing signed

@@ -511,6 +511,8 @@ def test_visitor_day_from_pre_registration_to_sign_out(
     with session_factory() as s:
         visit = s.get(Visit, vid)
         assert visit.signed_out_at is not None and visit.badge.state == "returned"
+
+
 def test_manager_enrols_totp_and_signs_in_with_it(
     page: Any, live_server: str, site: Site, session_factory: Any
 ) -> None:

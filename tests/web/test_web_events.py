@@ -207,3 +207,57 @@ def test_api_events_uses_the_same_filters(app: Flask, site: Site, session_factor
             break
     assert got == sorted((ids[i] for i in range(30) if i % 10 == 0), reverse=True)
     assert client.get("/api/v1/events?decision=maybe", headers=h).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "zone_name", ["Asia/Tokyo", "America/St_Johns", "Australia/Lord_Howe", "Europe/London"]
+)
+def test_export_local_times_match_the_zone_across_transitions(zone_name: str) -> None:
+    """The per-hour offset cache gives what astimezone + strftime give, minute by minute
+    through DST changes (St John's changes at :30 UTC, Lord Howe by 30 minutes), for the
+    driver's text (SQLite) and naive datetimes (PostgreSQL)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(zone_name)
+    local = eventquery._LocalTimes(zone)
+    starts = [datetime(2026, m, d, tzinfo=UTC) for m, d in ((3, 7), (3, 28), (4, 4), (10, 3))]
+    starts += [datetime(2026, m, d, tzinfo=UTC) for m, d in ((10, 24), (11, 1))]
+    checked = 0
+    for start in starts:
+        for minute in range(0, 3 * 24 * 60, 7):
+            t = start + timedelta(minutes=minute, seconds=minute % 60, microseconds=minute)
+            want = t.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+            naive = t.replace(tzinfo=None)
+            assert local(naive.isoformat(" ")) == want, t
+            assert local(naive) == want, t
+            assert local(t) == want, t
+            checked += 1
+    assert checked > 3000
+
+
+def test_export_rows_match_the_events(site: Site, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Every cell of the fast export against the ORM rows formatted the plain way."""
+    from zoneinfo import ZoneInfo
+
+    from db.models import Door
+    from domain.reasons import sentence
+
+    ids = add_events(session_factory, site, 40)
+    zone = ZoneInfo("Asia/Tokyo")
+    with session_factory() as s:
+        text = "".join(eventquery.csv_stream(s, eventquery.EventFilter(), "en", zone, batch=7))
+        rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
+        events = {e.id: e for e in s.query(Event).filter(Event.id.in_(ids))}
+        doors = {d.id: d.name for d in s.query(Door)}
+        people = {p.id: p.name for p in s.query(Person)}
+    assert [int(r[1]) for r in rows] == sorted(ids, key=lambda i: (events[i].occurred_at, i))[::-1]
+    for r in rows:
+        e = events[int(r[1])]
+        assert r[0] == e.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        assert r[2] == doors[e.door_id]
+        assert r[4] == people[e.person_id]
+        assert r[5] == ("yes" if e.visitor else "")
+        assert r[6:9] == [e.decision, e.reason, sentence(e.reason, "en")]
+        purpose = e.purpose or ""
+        assert r[9] == ("'" + purpose if purpose.startswith("=") else purpose)
+        assert r[11:] == [e.raw_card_id or "", e.hash]

@@ -39,7 +39,7 @@ STREAM_SECONDS = 25.0  # one stream's life; then the browser reconnects
 POLL_SECONDS = 1.0
 RETRY_MS = 2000
 BUSY_RETRY_MS = 15000
-MAX_STREAMS = 8  # of serve.THREADS worker threads: the rest stay free for pages
+MAX_STREAMS = 4  # of serve.THREADS (8) worker threads: the other 4 stay free for pages
 EVENTS_PER_POLL = 50
 
 _streams = threading.BoundedSemaphore(MAX_STREAMS)
