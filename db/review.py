@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.crossings import entry
 from db.eventlog import append_audit
 from db.models import (
     AccessReview,
@@ -31,8 +32,6 @@ from db.models import (
     AuditLog,
     Authorization,
     AuthorizationState,
-    Decision,
-    Direction,
     Door,
     Event,
     Operator,
@@ -84,8 +83,7 @@ def _entries(
         .where(
             Event.person_id.in_(person_ids),
             Event.occurred_at >= since,
-            Event.decision == Decision.GRANTED,
-            Event.direction == Direction.IN,
+            *entry(),  # a grant whose door never opened is no entry
         )
         .group_by(Event.person_id, area)
     )
@@ -107,8 +105,7 @@ def _last_entry_before(session: Session, person_id: int, area_id: int) -> dateti
         .where(
             Event.person_id == person_id,
             func.coalesce(Event.area_id, Door.area_id) == area_id,
-            Event.decision == Decision.GRANTED,
-            Event.direction == Direction.IN,
+            *entry(),
         )
     )
     if isinstance(t, str):

@@ -10,16 +10,17 @@ card ids, notes or event details: only the columns listed in the dataclasses bel
 
 from __future__ import annotations
 
-from collections import defaultdict
+import heapq
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from db.crossings import crossing, entry, event_area
 from db.models import (
     Alarm,
     Area,
@@ -153,14 +154,22 @@ class AreaSection:
     alarms: list[AlarmLine] = field(default_factory=list)
     incidents: list[IncidentLine] = field(default_factory=list)
     still_inside: list[InsideLine] = field(default_factory=list)
+    # Totals over everyone, also when ``people``/``still_inside`` list only part of them:
+    entries: int = 0
+    exits: int = 0
+    staff_count: int = 0  # staff who crossed at least once this month
+    visitor_count: int = 0
+    staff_listed: int = 0  # how many of them ``people`` lists (the most frequent first)
+    inside_per_day: list[tuple[date, int]] = field(default_factory=list)
+    inside_total: int = 0  # lines of still_inside before the bound
 
     @property
-    def entries(self) -> int:
-        return sum(p.entries for p in self.people)
+    def people_omitted(self) -> int:
+        return self.staff_count + self.visitor_count - len(self.people)
 
     @property
-    def exits(self) -> int:
-        return sum(p.exits for p in self.people)
+    def inside_omitted(self) -> int:
+        return self.inside_total - len(self.still_inside)
 
 
 @dataclass
@@ -178,6 +187,12 @@ class MonthlyReport:
     checkpoints: list[CheckpointLine]
     public_keys: list[str]
     zone: ZoneInfo  # the site's zone: the month's days, and every time shown
+
+
+# What a report lists one by one, per area, at any number of people (the rest is in totals):
+STAFF_TOP = 200  # staff with the most entries (every staff member is counted in the totals)
+VISITORS_MAX = 5_000  # visitors who crossed (all of them in any realistic month)
+INSIDE_MAX = 1_000  # "still inside at day end" lines (each day's count is always complete)
 
 
 def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -231,54 +246,67 @@ def _op_name(session: Session, op_id: int | None) -> str:
     return op.display_name if op else str(op_id)
 
 
-def _event_area() -> ColumnElement[int]:
-    """The event's area: its own area_id, else its door's area."""
-    return func.coalesce(Event.area_id, Door.area_id)
+_event_area = event_area
 
 
-def _people(session: Session, area_id: int, start: datetime, end: datetime) -> list[PersonLine]:
-    area = _event_area()
-    rows = session.execute(
-        select(Event.person_id, Event.direction, func.count())
+@dataclass
+class _PeopleSummary:
+    lines: list[PersonLine]
+    entries: int
+    exits: int
+    staff: int
+    visitors: int
+    staff_listed: int
+
+
+def _people(
+    session: Session, area_id: int, start: datetime, end: datetime, staff_top: int | None
+) -> _PeopleSummary:
+    """Entries and exits per person, counted by the database (one GROUP BY person).
+
+    Python reads one small row per person who crossed and keeps only what is listed: every
+    visitor (up to VISITORS_MAX) and the ``staff_top`` staff with the most entries (all staff
+    when None); the totals cover everyone. Names are read for the listed people only.
+    """
+    is_in = case((Event.direction == Direction.IN, 1), else_=0)
+    is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    rows = session.connection().execute(
+        select(Event.person_id, func.max(Event.visitor), func.sum(is_in), func.sum(is_out))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
-            area == area_id,
+            _event_area() == area_id,
             Event.occurred_at >= start,
             Event.occurred_at < end,
-            Event.decision == Decision.GRANTED,
-            Event.person_id.is_not(None),
-            Event.direction.in_([Direction.IN, Direction.OUT]),
+            *crossing(),  # the one definition: granted, door used
         )
-        .group_by(Event.person_id, Event.direction)
-    ).all()
-    # A grant whose door was never opened is followed by a ``not_used`` row (same person,
-    # direction and area): nobody crossed, so it is not an entry or exit.
-    unused = session.execute(
-        select(Event.person_id, Event.direction, func.count())
-        .outerjoin(Door, Event.door_id == Door.id)
-        .where(
-            area == area_id,
-            Event.occurred_at >= start,
-            Event.occurred_at < end,
-            Event.reason == "not_used",
-            Event.person_id.is_not(None),
-        )
-        .group_by(Event.person_id, Event.direction)
-    ).all()
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for pid, direction, n in rows:
-        counts[cast(int, pid)][0 if direction == Direction.IN else 1] += n
-    for pid, direction, n in unused:
-        if pid in counts:
-            side = 0 if direction == Direction.IN else 1
-            counts[cast(int, pid)][side] = max(0, counts[cast(int, pid)][side] - n)
-    counts = {pid: c for pid, c in counts.items() if c != [0, 0]}
-    who = _people_by_id(session, set(counts))
+        .group_by(Event.person_id)
+    )
+    total_in = total_out = staff = visitors = 0
+    top: list[tuple[int, int, int, int]] = []  # heap of (entries, -pid, pid, exits)
+    shown_visitors: list[tuple[int, int, int]] = []
+    for pid, visitor, ins, outs in rows:
+        ins, outs = int(ins or 0), int(outs or 0)
+        total_in += ins
+        total_out += outs
+        if visitor:
+            visitors += 1
+            if len(shown_visitors) < VISITORS_MAX:
+                shown_visitors.append((pid, ins, outs))
+            continue
+        staff += 1
+        item = (ins, -pid, pid, outs)
+        if staff_top is None or len(top) < staff_top:
+            heapq.heappush(top, item)
+        elif staff_top and item > top[0]:
+            heapq.heapreplace(top, item)
+    picked = [(pid, ins, outs) for ins, _, pid, outs in top] + shown_visitors
+    who = _people_by_id(session, {pid for pid, _, _ in picked})
     out = []
-    for pid, (ins, outs) in counts.items():
+    for pid, ins, outs in picked:
         w = who.get(pid, _NOBODY)
         out.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
-    return sorted(out, key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+    out.sort(key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+    return _PeopleSummary(out, total_in, total_out, staff, visitors, len(top))
 
 
 def _devices(declared: list[Any] | None) -> str:
@@ -304,10 +332,11 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
     for i in range(0, len(ids), 500):
         rows = session.execute(
             select(Event.visit_id, func.count())
+            .outerjoin(Door, Event.door_id == Door.id)
             .where(
                 Event.visit_id.in_(ids[i : i + 500]),
-                Event.decision == Decision.GRANTED,
-                Event.direction == Direction.IN,
+                _event_area() == area_id,  # entries into this visit's area, as 入退室回数
+                *entry(),  # the one definition: a grant whose door never opened is no entry
                 Event.occurred_at >= start,
                 Event.occurred_at < end,
             )
@@ -427,23 +456,9 @@ def day_ends(
     return out
 
 
-def _unused_grants(end: datetime) -> Select[tuple[int]]:
-    """Ids of grants whose door never opened: each is named by a later ``not_used`` row."""
-    gid = Event.detail["granted_event_id"].as_integer()
-    # NULLs are left out: one NULL in a NOT IN list would make the test unknown for every row
-    return select(gid).where(Event.reason == "not_used", Event.occurred_at < end, gid.is_not(None))
-
-
 def _moves(area_id: int, end: datetime) -> tuple[ColumnElement[bool], ...]:
     """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
-    return (
-        _event_area() == area_id,
-        Event.occurred_at < end,
-        Event.decision == Decision.GRANTED,
-        Event.person_id.is_not(None),
-        Event.direction.in_([Direction.IN, Direction.OUT]),
-        Event.id.not_in(_unused_grants(end)),
-    )
+    return (_event_area() == area_id, Event.occurred_at < end, *crossing())
 
 
 def _at_start(
@@ -575,7 +590,9 @@ def _still_inside(
     eod: time,
     now: datetime,
     zone: ZoneInfo,
-) -> list[InsideLine]:
+    limit: int | None = INSIDE_MAX,
+) -> tuple[list[InsideLine], list[tuple[date, int]], int]:
+    """(the first ``limit`` lines in day order, each ended day's head count, all lines)."""
     # Occupancy at each day end without replaying the log: the database reduces every
     # (person, period) to one net change (``_steps``), period 0 covering all history before
     # the month start, so Python's work does not grow with the log's age or with how often
@@ -584,20 +601,26 @@ def _still_inside(
     # ended days only
     days = [(day, at) for day, at in day_ends(start, end, eod, zone) if at <= now]
     if not days:
-        return []
+        return [], [], 0
     steps = _steps(session, area_id, start, end, [at for _, at in days])
     inside: dict[int, datetime] = {}
     _apply(inside, steps[0])
     lines: list[tuple[date, int, datetime]] = []
+    per_day: list[tuple[date, int]] = []
+    total = 0
     for k, (day, _) in enumerate(days, start=1):
         _apply(inside, steps[k])
-        lines.extend((day, pid, since) for pid, since in inside.items())
+        per_day.append((day, len(inside)))
+        total += len(inside)
+        room = len(inside) if limit is None else max(0, min(len(inside), limit - len(lines)))
+        if room:
+            lines.extend((day, pid, since) for pid, since in list(inside.items())[:room])
     who = _people_by_id(session, {pid for _, pid, _ in lines})
     out = []
     for day, pid, since in lines:
         w = who.get(pid, _NOBODY)
         out.append(InsideLine(day, pid, w.name, w.kind, since))
-    return out
+    return out, per_day, total
 
 
 def build_monthly_report(
@@ -609,7 +632,11 @@ def build_monthly_report(
     site_name: str = "nyutai",
     public_keys: list[str] | None = None,
     now: datetime | None = None,
+    staff_top: int | None = STAFF_TOP,
+    inside_max: int | None = INSIDE_MAX,
 ) -> MonthlyReport:
+    """The month's report. ``staff_top``/``inside_max`` bound what is listed one by one
+    (None lists everything); totals and each day's head count always cover everyone."""
     start, end = month_bounds(month, zone)
     now = now or utcnow()
     eod = end_of_day(session)
@@ -623,17 +650,28 @@ def build_monthly_report(
             raise ReportError(f"unknown area(s): {', '.join(sorted(missing))}")
     sections = []
     for a in areas:
+        people = _people(session, a.id, start, end, staff_top)
+        inside, per_day, inside_total = _still_inside(
+            session, a.id, start, end, eod, now, zone, inside_max
+        )
         sections.append(
             AreaSection(
                 a.code,
                 a.name,
                 a.name_en or "",
-                people=_people(session, a.id, start, end),
+                people=people.lines,
                 visits=_visits(session, a.id, start, end),
                 denials=_denials(session, a.id, start, end),
                 alarms=_alarms(session, a.id, start, end),
                 incidents=_incidents(session, a.id, start, end),
-                still_inside=_still_inside(session, a.id, start, end, eod, now, zone),
+                still_inside=inside,
+                entries=people.entries,
+                exits=people.exits,
+                staff_count=people.staff,
+                visitor_count=people.visitors,
+                staff_listed=people.staff_listed,
+                inside_per_day=per_day,
+                inside_total=inside_total,
             )
         )
     dels = session.scalars(
