@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,6 +32,7 @@ from db.models import (
     Door,
     Event,
     Incident,
+    OccupancySnapshot,
     Operator,
     Person,
     PersonKind,
@@ -514,9 +516,12 @@ def _at_start(
     return steps
 
 
+Steps = list[list[tuple[int, datetime | None, bool]]]
+
+
 def _steps(
-    session: Session, area_id: int, start: datetime, end: datetime, ends: list[datetime]
-) -> list[list[tuple[int, datetime | None, bool]]]:
+    session: Session, area_ids: list[int], start: datetime, end: datetime, ends: list[datetime]
+) -> dict[int, Steps]:
     """Each person's net change of occupancy in each period, computed by the database.
 
     Period 0 is everything before the month start; period k is (day end k-1, day end k].
@@ -525,12 +530,15 @@ def _steps(
     None when the last crossing is an exit) and whether any exit happened in the period.
     For the month's days those come from a window over each (person, period) numbered from
     the newest back: the rows with no exit at or after them are that trailing run. Period 0
-    (all history) comes from ``_at_start``, which needs no sort of the history. Python then
+    (all history) is left empty here: see ``_still_inside``. Python then
     sees at most one row per person and period, not every crossing since the log began.
+    All the report's areas in one pass over the month (partitioned by area too), not one
+    pass per area.
     """
     period = case(*((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)))
     moves = (
         select(
+            _event_area().label("area"),
             Event.person_id.label("pid"),
             Event.occurred_at.label("at"),
             Event.seq.label("seq"),
@@ -539,33 +547,45 @@ def _steps(
             period.label("period"),
         )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*_moves(area_id, end), Event.occurred_at >= start, Event.occurred_at <= ends[-1])
+        .where(
+            _event_area().in_(area_ids),
+            Event.occurred_at < end,
+            *crossing(),
+            Event.occurred_at >= start,
+            Event.occurred_at <= ends[-1],
+        )
         .subquery()
     )
     exits_after = func.sum(moves.c.is_out).over(
-        partition_by=(moves.c.pid, moves.c.period),
+        partition_by=(moves.c.area, moves.c.pid, moves.c.period),
         order_by=(moves.c.at.desc(), moves.c.seq.desc(), moves.c.id.desc()),
         rows=(None, 0),
     )
     numbered = select(
-        moves.c.pid, moves.c.at, moves.c.is_out, moves.c.period, exits_after.label("exits_after")
+        moves.c.area,
+        moves.c.pid,
+        moves.c.at,
+        moves.c.is_out,
+        moves.c.period,
+        exits_after.label("exits_after"),
     ).subquery()
     rows = (
         session.connection()
         .execute(
             select(
+                numbered.c.area,
                 numbered.c.period,
                 numbered.c.pid,
                 func.min(case((numbered.c.exits_after == 0, numbered.c.at))),
                 func.max(numbered.c.is_out),
-            ).group_by(numbered.c.period, numbered.c.pid)
+            ).group_by(numbered.c.area, numbered.c.period, numbered.c.pid)
         )
         .all()
     )
-    out: list[list[tuple[int, datetime | None, bool]]] = [[] for _ in range(len(ends) + 1)]
-    out[0] = _at_start(session, area_id, start, end)
-    for k, pid, since, any_out in rows:
-        out[k].append((pid, since, bool(any_out)))
+    out: dict[int, Steps] = {aid: [[] for _ in range(len(ends) + 1)] for aid in area_ids}
+    # period 0 (everything before the month start) is the caller's: a snapshot or _at_start
+    for aid, k, pid, since, any_out in rows:
+        out[aid][k].append((pid, _aware(since) if since is not None else None, bool(any_out)))
     return out
 
 
@@ -582,6 +602,66 @@ def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, 
         inside[pid] = since
 
 
+def _aware(t: datetime | str | None) -> datetime | None:
+    """An aggregate's instant: func.min/max bypass the column type on SQLite."""
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    if t is not None and t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t
+
+
+class _Snapshots:
+    """Stored occupancy at month bounds (OccupancySnapshot): read when still valid, written
+    when computed. One per (area, instant); a stale one is replaced."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.head = int(session.scalar(select(func.max(Event.seq))) or 0)
+        self._first_after: dict[int, datetime | None] = {}
+
+    def _late(self, upto_seq: int) -> datetime | None:
+        """The earliest instant of an event appended after ``upto_seq`` (a seq index range)."""
+        if upto_seq not in self._first_after:
+            self._first_after[upto_seq] = _aware(
+                self.session.scalar(select(func.min(Event.occurred_at)).where(Event.seq > upto_seq))
+            )
+        return self._first_after[upto_seq]
+
+    def load(self, area_id: int, at: datetime) -> dict[int, datetime] | None:
+        snap = self.session.scalar(
+            select(OccupancySnapshot).where(
+                OccupancySnapshot.area_id == area_id, OccupancySnapshot.at == at
+            )
+        )
+        if snap is None:
+            return None
+        late = self._late(snap.upto_seq)
+        if late is not None and late < at:  # a crossing before ``at`` arrived after it
+            self.session.delete(snap)
+            self.session.flush()
+            return None
+        return {int(pid): datetime.fromisoformat(since) for pid, since in snap.inside}
+
+    def store(self, area_id: int, at: datetime, inside: dict[int, datetime]) -> None:
+        row = OccupancySnapshot(
+            area_id=area_id,
+            at=at,
+            upto_seq=self.head,
+            inside=[[pid, since.isoformat()] for pid, since in inside.items()],
+        )
+        try:
+            with self.session.begin_nested():  # another report may store the same one
+                self.session.execute(
+                    delete(OccupancySnapshot).where(
+                        OccupancySnapshot.area_id == area_id, OccupancySnapshot.at == at
+                    )
+                )
+                self.session.add(row)
+        except IntegrityError:
+            pass
+
+
 def _still_inside(
     session: Session,
     area_id: int,
@@ -591,20 +671,32 @@ def _still_inside(
     now: datetime,
     zone: ZoneInfo,
     limit: int | None = INSIDE_MAX,
+    snapshots: _Snapshots | None = None,
+    all_steps: dict[int, Steps] | None = None,
 ) -> tuple[list[InsideLine], list[tuple[date, int]], int]:
     """(the first ``limit`` lines in day order, each ended day's head count, all lines)."""
     # Occupancy at each day end without replaying the log: the database reduces every
-    # (person, period) to one net change (``_steps``), period 0 covering all history before
-    # the month start, so Python's work does not grow with the log's age or with how often
-    # people cross. A grant named by a ``not_used`` row (door never opened) is no crossing,
-    # even when the ``not_used`` row falls after the month start or after a day's end.
-    # ended days only
+    # (person, period) to one net change (``_steps``), so Python's work does not grow with
+    # how often people cross. Who was inside at the month start comes from the snapshot the
+    # previous month's report stored at its end (or the first report of this month stored),
+    # else from one grouped pass over the history (``_at_start``), which is then stored.
+    # A grant named by a ``not_used`` row (door never opened) is no crossing.
     days = [(day, at) for day, at in day_ends(start, end, eod, zone) if at <= now]
     if not days:
         return [], [], 0
-    steps = _steps(session, area_id, start, end, [at for _, at in days])
+    snapshots = snapshots or _Snapshots(session)
+    ends = [at for _, at in days]
+    closed = end <= now and ends[-1] < end  # the whole month is over: keep its end state
+    if all_steps is None:
+        all_steps = _steps(session, [area_id], start, end, ends + [end] if closed else ends)
+    steps = all_steps[area_id]
     inside: dict[int, datetime] = {}
-    _apply(inside, steps[0])
+    at_start = snapshots.load(area_id, start)
+    if at_start is None:
+        _apply(inside, _at_start(session, area_id, start, end))
+        snapshots.store(area_id, start, inside)
+    else:
+        inside.update(sorted(at_start.items(), key=lambda kv: (kv[1], kv[0])))
     lines: list[tuple[date, int, datetime]] = []
     per_day: list[tuple[date, int]] = []
     total = 0
@@ -615,6 +707,9 @@ def _still_inside(
         room = len(inside) if limit is None else max(0, min(len(inside), limit - len(lines)))
         if room:
             lines.extend((day, pid, since) for pid, since in list(inside.items())[:room])
+    if closed:
+        _apply(inside, steps[len(days) + 1])
+        snapshots.store(area_id, end, inside)
     who = _people_by_id(session, {pid for _, pid, _ in lines})
     out = []
     for day, pid, since in lines:
@@ -649,10 +744,14 @@ def build_monthly_report(
         if missing:
             raise ReportError(f"unknown area(s): {', '.join(sorted(missing))}")
     sections = []
+    snapshots = _Snapshots(session)  # stored in the caller's transaction (commit to keep)
+    days = [at for _, at in day_ends(start, end, eod, zone) if at <= now]
+    ends = days + [end] if end <= now and days and days[-1] < end else days
+    all_steps = _steps(session, [a.id for a in areas], start, end, ends) if ends else None
     for a in areas:
         people = _people(session, a.id, start, end, staff_top)
         inside, per_day, inside_total = _still_inside(
-            session, a.id, start, end, eod, now, zone, inside_max
+            session, a.id, start, end, eod, now, zone, inside_max, snapshots, all_steps
         )
         sections.append(
             AreaSection(

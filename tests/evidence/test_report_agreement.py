@@ -273,3 +273,63 @@ def test_making_a_pdf_does_not_flood_the_log(
     assert monthly_pdf(report).startswith(b"%PDF")
     noisy = [r for r in caplog.records if r.name.startswith("fontTools")]
     assert noisy == []
+
+
+def _cross(s: Session, area: Area, p: Person, when: datetime, direction: str) -> Event:
+    return append_event(
+        s,
+        Event(
+            occurred_at=when,
+            kind="presentation",
+            area_id=area.id,
+            person_id=p.id,
+            direction=direction,
+            decision="granted",
+            reason="granted" if direction == "in" else "exit",
+        ),
+    )
+
+
+def test_month_start_comes_from_the_previous_reports_snapshot(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """April's report stores who was inside when May began; May's report starts from it
+    (so it does not re-read the history, and a purge of April loses nothing) and agrees
+    with a computation from the log; a late crossing dated April makes it stale."""
+    from sqlalchemy import delete
+
+    from db.models import OccupancySnapshot
+    from db.reports.monthly import month_bounds
+
+    may_start, _ = month_bounds(MONTH, TOKYO)
+    with session_factory() as s:
+        area = Area(code="a", name="A")
+        night, day, late = Person(name="夜勤"), Person(name="日勤"), Person(name="遅延")
+        s.add_all([area, night, day, late])
+        s.flush()
+        _cross(s, area, night, may_start - timedelta(days=3), "in")  # stays in over May 1
+        _cross(s, area, day, may_start - timedelta(days=2), "in")
+        _cross(s, area, day, may_start - timedelta(days=2, hours=-8), "out")
+        _cross(s, area, day, may_start + timedelta(days=1, hours=1), "in")
+        s.commit()
+        build_monthly_report(s, "2026-04", zone=TOKYO, now=LATER)
+        s.commit()
+        snap = s.scalar(select(OccupancySnapshot).where(OccupancySnapshot.at == may_start))
+        assert snap is not None and [pid for pid, _ in snap.inside] == [night.id]
+        from_snapshot = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER).areas[0]
+        s.execute(delete(OccupancySnapshot))
+        from_log = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER).areas[0]
+        s.commit()
+        assert from_snapshot.still_inside == from_log.still_inside
+        assert {x.person_id for x in from_log.still_inside} == {night.id, day.id}
+        # April's crossings purged: May still knows the night shift was inside since April
+        s.execute(delete(Event).where(Event.occurred_at < may_start))
+        s.commit()
+        purged = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER).areas[0]
+        assert purged.still_inside == from_log.still_inside
+        # a crossing dated April but appended now: the snapshot is stale and recomputed
+        _cross(s, area, late, may_start - timedelta(hours=1), "in")
+        s.commit()
+        after = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER).areas[0]
+        first_day = {x.person_id for x in after.still_inside if x.day == may_start.date()}
+        assert late.id in first_day

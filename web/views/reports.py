@@ -77,7 +77,7 @@ def _params() -> tuple[str, str, str | None]:
 
 def _build(month: str, area: str) -> MonthlyReport:
     cfg = current_app.config.get("NYUTAI_SITE")
-    return build_monthly_report(
+    report = build_monthly_report(
         get_session(),
         month,
         zone=site_zone(),
@@ -85,6 +85,8 @@ def _build(month: str, area: str) -> MonthlyReport:
         site_name=cfg.site.name if cfg else "nyutai",
         public_keys=public_keys(),
     )
+    get_session().commit()  # keep the occupancy snapshots it stored (the next month starts there)
+    return report
 
 
 def _file_name(month: str, area: str, ext: str) -> str:
