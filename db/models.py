@@ -565,7 +565,7 @@ class OccupancySnapshot(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     at: Mapped[datetime]
     upto_seq: Mapped[int] = mapped_column(BigInteger)
-    inside: Mapped[list[Any]] = mapped_column(JSON)  # [[person_id, since (ISO)], ...]
+    inside: Mapped[list[Any]] = mapped_column(JSON)  # [[person_id, since (µs since 1970 UTC)]]
     created_at: Mapped[created]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -262,53 +263,63 @@ class _PeopleSummary:
 
 
 def _people(
-    session: Session, area_id: int, start: datetime, end: datetime, staff_top: int | None
-) -> _PeopleSummary:
-    """Entries and exits per person, counted by the database (one GROUP BY person).
+    session: Session, area_ids: list[int], start: datetime, end: datetime, staff_top: int | None
+) -> dict[int, _PeopleSummary]:
+    """Entries and exits per person and area, counted by the database (one GROUP BY area,
+    person over the month, for every area at once).
 
-    Python reads one small row per person who crossed and keeps only what is listed: every
-    visitor (up to VISITORS_MAX) and the ``staff_top`` staff with the most entries (all staff
-    when None); the totals cover everyone. Names are read for the listed people only.
+    Python reads one small row per (area, person) who crossed and keeps only what is listed:
+    every visitor (up to VISITORS_MAX) and the ``staff_top`` staff with the most entries (all
+    staff when None); the totals cover everyone. Names are read for the listed people only.
     """
     is_in = case((Event.direction == Direction.IN, 1), else_=0)
     is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    area = _event_area()
     rows = session.connection().execute(
-        select(Event.person_id, func.max(Event.visitor), func.sum(is_in), func.sum(is_out))
+        select(area, Event.person_id, func.max(Event.visitor), func.sum(is_in), func.sum(is_out))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
-            _event_area() == area_id,
+            area.in_(area_ids),
             Event.occurred_at >= start,
             Event.occurred_at < end,
             *crossing(),  # the one definition: granted, door used
         )
-        .group_by(Event.person_id)
+        .group_by(area, Event.person_id)
     )
-    total_in = total_out = staff = visitors = 0
-    top: list[tuple[int, int, int, int]] = []  # heap of (entries, -pid, pid, exits)
-    shown_visitors: list[tuple[int, int, int]] = []
-    for pid, visitor, ins, outs in rows:
+    totals = {aid: [0, 0, 0, 0] for aid in area_ids}  # in, out, staff, visitors
+    tops: dict[int, list[tuple[int, int, int, int]]] = {aid: [] for aid in area_ids}
+    shown: dict[int, list[tuple[int, int, int]]] = {aid: [] for aid in area_ids}
+    for aid, pid, visitor, ins, outs in rows:
         ins, outs = int(ins or 0), int(outs or 0)
-        total_in += ins
-        total_out += outs
+        t = totals[aid]
+        t[0] += ins
+        t[1] += outs
         if visitor:
-            visitors += 1
-            if len(shown_visitors) < VISITORS_MAX:
-                shown_visitors.append((pid, ins, outs))
+            t[3] += 1
+            if len(shown[aid]) < VISITORS_MAX:
+                shown[aid].append((pid, ins, outs))
             continue
-        staff += 1
-        item = (ins, -pid, pid, outs)
+        t[2] += 1
+        top = tops[aid]
+        item = (ins, -pid, pid, outs)  # most entries first, then the lower id
         if staff_top is None or len(top) < staff_top:
             heapq.heappush(top, item)
         elif staff_top and item > top[0]:
             heapq.heapreplace(top, item)
-    picked = [(pid, ins, outs) for ins, _, pid, outs in top] + shown_visitors
-    who = _people_by_id(session, {pid for pid, _, _ in picked})
-    out = []
-    for pid, ins, outs in picked:
-        w = who.get(pid, _NOBODY)
-        out.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
-    out.sort(key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
-    return _PeopleSummary(out, total_in, total_out, staff, visitors, len(top))
+    picked = {
+        aid: [(pid, ins, outs) for ins, _, pid, outs in tops[aid]] + shown[aid] for aid in area_ids
+    }
+    who = _people_by_id(session, {pid for lines in picked.values() for pid, _, _ in lines})
+    out = {}
+    for aid in area_ids:
+        lines = []
+        for pid, ins, outs in picked[aid]:
+            w = who.get(pid, _NOBODY)
+            lines.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
+        lines.sort(key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+        t = totals[aid]
+        out[aid] = _PeopleSummary(lines, t[0], t[1], t[2], t[3], len(tops[aid]))
+    return out
 
 
 def _devices(declared: list[Any] | None) -> str:
@@ -367,20 +378,28 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
     return out
 
 
-def _denials(session: Session, area_id: int, start: datetime, end: datetime) -> list[DenialLine]:
+def _denials(
+    session: Session, area_ids: list[int], start: datetime, end: datetime
+) -> dict[int, list[DenialLine]]:
+    """Denials by reason for every area in one grouped pass over the month."""
+    area = _event_area()
     rows = session.execute(
-        select(Event.reason, func.count())
+        select(area, Event.reason, func.count())
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
-            _event_area() == area_id,
+            area.in_(area_ids),
             Event.occurred_at >= start,
             Event.occurred_at < end,
             Event.decision == Decision.DENIED,
         )
-        .group_by(Event.reason)
+        .group_by(area, Event.reason)
     ).all()
-    lines = [DenialLine(r, sentence(r, "ja"), sentence(r, "en"), n) for r, n in rows]
-    return sorted(lines, key=lambda d: (-d.count, d.reason))
+    out: dict[int, list[DenialLine]] = {aid: [] for aid in area_ids}
+    for aid, r, n in rows:
+        out[aid].append(DenialLine(r, sentence(r, "ja"), sentence(r, "en"), n))
+    for lines in out.values():
+        lines.sort(key=lambda d: (-d.count, d.reason))
+    return out
 
 
 def _alarm_line(session: Session, a: Alarm) -> AlarmLine:
@@ -611,6 +630,19 @@ def _aware(t: datetime | str | None) -> datetime | None:
     return t
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_us(t: datetime) -> int:
+    """An instant as integer microseconds since 1970 UTC: exact, and cheap to store and read
+    for the hundreds of thousands of people a snapshot may hold."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
 class _Snapshots:
     """Stored occupancy at month bounds (OccupancySnapshot): read when still valid, written
     when computed. One per (area, instant); a stale one is replaced."""
@@ -628,27 +660,39 @@ class _Snapshots:
             )
         return self._first_after[upto_seq]
 
-    def load(self, area_id: int, at: datetime) -> dict[int, datetime] | None:
-        snap = self.session.scalar(
-            select(OccupancySnapshot).where(
+    def _valid(self, area_id: int, at: datetime) -> int | None:
+        """The id of a stored snapshot still valid (a stale one is deleted), else None."""
+        got = self.session.execute(
+            select(OccupancySnapshot.id, OccupancySnapshot.upto_seq).where(
                 OccupancySnapshot.area_id == area_id, OccupancySnapshot.at == at
             )
-        )
-        if snap is None:
+        ).first()
+        if got is None:
             return None
-        late = self._late(snap.upto_seq)
+        late = self._late(got.upto_seq)
         if late is not None and late < at:  # a crossing before ``at`` arrived after it
-            self.session.delete(snap)
-            self.session.flush()
+            self.session.execute(delete(OccupancySnapshot).where(OccupancySnapshot.id == got.id))
             return None
-        return {int(pid): datetime.fromisoformat(since) for pid, since in snap.inside}
+        return int(got.id)
+
+    def load(self, area_id: int, at: datetime) -> dict[int, datetime] | None:
+        sid = self._valid(area_id, at)
+        if sid is None:
+            return None
+        inside = self.session.scalar(
+            select(OccupancySnapshot.inside).where(OccupancySnapshot.id == sid)
+        )
+        return {int(pid): _from_us(us) for pid, us in inside or []}
+
+    def has(self, area_id: int, at: datetime) -> bool:
+        return self._valid(area_id, at) is not None
 
     def store(self, area_id: int, at: datetime, inside: dict[int, datetime]) -> None:
         row = OccupancySnapshot(
             area_id=area_id,
             at=at,
             upto_seq=self.head,
-            inside=[[pid, since.isoformat()] for pid, since in inside.items()],
+            inside=[[pid, _to_us(since)] for pid, since in inside.items()],
         )
         try:
             with self.session.begin_nested():  # another report may store the same one
@@ -706,8 +750,8 @@ def _still_inside(
         total += len(inside)
         room = len(inside) if limit is None else max(0, min(len(inside), limit - len(lines)))
         if room:
-            lines.extend((day, pid, since) for pid, since in list(inside.items())[:room])
-    if closed:
+            lines.extend((day, pid, since) for pid, since in islice(inside.items(), room))
+    if closed and not snapshots.has(area_id, end):
         _apply(inside, steps[len(days) + 1])
         snapshots.store(area_id, end, inside)
     who = _people_by_id(session, {pid for _, pid, _ in lines})
@@ -747,9 +791,12 @@ def build_monthly_report(
     snapshots = _Snapshots(session)  # stored in the caller's transaction (commit to keep)
     days = [at for _, at in day_ends(start, end, eod, zone) if at <= now]
     ends = days + [end] if end <= now and days and days[-1] < end else days
-    all_steps = _steps(session, [a.id for a in areas], start, end, ends) if ends else None
+    ids = [a.id for a in areas]
+    all_steps = _steps(session, ids, start, end, ends) if ends and ids else None
+    people_by_area = _people(session, ids, start, end, staff_top) if ids else {}
+    denials = _denials(session, ids, start, end) if ids else {}
     for a in areas:
-        people = _people(session, a.id, start, end, staff_top)
+        people = people_by_area[a.id]
         inside, per_day, inside_total = _still_inside(
             session, a.id, start, end, eod, now, zone, inside_max, snapshots, all_steps
         )
@@ -760,7 +807,7 @@ def build_monthly_report(
                 a.name_en or "",
                 people=people.lines,
                 visits=_visits(session, a.id, start, end),
-                denials=_denials(session, a.id, start, end),
+                denials=denials[a.id],
                 alarms=_alarms(session, a.id, start, end),
                 incidents=_incidents(session, a.id, start, end),
                 still_inside=inside,
