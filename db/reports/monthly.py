@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
 
 from db.crossings import crossing, entry, event_area
 from db.models import (
@@ -477,62 +476,83 @@ def day_ends(
     return out
 
 
-def _moves(area_id: int, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
-    return (_event_area() == area_id, Event.occurred_at < end, *crossing())
-
-
 def _at_start(
-    session: Session, area_id: int, start: datetime, end: datetime
-) -> list[tuple[int, datetime | None, bool]]:
-    """Who is inside at ``start`` and since when, as period-0 steps (pid, since, False).
+    session: Session, area_ids: list[int], start: datetime, end: datetime
+) -> dict[int, dict[int, datetime]]:
+    """Who is inside each area at ``start`` and since when, replaying nothing in Python.
 
-    One grouped query gives each person's first and last entry and last exit before
-    ``start`` (a scan the database does in C; no sort of the history). A person whose last
-    entry is later than their last exit is inside; with no exit at all, since their first
-    entry. Otherwise "since" is the first entry after the last exit: only those few rows
-    (from the last exit on, through the person index) are read and replayed, which also
-    settles an entry and exit at the very same instant by seq, exactly as a full replay would.
+    One grouped query over the history (every area at once) gives each (area, person) their
+    first and last entry and last exit before ``start``. A person whose last entry is later
+    than their last exit is inside; with no exit at all, since their first entry. Otherwise
+    "since" is the first entry after the last exit: only those few rows (from the last exit
+    on, through the person index) are read and replayed, which also settles an entry and exit
+    at the very same instant by seq, exactly as a full replay would. Used once per area:
+    the result is stored as the month start's snapshot, and each month's report stores its
+    end for the next (see ``_Snapshots``).
     """
     is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    area = _event_area()
     rows = session.connection().execute(
-        select(Event.person_id, is_out, func.min(Event.occurred_at), func.max(Event.occurred_at))
+        select(
+            area,
+            Event.person_id,
+            is_out,
+            func.min(Event.occurred_at),
+            func.max(Event.occurred_at),
+        )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*_moves(area_id, end), Event.occurred_at < start)
-        .group_by(Event.person_id, is_out)
+        .where(area.in_(area_ids), Event.occurred_at < start, *crossing())
+        .group_by(area, Event.person_id, is_out)
     )
-    first_in: dict[int, datetime] = {}
-    last_in: dict[int, datetime] = {}
-    last_out: dict[int, datetime] = {}
-    for pid, out, lo, hi in rows:
+    first_in: dict[tuple[int, int], datetime] = {}
+    last_in: dict[tuple[int, int], datetime] = {}
+    last_out: dict[tuple[int, int], datetime] = {}
+    for aid, pid, out, lo, hi in rows:
+        key = (int(aid), int(pid))
         if out:
-            last_out[pid] = hi
+            last_out[key] = cast(datetime, _aware(hi))
         else:
-            first_in[pid], last_in[pid] = lo, hi
-    steps: list[tuple[int, datetime | None, bool]] = [
-        (pid, first_in[pid], False) for pid in last_in if pid not in last_out
-    ]
-    recheck = [pid for pid, t in last_in.items() if pid in last_out and t >= last_out[pid]]
+            first_in[key] = cast(datetime, _aware(lo))
+            last_in[key] = cast(datetime, _aware(hi))
+    steps: dict[int, list[tuple[int, datetime | None, bool]]] = {aid: [] for aid in area_ids}
+    for key in last_in:
+        if key not in last_out:
+            steps[key[0]].append((key[1], first_in[key], False))
+    recheck = [k for k, t in last_in.items() if k in last_out and t >= last_out[k]]
     for i in range(0, len(recheck), 200):
         chunk = recheck[i : i + 200]
         tail = session.connection().execute(
-            select(Event.person_id, Event.direction, Event.occurred_at)
+            select(area, Event.person_id, Event.direction, Event.occurred_at)
             .outerjoin(Door, Event.door_id == Door.id)
             .where(
-                *_moves(area_id, end),
                 Event.occurred_at < start,
-                or_(*((Event.person_id == p) & (Event.occurred_at >= last_out[p]) for p in chunk)),
+                *crossing(),
+                or_(
+                    *(
+                        (Event.person_id == p)
+                        & (area == a)
+                        & (Event.occurred_at >= last_out[(a, p)])
+                        for a, p in chunk
+                    )
+                ),
             )
             .order_by(Event.occurred_at, Event.seq, Event.id)
         )
-        inside: dict[int, datetime] = {}
-        for pid, direction, when in tail:
+        inside: dict[tuple[int, int], datetime] = {}
+        for aid, pid, direction, when in tail:
+            key = (int(aid), cast(int, pid))
             if direction == Direction.IN:
-                inside.setdefault(cast(int, pid), when)
+                inside.setdefault(key, cast(datetime, _aware(when)))
             else:
-                inside.pop(cast(int, pid), None)
-        steps.extend((pid, since, False) for pid, since in inside.items())
-    return steps
+                inside.pop(key, None)
+        for (aid, pid), since in inside.items():
+            steps[aid].append((pid, since, False))
+    result: dict[int, dict[int, datetime]] = {}
+    for aid in area_ids:
+        state: dict[int, datetime] = {}
+        _apply(state, steps[aid])
+        result[aid] = state
+    return result
 
 
 Steps = list[list[tuple[int, datetime | None, bool]]]
@@ -717,6 +737,7 @@ def _still_inside(
     limit: int | None = INSIDE_MAX,
     snapshots: _Snapshots | None = None,
     all_steps: dict[int, Steps] | None = None,
+    at_start: dict[int, datetime] | None = None,
 ) -> tuple[list[InsideLine], list[tuple[date, int]], int]:
     """(the first ``limit`` lines in day order, each ended day's head count, all lines)."""
     # Occupancy at each day end without replaying the log: the database reduces every
@@ -735,12 +756,13 @@ def _still_inside(
         all_steps = _steps(session, [area_id], start, end, ends + [end] if closed else ends)
     steps = all_steps[area_id]
     inside: dict[int, datetime] = {}
-    at_start = snapshots.load(area_id, start)
     if at_start is None:
-        _apply(inside, _at_start(session, area_id, start, end))
-        snapshots.store(area_id, start, inside)
-    else:
-        inside.update(sorted(at_start.items(), key=lambda kv: (kv[1], kv[0])))
+        at_start = snapshots.load(area_id, start)
+        if at_start is None:
+            at_start = _at_start(session, [area_id], start, end)[area_id]
+            snapshots.store(area_id, start, at_start)
+    # in order of entry time, as a replay would have them
+    inside.update(sorted(at_start.items(), key=lambda kv: (kv[1], kv[0])))
     lines: list[tuple[date, int, datetime]] = []
     per_day: list[tuple[date, int]] = []
     total = 0
@@ -793,12 +815,33 @@ def build_monthly_report(
     ends = days + [end] if end <= now and days and days[-1] < end else days
     ids = [a.id for a in areas]
     all_steps = _steps(session, ids, start, end, ends) if ends and ids else None
+    starts: dict[int, dict[int, datetime]] = {}
+    if days:  # who was inside at the month start: stored snapshots, else one pass for the rest
+        for aid in ids:
+            got = snapshots.load(aid, start)
+            if got is not None:
+                starts[aid] = got
+        todo = [aid for aid in ids if aid not in starts]
+        if todo:
+            for aid, state in _at_start(session, todo, start, end).items():
+                snapshots.store(aid, start, state)
+                starts[aid] = state
     people_by_area = _people(session, ids, start, end, staff_top) if ids else {}
     denials = _denials(session, ids, start, end) if ids else {}
     for a in areas:
         people = people_by_area[a.id]
         inside, per_day, inside_total = _still_inside(
-            session, a.id, start, end, eod, now, zone, inside_max, snapshots, all_steps
+            session,
+            a.id,
+            start,
+            end,
+            eod,
+            now,
+            zone,
+            inside_max,
+            snapshots,
+            all_steps,
+            starts.get(a.id),
         )
         sections.append(
             AreaSection(
