@@ -11,6 +11,7 @@ card ids, notes or event details: only the columns listed in the dataclasses bel
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
@@ -795,9 +796,11 @@ def build_monthly_report(
     now: datetime | None = None,
     staff_top: int | None = STAFF_TOP,
     inside_max: int | None = INSIDE_MAX,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> MonthlyReport:
     """The month's report. ``staff_top``/``inside_max`` bound what is listed one by one
-    (None lists everything); totals and each day's head count always cover everyone."""
+    (None lists everything); totals and each day's head count always cover everyone.
+    ``progress(done, total, step)`` is told as each step ends (for a page's progress bar)."""
     start, end = month_bounds(month, zone)
     now = now or utcnow()
     eod = end_of_day(session)
@@ -813,8 +816,16 @@ def build_monthly_report(
     snapshots = _Snapshots(session)  # stored in the caller's transaction (commit to keep)
     days = [at for _, at in day_ends(start, end, eod, zone) if at <= now]
     ends = days + [end] if end <= now and days and days[-1] < end else days
+    total = 5 + len(areas)
+
+    def step(done: int, what: str) -> None:
+        if progress is not None:
+            progress(done, total, what)
+
+    step(0, "day ends")
     ids = [a.id for a in areas]
     all_steps = _steps(session, ids, start, end, ends) if ends and ids else None
+    step(1, "month start")
     starts: dict[int, dict[int, datetime]] = {}
     if days:  # who was inside at the month start: stored snapshots, else one pass for the rest
         for aid in ids:
@@ -826,9 +837,12 @@ def build_monthly_report(
             for aid, state in _at_start(session, todo, start, end).items():
                 snapshots.store(aid, start, state)
                 starts[aid] = state
+    step(2, "per person")
     people_by_area = _people(session, ids, start, end, staff_top) if ids else {}
+    step(3, "denials")
     denials = _denials(session, ids, start, end) if ids else {}
-    for a in areas:
+    step(4, "areas")
+    for k, a in enumerate(areas):
         people = people_by_area[a.id]
         inside, per_day, inside_total = _still_inside(
             session,
@@ -863,6 +877,7 @@ def build_monthly_report(
                 inside_total=inside_total,
             )
         )
+        step(5 + k + 1, a.code)
     dels = session.scalars(
         select(DeletionRecord)
         .where(DeletionRecord.created_at >= start, DeletionRecord.created_at < end)
