@@ -24,7 +24,7 @@ from db.reports.monthly import MonthlyReport
 
 log = logging.getLogger(__name__)
 
-WAIT = 2.0  # seconds a request waits for a build before answering with its progress
+WAIT = 1.0  # seconds the request that starts a build waits for it before showing progress
 KEEP = 300.0  # seconds a finished report is reused
 
 
@@ -65,13 +65,14 @@ class ReportJobs:
         with self._lock:
             job = self._jobs.get(key)
             stale = job is not None and job.finished is not None and now - job.finished > KEEP
+            started = job is None or stale
             if job is None or stale:
                 job = ReportJob(key)
                 self._jobs[key] = job
                 job.future = self._pool.submit(self._run, job, build)
             for k in [k for k, j in self._jobs.items() if j.finished and now - j.finished > KEEP]:
                 del self._jobs[k]  # forget old reports: memory stays bounded
-        if job.future is not None and job.finished is None:
+        if started and job.future is not None and job.finished is None:  # polls don't wait
             with contextlib.suppress(TimeoutError):  # still running: the page shows progress
                 job.future.result(timeout=wait)
         if job.error is not None:

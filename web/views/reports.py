@@ -113,7 +113,9 @@ def _job(month: str, area: str, wait: float | None = None) -> ReportJob:
 
 def _build(month: str, area: str) -> MonthlyReport:
     """For the downloads: the page's report when it is ready, else built now."""
-    job = _job(month, area, wait=24 * 3600)
+    job = _job(month, area)
+    if job.finished is None and job.future is not None:
+        job.future.result()  # a download waits for the build (the page shows its progress)
     if job.error is not None:
         raise job.error
     assert job.report is not None
