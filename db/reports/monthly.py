@@ -479,7 +479,7 @@ def day_ends(
 
 def _at_start(
     session: Session, area_ids: list[int], start: datetime, end: datetime
-) -> dict[int, dict[int, datetime]]:
+) -> dict[int, dict[int, int]]:
     """Who is inside each area at ``start`` and since when, replaying nothing in Python.
 
     One grouped query over the history (every area at once) gives each (area, person) their
@@ -515,10 +515,10 @@ def _at_start(
         else:
             first_in[key] = cast(datetime, _aware(lo))
             last_in[key] = cast(datetime, _aware(hi))
-    steps: dict[int, list[tuple[int, datetime | None, bool]]] = {aid: [] for aid in area_ids}
+    steps: dict[int, list[Step]] = {aid: [] for aid in area_ids}
     for key in last_in:
         if key not in last_out:
-            steps[key[0]].append((key[1], first_in[key], False))
+            steps[key[0]].append((key[1], _to_us(first_in[key]), False))
     recheck = [k for k, t in last_in.items() if k in last_out and t >= last_out[k]]
     for i in range(0, len(recheck), 200):
         chunk = recheck[i : i + 200]
@@ -547,16 +547,19 @@ def _at_start(
             else:
                 inside.pop(key, None)
         for (aid, pid), since in inside.items():
-            steps[aid].append((pid, since, False))
-    result: dict[int, dict[int, datetime]] = {}
+            steps[aid].append((pid, _to_us(since), False))
+    result: dict[int, dict[int, int]] = {}
     for aid in area_ids:
-        state: dict[int, datetime] = {}
+        state: dict[int, int] = {}
         _apply(state, steps[aid])
         result[aid] = state
     return result
 
 
-Steps = list[list[tuple[int, datetime | None, bool]]]
+# (person, since as µs since 1970 UTC or None, any exit): integers are cheap to sort, store
+# and load for the hundreds of thousands of people a generated site keeps "inside"
+Step = tuple[int, int | None, bool]
+Steps = list[list[Step]]
 
 
 def _steps(
@@ -625,11 +628,12 @@ def _steps(
     out: dict[int, Steps] = {aid: [[] for _ in range(len(ends) + 1)] for aid in area_ids}
     # period 0 (everything before the month start) is the caller's: a snapshot or _at_start
     for aid, k, pid, since, any_out in rows:
-        out[aid][k].append((pid, _aware(since) if since is not None else None, bool(any_out)))
+        t = _aware(since)
+        out[aid][k].append((pid, None if t is None else _to_us(t), bool(any_out)))
     return out
 
 
-def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, bool]]) -> None:
+def _apply(inside: dict[int, int], steps: list[tuple[int, int | None, bool]]) -> None:
     """One period's changes, keeping ``inside`` in order of entry time (as a replay would)."""
     entering = []
     for pid, since, any_out in steps:
@@ -696,24 +700,24 @@ class _Snapshots:
             return None
         return int(got.id)
 
-    def load(self, area_id: int, at: datetime) -> dict[int, datetime] | None:
+    def load(self, area_id: int, at: datetime) -> dict[int, int] | None:
         sid = self._valid(area_id, at)
         if sid is None:
             return None
         inside = self.session.scalar(
             select(OccupancySnapshot.inside).where(OccupancySnapshot.id == sid)
         )
-        return {int(pid): _from_us(us) for pid, us in inside or []}
+        return {int(pid): int(us) for pid, us in inside or []}
 
     def has(self, area_id: int, at: datetime) -> bool:
         return self._valid(area_id, at) is not None
 
-    def store(self, area_id: int, at: datetime, inside: dict[int, datetime]) -> None:
+    def store(self, area_id: int, at: datetime, inside: dict[int, int]) -> None:
         row = OccupancySnapshot(
             area_id=area_id,
             at=at,
             upto_seq=self.head,
-            inside=[[pid, _to_us(since)] for pid, since in inside.items()],
+            inside=[[pid, since] for pid, since in inside.items()],
         )
         try:
             with self.session.begin_nested():  # another report may store the same one
@@ -738,7 +742,7 @@ def _still_inside(
     limit: int | None = INSIDE_MAX,
     snapshots: _Snapshots | None = None,
     all_steps: dict[int, Steps] | None = None,
-    at_start: dict[int, datetime] | None = None,
+    at_start: dict[int, int] | None = None,
 ) -> tuple[list[InsideLine], list[tuple[date, int]], int]:
     """(the first ``limit`` lines in day order, each ended day's head count, all lines)."""
     # Occupancy at each day end without replaying the log: the database reduces every
@@ -756,7 +760,7 @@ def _still_inside(
     if all_steps is None:
         all_steps = _steps(session, [area_id], start, end, ends + [end] if closed else ends)
     steps = all_steps[area_id]
-    inside: dict[int, datetime] = {}
+    inside: dict[int, int] = {}
     if at_start is None:
         at_start = snapshots.load(area_id, start)
         if at_start is None:
@@ -764,7 +768,7 @@ def _still_inside(
             snapshots.store(area_id, start, at_start)
     # in order of entry time, as a replay would have them
     inside.update(sorted(at_start.items(), key=lambda kv: (kv[1], kv[0])))
-    lines: list[tuple[date, int, datetime]] = []
+    lines: list[tuple[date, int, int]] = []
     per_day: list[tuple[date, int]] = []
     total = 0
     for k, (day, _) in enumerate(days, start=1):
@@ -781,7 +785,7 @@ def _still_inside(
     out = []
     for day, pid, since in lines:
         w = who.get(pid, _NOBODY)
-        out.append(InsideLine(day, pid, w.name, w.kind, since))
+        out.append(InsideLine(day, pid, w.name, w.kind, _from_us(since)))
     return out, per_day, total
 
 
@@ -826,7 +830,7 @@ def build_monthly_report(
     ids = [a.id for a in areas]
     all_steps = _steps(session, ids, start, end, ends) if ends and ids else None
     step(1, "month start")
-    starts: dict[int, dict[int, datetime]] = {}
+    starts: dict[int, dict[int, int]] = {}
     if days:  # who was inside at the month start: stored snapshots, else one pass for the rest
         for aid in ids:
             got = snapshots.load(aid, start)
