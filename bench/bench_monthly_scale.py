@@ -161,7 +161,7 @@ def _page(url: str, month: str) -> None:
         shown = 'id="report-summary"' in r.text
     print(
         f"report page, ready after {time.perf_counter() - t0:.2f} s "
-        f"(each answer while building: {answer:.2f} s), {len(r.data) / 1024:.0f} KiB"
+        f"(the last answer, the report itself: {answer:.2f} s), {len(r.data) / 1024:.0f} KiB"
     )
 
 

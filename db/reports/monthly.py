@@ -274,9 +274,10 @@ def _people(
     """
     is_in = case((Event.direction == Direction.IN, 1), else_=0)
     is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    is_visitor = case((Event.visitor.is_(True), 1), else_=0)  # PostgreSQL has no max(boolean)
     area = _event_area()
     rows = session.connection().execute(
-        select(area, Event.person_id, func.max(Event.visitor), func.sum(is_in), func.sum(is_out))
+        select(area, Event.person_id, func.max(is_visitor), func.sum(is_in), func.sum(is_out))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
             area.in_(area_ids),

@@ -9,6 +9,7 @@ import io
 import logging
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller import jobs
+from db.engine import make_engine, make_session_factory
 from db.eventlog import append_event
+from db.migrate import upgrade
 from db.models import Alarm, Area, Event, Person, Presence, Visit
 from db.reports.monthly import build_monthly_report
 from db.reports.monthly_csv import monthly_csv
@@ -26,6 +29,23 @@ from db.review import _last_entry_before
 from db.settings import END_OF_DAY, set_setting
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
+    """Each rule on SQLite and on PostgreSQL (skipped without NYUTAI_TEST_PG_URL)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("session_factory")
+        return
+    url = request.getfixturevalue("pg_url")
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
 MONTH = "2026-05"
 AT = datetime(2026, 5, 12, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
 LATER = datetime(2026, 7, 1, tzinfo=UTC)
@@ -55,11 +75,11 @@ def _unused(s: Session, minutes: float, grant: Event) -> None:
 
 
 def test_one_definition_of_an_entry_in_every_table(
-    session_factory: sessionmaker[Session],
+    factory: sessionmaker[Session],
 ) -> None:
     """A visitor taps twice; the door opens once. The visitors table, 入退室回数 and the
     access review's "last entry" all see one entry, at the time of the used grant."""
-    with session_factory() as s:
+    with factory() as s:
         area = Area(code="server-room", name="サーバ室")
         host = Person(name="受入 花子")
         escort = Person(name="立会 次郎")
@@ -110,7 +130,7 @@ def test_one_definition_of_an_entry_in_every_table(
 
 
 def test_authorizations_page_last_entry_ignores_unused_grants(
-    session_factory: sessionmaker[Session],
+    factory: sessionmaker[Session],
 ) -> None:
     """The same rule through the query the authorizations page runs (its condition)."""
     from sqlalchemy import func
@@ -118,7 +138,7 @@ def test_authorizations_page_last_entry_ignores_unused_grants(
     from db.crossings import entry, event_area
     from db.models import Door
 
-    with session_factory() as s:
+    with factory() as s:
         area = Area(code="a", name="A")
         p = Person(name="P")
         s.add_all([area, p])
@@ -141,14 +161,14 @@ def test_authorizations_page_last_entry_ignores_unused_grants(
 
 
 def test_end_of_day_alarm_and_still_inside_table_agree(
-    session_factory: sessionmaker[Session],
+    factory: sessionmaker[Session],
 ) -> None:
     """Rows as the controller writes them (grant, then presence when the door opens a few
     seconds later); the end-of-day job runs a quarter of an hour late, after someone else
     came in. Its alarms name exactly the report's "still inside" lines for that day, with
     the same "since"."""
     eod_local = datetime(2026, 5, 12, 19, 30, tzinfo=TOKYO)
-    with session_factory() as s:
+    with factory() as s:
         set_setting(s, END_OF_DAY, "19:30")
         area = Area(code="server-room", name="サーバ室")
         stays, leaves, late = Person(name="残業"), Person(name="帰宅"), Person(name="夜勤")
@@ -206,10 +226,10 @@ def test_end_of_day_alarm_and_still_inside_table_agree(
     assert listed == alarmed == {(stays.id, eod_local - timedelta(hours=2))}
 
 
-def test_bounded_lists_keep_complete_totals(session_factory: sessionmaker[Session]) -> None:
+def test_bounded_lists_keep_complete_totals(factory: sessionmaker[Session]) -> None:
     """With room for two staff and two "still inside" lines, the most frequent staff are
     listed, every visitor is, and the totals, counts and head counts cover everyone."""
-    with session_factory() as s:
+    with factory() as s:
         area = Area(code="a", name="A")
         staff = [Person(name=f"職員{i}") for i in range(5)]
         visitor = Person(name="来訪者", kind="visitor")
@@ -238,12 +258,10 @@ def test_bounded_lists_keep_complete_totals(session_factory: sessionmaker[Sessio
     assert ["inside_per_day", "a", "2026-05-31", "6"] in rows
 
 
-def test_pdf_has_an_approval_box_and_page_numbers(
-    session_factory: sessionmaker[Session], tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+def test_pdf_has_an_approval_box_and_page_numbers(factory: sessionmaker[Session], tmp_path) -> None:  # type: ignore[no-untyped-def]
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (Debian poppler-utils) is not installed")
-    with session_factory() as s:
+    with factory() as s:
         s.add(Area(code="a", name="A"))
         s.commit()
         report = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER)
@@ -262,9 +280,9 @@ def test_pdf_has_an_approval_box_and_page_numbers(
 
 
 def test_making_a_pdf_does_not_flood_the_log(
-    session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+    factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with session_factory() as s:
+    with factory() as s:
         s.add(Area(code="a", name="A"))
         s.commit()
         report = build_monthly_report(s, MONTH, zone=TOKYO, now=LATER)
@@ -291,7 +309,7 @@ def _cross(s: Session, area: Area, p: Person, when: datetime, direction: str) ->
 
 
 def test_month_start_comes_from_the_previous_reports_snapshot(
-    session_factory: sessionmaker[Session],
+    factory: sessionmaker[Session],
 ) -> None:
     """April's report stores who was inside when May began; May's report starts from it
     (so it does not re-read the history, and a purge of April loses nothing) and agrees
@@ -302,7 +320,7 @@ def test_month_start_comes_from_the_previous_reports_snapshot(
     from db.reports.monthly import month_bounds
 
     may_start, _ = month_bounds(MONTH, TOKYO)
-    with session_factory() as s:
+    with factory() as s:
         area = Area(code="a", name="A")
         night, day, late = Person(name="夜勤"), Person(name="日勤"), Person(name="遅延")
         s.add_all([area, night, day, late])
