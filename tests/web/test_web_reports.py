@@ -129,6 +129,8 @@ def test_page_shows_the_seeded_month(auth: Auth, site: Site, month: dict[str, An
     assert 'class="denial unknown_card"' in html and "登録されていないカードです。" in html
     # the visit: purpose, escort, devices
     assert "空調点検" in html and "外部 四郎" in html and "maintenance-laptop (SN-1)" in html
+    window = html.split('class="visit-window">')[1].split("</td>")[0]
+    assert window == "2026-09-15 13:00 – 2026-09-15 17:00"  # the window with its end, dated
     # alarm handling and incident closing notes
     assert (
         "巡回で確認" in html and "扉の閉まりが悪かった" in html and "ドアクローザーを交換" in html
