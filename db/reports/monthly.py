@@ -521,30 +521,34 @@ def _at_start(
         if key not in last_out:
             steps[key[0]].append((key[1], _to_us(first_in[key]), False))
     recheck = [k for k, t in last_in.items() if k in last_out and t >= last_out[k]]
-    for i in range(0, len(recheck), 200):
-        chunk = recheck[i : i + 200]
+    # Their own rows only, read through the person index (ix_events_person_occurred) a few
+    # hundred people at a time; the area and "from the last exit on" are checked here, as a
+    # list of OR-ed (person, area, time) terms made SQLite give up the index and scan.
+    wanted: dict[int, dict[int, datetime]] = {}  # person -> area -> last exit
+    for aid, pid in recheck:
+        wanted.setdefault(pid, {})[aid] = last_out[(aid, pid)]
+    pids = sorted(wanted)
+    for i in range(0, len(pids), 500):
         tail = session.connection().execute(
             select(area, Event.person_id, Event.direction, Event.occurred_at)
             .outerjoin(Door, Event.door_id == Door.id)
             .where(
+                Event.person_id.in_(pids[i : i + 500]),
                 Event.occurred_at < start,
+                area.in_(area_ids),
                 *crossing(),
-                or_(
-                    *(
-                        (Event.person_id == p)
-                        & (area == a)
-                        & (Event.occurred_at >= last_out[(a, p)])
-                        for a, p in chunk
-                    )
-                ),
             )
             .order_by(Event.occurred_at, Event.seq, Event.id)
         )
         inside: dict[tuple[int, int], datetime] = {}
         for aid, pid, direction, when in tail:
+            since_out = wanted[cast(int, pid)].get(int(aid))
+            t = cast(datetime, _aware(when))
+            if since_out is None or t < since_out:
+                continue
             key = (int(aid), cast(int, pid))
             if direction == Direction.IN:
-                inside.setdefault(key, cast(datetime, _aware(when)))
+                inside.setdefault(key, t)
             else:
                 inside.pop(key, None)
         for (aid, pid), since in inside.items():
