@@ -30,7 +30,16 @@ from db.checkpoints import SigningKeyError, create_checkpoints, load_key, public
 from db.engine import make_engine, make_session_factory
 from db.eventlog import append_audit
 from db.incidents import open_integrity_incident
-from db.models import Alarm, AuditLog, Credential, CredentialState, Person, Presence, Visit
+from db.models import (
+    Alarm,
+    AuditLog,
+    Credential,
+    CredentialState,
+    Event,
+    Person,
+    Presence,
+    Visit,
+)
 from db.review import TRAINING_EXPIRED, TRAINING_EXPIRING, review_items
 from db.settings import end_of_day
 from db.types import utcnow
@@ -109,13 +118,26 @@ def expire_visitor_badges(config_path: str) -> int:
 
 def raise_still_inside(session: Session, now: datetime, zone: ZoneInfo) -> list[Alarm]:
     """After today's end-of-day time (the site's wall time), one alarm per person still
-    inside (once a day)."""
+    inside (once a day).
+
+    It names the people the monthly report lists as "still inside at day end" for today:
+    who was inside *at* the end-of-day time (someone who came in after it, before the job
+    ran, was not), with the same "since" (the time of the entry's grant, as in the report;
+    the presence row keeps the moment the door opened, a few seconds later).
+    """
     today = now.astimezone(zone).date()
     eod = datetime.combine(today, end_of_day(session), zone)
     if now < eod:
         return []
     raised = []
-    for pr in session.scalars(select(Presence).order_by(Presence.entered_at)).all():
+    rows = session.execute(
+        select(Presence, Event.occurred_at)
+        .outerjoin(Event, Event.id == Presence.event_id)
+        .where(Presence.entered_at <= eod)
+        .order_by(Presence.entered_at)
+    ).all()
+    for pr, granted_at in rows:
+        since = granted_at if granted_at is not None else pr.entered_at
         person = session.get(Person, pr.person_id)
         kind = (
             AlarmKind.VISITOR_STILL_INSIDE
@@ -137,7 +159,7 @@ def raise_still_inside(session: Session, now: datetime, zone: ZoneInfo) -> list[
             area_id=pr.area_id,
             person_id=pr.person_id,
             raised_at=now,
-            detail={"entered_at": pr.entered_at.isoformat(), "visit_id": pr.visit_id},
+            detail={"entered_at": since.isoformat(), "visit_id": pr.visit_id},
         )
         session.add(alarm)
         raised.append(alarm)

@@ -584,6 +584,28 @@ class Checkpoint(Base):
     public_key: Mapped[str] = mapped_column(String(64))  # hex, to tell keys apart
 
 
+class OccupancySnapshot(Base):
+    """Who was inside an area at an instant (a month's bound), as the monthly report found it.
+
+    The report's "still inside at day end" needs who was inside when the month began; from
+    the log alone that is a grouped pass over every crossing ever made (the whole history,
+    growing every month). The report stores what it found at each month's start and end, so
+    the next month starts from here. ``upto_seq`` is the log's head when it was taken: an
+    event appended later but dated before ``at`` (a late upload) makes it stale, and the
+    report then computes afresh and replaces it.
+    """
+
+    __tablename__ = "occupancy_snapshots"
+    __table_args__ = (UniqueConstraint("area_id", "at"),)
+
+    id: Mapped[intpk]
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    at: Mapped[datetime]
+    upto_seq: Mapped[int] = mapped_column(BigInteger)
+    inside: Mapped[list[Any]] = mapped_column(JSON)  # [[person_id, since (µs since 1970 UTC)]]
+    created_at: Mapped[created]
+
+
 class DeletionRecord(Base):
     """5(10): what was purged, who approved, with the chain range it replaced."""
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.crossings import entry
 from db.eventlog import append_audit
 from db.models import (
     AccessReview,
@@ -31,8 +32,6 @@ from db.models import (
     AuditLog,
     Authorization,
     AuthorizationState,
-    Decision,
-    Direction,
     Door,
     Event,
     Operator,
@@ -83,8 +82,7 @@ def _entries(
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
             Event.person_id.in_(person_ids),
-            Event.decision == Decision.GRANTED,
-            Event.direction == Direction.IN,
+            *entry(),  # a grant whose door never opened is no entry
         )
         .group_by(Event.person_id, area)
     )

@@ -204,6 +204,7 @@ def report_monthly(
                 site_name=cfg.site.name,
                 public_keys=keys,
             )
+            s.commit()  # the occupancy snapshots it stored: the next month starts from them
         except ReportError as exc:
             raise click.ClickException(str(exc)) from None
     if "csv" in formats:

@@ -10,16 +10,19 @@ card ids, notes or event details: only the columns listed in the dataclasses bel
 
 from __future__ import annotations
 
-from collections import defaultdict
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
 
+from db.crossings import crossing, entry, event_area
 from db.models import (
     Alarm,
     Area,
@@ -30,6 +33,7 @@ from db.models import (
     Door,
     Event,
     Incident,
+    OccupancySnapshot,
     Operator,
     Person,
     PersonKind,
@@ -153,14 +157,22 @@ class AreaSection:
     alarms: list[AlarmLine] = field(default_factory=list)
     incidents: list[IncidentLine] = field(default_factory=list)
     still_inside: list[InsideLine] = field(default_factory=list)
+    # Totals over everyone, also when ``people``/``still_inside`` list only part of them:
+    entries: int = 0
+    exits: int = 0
+    staff_count: int = 0  # staff who crossed at least once this month
+    visitor_count: int = 0
+    staff_listed: int = 0  # how many of them ``people`` lists (the most frequent first)
+    inside_per_day: list[tuple[date, int]] = field(default_factory=list)
+    inside_total: int = 0  # lines of still_inside before the bound
 
     @property
-    def entries(self) -> int:
-        return sum(p.entries for p in self.people)
+    def people_omitted(self) -> int:
+        return self.staff_count + self.visitor_count - len(self.people)
 
     @property
-    def exits(self) -> int:
-        return sum(p.exits for p in self.people)
+    def inside_omitted(self) -> int:
+        return self.inside_total - len(self.still_inside)
 
 
 @dataclass
@@ -178,6 +190,12 @@ class MonthlyReport:
     checkpoints: list[CheckpointLine]
     public_keys: list[str]
     zone: ZoneInfo  # the site's zone: the month's days, and every time shown
+
+
+# What a report lists one by one, per area, at any number of people (the rest is in totals):
+STAFF_TOP = 200  # staff with the most entries (every staff member is counted in the totals)
+VISITORS_MAX = 5_000  # visitors who crossed (all of them in any realistic month)
+INSIDE_MAX = 1_000  # "still inside at day end" lines (each day's count is always complete)
 
 
 def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -231,54 +249,78 @@ def _op_name(session: Session, op_id: int | None) -> str:
     return op.display_name if op else str(op_id)
 
 
-def _event_area() -> ColumnElement[int]:
-    """The event's area: its own area_id, else its door's area."""
-    return func.coalesce(Event.area_id, Door.area_id)
+_event_area = event_area
 
 
-def _people(session: Session, area_id: int, start: datetime, end: datetime) -> list[PersonLine]:
+@dataclass
+class _PeopleSummary:
+    lines: list[PersonLine]
+    entries: int
+    exits: int
+    staff: int
+    visitors: int
+    staff_listed: int
+
+
+def _people(
+    session: Session, area_ids: list[int], start: datetime, end: datetime, staff_top: int | None
+) -> dict[int, _PeopleSummary]:
+    """Entries and exits per person and area, counted by the database (one GROUP BY area,
+    person over the month, for every area at once).
+
+    Python reads one small row per (area, person) who crossed and keeps only what is listed:
+    every visitor (up to VISITORS_MAX) and the ``staff_top`` staff with the most entries (all
+    staff when None); the totals cover everyone. Names are read for the listed people only.
+    """
+    is_in = case((Event.direction == Direction.IN, 1), else_=0)
+    is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    is_visitor = case((Event.visitor.is_(True), 1), else_=0)  # PostgreSQL has no max(boolean)
     area = _event_area()
-    rows = session.execute(
-        select(Event.person_id, Event.direction, func.count())
+    rows = session.connection().execute(
+        select(area, Event.person_id, func.max(is_visitor), func.sum(is_in), func.sum(is_out))
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
-            area == area_id,
+            area.in_(area_ids),
             Event.occurred_at >= start,
             Event.occurred_at < end,
-            Event.decision == Decision.GRANTED,
-            Event.person_id.is_not(None),
-            Event.direction.in_([Direction.IN, Direction.OUT]),
+            *crossing(),  # the one definition: granted, door used
         )
-        .group_by(Event.person_id, Event.direction)
-    ).all()
-    # A grant whose door was never opened is followed by a ``not_used`` row (same person,
-    # direction and area): nobody crossed, so it is not an entry or exit.
-    unused = session.execute(
-        select(Event.person_id, Event.direction, func.count())
-        .outerjoin(Door, Event.door_id == Door.id)
-        .where(
-            area == area_id,
-            Event.occurred_at >= start,
-            Event.occurred_at < end,
-            Event.reason == "not_used",
-            Event.person_id.is_not(None),
-        )
-        .group_by(Event.person_id, Event.direction)
-    ).all()
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for pid, direction, n in rows:
-        counts[cast(int, pid)][0 if direction == Direction.IN else 1] += n
-    for pid, direction, n in unused:
-        if pid in counts:
-            side = 0 if direction == Direction.IN else 1
-            counts[cast(int, pid)][side] = max(0, counts[cast(int, pid)][side] - n)
-    counts = {pid: c for pid, c in counts.items() if c != [0, 0]}
-    who = _people_by_id(session, set(counts))
-    out = []
-    for pid, (ins, outs) in counts.items():
-        w = who.get(pid, _NOBODY)
-        out.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
-    return sorted(out, key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+        .group_by(area, Event.person_id)
+    )
+    totals = {aid: [0, 0, 0, 0] for aid in area_ids}  # in, out, staff, visitors
+    tops: dict[int, list[tuple[int, int, int, int]]] = {aid: [] for aid in area_ids}
+    shown: dict[int, list[tuple[int, int, int]]] = {aid: [] for aid in area_ids}
+    for aid, pid, visitor, ins, outs in rows:
+        ins, outs = int(ins or 0), int(outs or 0)
+        t = totals[aid]
+        t[0] += ins
+        t[1] += outs
+        if visitor:
+            t[3] += 1
+            if len(shown[aid]) < VISITORS_MAX:
+                shown[aid].append((pid, ins, outs))
+            continue
+        t[2] += 1
+        top = tops[aid]
+        item = (ins, -pid, pid, outs)  # most entries first, then the lower id
+        if staff_top is None or len(top) < staff_top:
+            heapq.heappush(top, item)
+        elif staff_top and item > top[0]:
+            heapq.heapreplace(top, item)
+    picked = {
+        aid: [(pid, ins, outs) for ins, _, pid, outs in tops[aid]] + shown[aid] for aid in area_ids
+    }
+    who = _people_by_id(session, {pid for lines in picked.values() for pid, _, _ in lines})
+    out = {}
+    for aid in area_ids:
+        lines = []
+        for pid, ins, outs in picked[aid]:
+            w = who.get(pid, _NOBODY)
+            lines.append(PersonLine(pid, w.name, w.kind, w.organization, ins, outs))
+        lines.sort(key=lambda x: (x.kind == PersonKind.VISITOR, x.name, x.person_id))
+        t = totals[aid]
+        out[aid] = _PeopleSummary(lines, t[0], t[1], t[2], t[3], len(tops[aid]))
+    return out
 
 
 def _devices(declared: list[Any] | None) -> str:
@@ -304,10 +346,11 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
     for i in range(0, len(ids), 500):
         rows = session.execute(
             select(Event.visit_id, func.count())
+            .outerjoin(Door, Event.door_id == Door.id)
             .where(
                 Event.visit_id.in_(ids[i : i + 500]),
-                Event.decision == Decision.GRANTED,
-                Event.direction == Direction.IN,
+                _event_area() == area_id,  # entries into this visit's area, as 入退室回数
+                *entry(),  # the one definition: a grant whose door never opened is no entry
                 Event.occurred_at >= start,
                 Event.occurred_at < end,
             )
@@ -336,20 +379,28 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
     return out
 
 
-def _denials(session: Session, area_id: int, start: datetime, end: datetime) -> list[DenialLine]:
+def _denials(
+    session: Session, area_ids: list[int], start: datetime, end: datetime
+) -> dict[int, list[DenialLine]]:
+    """Denials by reason for every area in one grouped pass over the month."""
+    area = _event_area()
     rows = session.execute(
-        select(Event.reason, func.count())
+        select(area, Event.reason, func.count())
         .outerjoin(Door, Event.door_id == Door.id)
         .where(
-            _event_area() == area_id,
+            area.in_(area_ids),
             Event.occurred_at >= start,
             Event.occurred_at < end,
             Event.decision == Decision.DENIED,
         )
-        .group_by(Event.reason)
+        .group_by(area, Event.reason)
     ).all()
-    lines = [DenialLine(r, sentence(r, "ja"), sentence(r, "en"), n) for r, n in rows]
-    return sorted(lines, key=lambda d: (-d.count, d.reason))
+    out: dict[int, list[DenialLine]] = {aid: [] for aid in area_ids}
+    for aid, r, n in rows:
+        out[aid].append(DenialLine(r, sentence(r, "ja"), sentence(r, "en"), n))
+    for lines in out.values():
+        lines.sort(key=lambda d: (-d.count, d.reason))
+    return out
 
 
 def _alarm_line(session: Session, a: Alarm) -> AlarmLine:
@@ -427,81 +478,98 @@ def day_ends(
     return out
 
 
-def _unused_grants(end: datetime) -> Select[tuple[int]]:
-    """Ids of grants whose door never opened: each is named by a later ``not_used`` row."""
-    gid = Event.detail["granted_event_id"].as_integer()
-    # NULLs are left out: one NULL in a NOT IN list would make the test unknown for every row
-    return select(gid).where(Event.reason == "not_used", Event.occurred_at < end, gid.is_not(None))
-
-
-def _moves(area_id: int, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Conditions for the crossings that count: granted, used in/out of the area before ``end``."""
-    return (
-        _event_area() == area_id,
-        Event.occurred_at < end,
-        Event.decision == Decision.GRANTED,
-        Event.person_id.is_not(None),
-        Event.direction.in_([Direction.IN, Direction.OUT]),
-        Event.id.not_in(_unused_grants(end)),
-    )
-
-
 def _at_start(
-    session: Session, area_id: int, start: datetime, end: datetime
-) -> list[tuple[int, datetime | None, bool]]:
-    """Who is inside at ``start`` and since when, as period-0 steps (pid, since, False).
+    session: Session, area_ids: list[int], start: datetime, end: datetime
+) -> dict[int, dict[int, int]]:
+    """Who is inside each area at ``start`` and since when, replaying nothing in Python.
 
-    One grouped query gives each person's first and last entry and last exit before
-    ``start`` (a scan the database does in C; no sort of the history). A person whose last
-    entry is later than their last exit is inside; with no exit at all, since their first
-    entry. Otherwise "since" is the first entry after the last exit: only those few rows
-    (from the last exit on, through the person index) are read and replayed, which also
-    settles an entry and exit at the very same instant by seq, exactly as a full replay would.
+    One grouped query over the history (every area at once) gives each (area, person) their
+    first and last entry and last exit before ``start``. A person whose last entry is later
+    than their last exit is inside; with no exit at all, since their first entry. Otherwise
+    "since" is the first entry after the last exit: only those few rows (from the last exit
+    on, through the person index) are read and replayed, which also settles an entry and exit
+    at the very same instant by seq, exactly as a full replay would. Used once per area:
+    the result is stored as the month start's snapshot, and each month's report stores its
+    end for the next (see ``_Snapshots``).
     """
     is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    area = _event_area()
     rows = session.connection().execute(
-        select(Event.person_id, is_out, func.min(Event.occurred_at), func.max(Event.occurred_at))
+        select(
+            area,
+            Event.person_id,
+            is_out,
+            func.min(Event.occurred_at),
+            func.max(Event.occurred_at),
+        )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*_moves(area_id, end), Event.occurred_at < start)
-        .group_by(Event.person_id, is_out)
+        .where(area.in_(area_ids), Event.occurred_at < start, *crossing())
+        .group_by(area, Event.person_id, is_out)
     )
-    first_in: dict[int, datetime] = {}
-    last_in: dict[int, datetime] = {}
-    last_out: dict[int, datetime] = {}
-    for pid, out, lo, hi in rows:
+    first_in: dict[tuple[int, int], datetime] = {}
+    last_in: dict[tuple[int, int], datetime] = {}
+    last_out: dict[tuple[int, int], datetime] = {}
+    for aid, pid, out, lo, hi in rows:
+        key = (int(aid), int(pid))
         if out:
-            last_out[pid] = hi
+            last_out[key] = cast(datetime, _aware(hi))
         else:
-            first_in[pid], last_in[pid] = lo, hi
-    steps: list[tuple[int, datetime | None, bool]] = [
-        (pid, first_in[pid], False) for pid in last_in if pid not in last_out
-    ]
-    recheck = [pid for pid, t in last_in.items() if pid in last_out and t >= last_out[pid]]
-    for i in range(0, len(recheck), 200):
-        chunk = recheck[i : i + 200]
+            first_in[key] = cast(datetime, _aware(lo))
+            last_in[key] = cast(datetime, _aware(hi))
+    steps: dict[int, list[Step]] = {aid: [] for aid in area_ids}
+    for key in last_in:
+        if key not in last_out:
+            steps[key[0]].append((key[1], _to_us(first_in[key]), False))
+    recheck = [k for k, t in last_in.items() if k in last_out and t >= last_out[k]]
+    # Their own rows only, read through the person index (ix_events_person_occurred) a few
+    # hundred people at a time; the area and "from the last exit on" are checked here, as a
+    # list of OR-ed (person, area, time) terms made SQLite give up the index and scan.
+    wanted: dict[int, dict[int, datetime]] = {}  # person -> area -> last exit
+    for aid, pid in recheck:
+        wanted.setdefault(pid, {})[aid] = last_out[(aid, pid)]
+    pids = sorted(wanted)
+    for i in range(0, len(pids), 500):
         tail = session.connection().execute(
-            select(Event.person_id, Event.direction, Event.occurred_at)
+            select(area, Event.person_id, Event.direction, Event.occurred_at)
             .outerjoin(Door, Event.door_id == Door.id)
             .where(
-                *_moves(area_id, end),
+                Event.person_id.in_(pids[i : i + 500]),
                 Event.occurred_at < start,
-                or_(*((Event.person_id == p) & (Event.occurred_at >= last_out[p]) for p in chunk)),
+                area.in_(area_ids),
+                *crossing(),
             )
             .order_by(Event.occurred_at, Event.seq, Event.id)
         )
-        inside: dict[int, datetime] = {}
-        for pid, direction, when in tail:
+        inside: dict[tuple[int, int], datetime] = {}
+        for aid, pid, direction, when in tail:
+            since_out = wanted[cast(int, pid)].get(int(aid))
+            t = cast(datetime, _aware(when))
+            if since_out is None or t < since_out:
+                continue
+            key = (int(aid), cast(int, pid))
             if direction == Direction.IN:
-                inside.setdefault(cast(int, pid), when)
+                inside.setdefault(key, t)
             else:
-                inside.pop(cast(int, pid), None)
-        steps.extend((pid, since, False) for pid, since in inside.items())
-    return steps
+                inside.pop(key, None)
+        for (aid, pid), since in inside.items():
+            steps[aid].append((pid, _to_us(since), False))
+    result: dict[int, dict[int, int]] = {}
+    for aid in area_ids:
+        state: dict[int, int] = {}
+        _apply(state, steps[aid])
+        result[aid] = state
+    return result
+
+
+# (person, since as µs since 1970 UTC or None, any exit): integers are cheap to sort, store
+# and load for the hundreds of thousands of people a generated site keeps "inside"
+Step = tuple[int, int | None, bool]
+Steps = list[list[Step]]
 
 
 def _steps(
-    session: Session, area_id: int, start: datetime, end: datetime, ends: list[datetime]
-) -> list[list[tuple[int, datetime | None, bool]]]:
+    session: Session, area_ids: list[int], start: datetime, end: datetime, ends: list[datetime]
+) -> dict[int, Steps]:
     """Each person's net change of occupancy in each period, computed by the database.
 
     Period 0 is everything before the month start; period k is (day end k-1, day end k].
@@ -510,12 +578,15 @@ def _steps(
     None when the last crossing is an exit) and whether any exit happened in the period.
     For the month's days those come from a window over each (person, period) numbered from
     the newest back: the rows with no exit at or after them are that trailing run. Period 0
-    (all history) comes from ``_at_start``, which needs no sort of the history. Python then
+    (all history) is left empty here: see ``_still_inside``. Python then
     sees at most one row per person and period, not every crossing since the log began.
+    All the report's areas in one pass over the month (partitioned by area too), not one
+    pass per area.
     """
     period = case(*((Event.occurred_at <= at, k + 1) for k, at in enumerate(ends)))
     moves = (
         select(
+            _event_area().label("area"),
             Event.person_id.label("pid"),
             Event.occurred_at.label("at"),
             Event.seq.label("seq"),
@@ -524,37 +595,50 @@ def _steps(
             period.label("period"),
         )
         .outerjoin(Door, Event.door_id == Door.id)
-        .where(*_moves(area_id, end), Event.occurred_at >= start, Event.occurred_at <= ends[-1])
+        .where(
+            _event_area().in_(area_ids),
+            Event.occurred_at < end,
+            *crossing(),
+            Event.occurred_at >= start,
+            Event.occurred_at <= ends[-1],
+        )
         .subquery()
     )
     exits_after = func.sum(moves.c.is_out).over(
-        partition_by=(moves.c.pid, moves.c.period),
+        partition_by=(moves.c.area, moves.c.pid, moves.c.period),
         order_by=(moves.c.at.desc(), moves.c.seq.desc(), moves.c.id.desc()),
         rows=(None, 0),
     )
     numbered = select(
-        moves.c.pid, moves.c.at, moves.c.is_out, moves.c.period, exits_after.label("exits_after")
+        moves.c.area,
+        moves.c.pid,
+        moves.c.at,
+        moves.c.is_out,
+        moves.c.period,
+        exits_after.label("exits_after"),
     ).subquery()
     rows = (
         session.connection()
         .execute(
             select(
+                numbered.c.area,
                 numbered.c.period,
                 numbered.c.pid,
                 func.min(case((numbered.c.exits_after == 0, numbered.c.at))),
                 func.max(numbered.c.is_out),
-            ).group_by(numbered.c.period, numbered.c.pid)
+            ).group_by(numbered.c.area, numbered.c.period, numbered.c.pid)
         )
         .all()
     )
-    out: list[list[tuple[int, datetime | None, bool]]] = [[] for _ in range(len(ends) + 1)]
-    out[0] = _at_start(session, area_id, start, end)
-    for k, pid, since, any_out in rows:
-        out[k].append((pid, since, bool(any_out)))
+    out: dict[int, Steps] = {aid: [[] for _ in range(len(ends) + 1)] for aid in area_ids}
+    # period 0 (everything before the month start) is the caller's: a snapshot or _at_start
+    for aid, k, pid, since, any_out in rows:
+        t = _aware(since)
+        out[aid][k].append((pid, None if t is None else _to_us(t), bool(any_out)))
     return out
 
 
-def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, bool]]) -> None:
+def _apply(inside: dict[int, int], steps: list[tuple[int, int | None, bool]]) -> None:
     """One period's changes, keeping ``inside`` in order of entry time (as a replay would)."""
     entering = []
     for pid, since, any_out in steps:
@@ -567,6 +651,91 @@ def _apply(inside: dict[int, datetime], steps: list[tuple[int, datetime | None, 
         inside[pid] = since
 
 
+def _aware(t: datetime | str | None) -> datetime | None:
+    """An aggregate's instant: func.min/max bypass the column type on SQLite."""
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    if t is not None and t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_us(t: datetime) -> int:
+    """An instant as integer microseconds since 1970 UTC: exact, and cheap to store and read
+    for the hundreds of thousands of people a snapshot may hold."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class _Snapshots:
+    """Stored occupancy at month bounds (OccupancySnapshot): read when still valid, written
+    when computed. One per (area, instant); a stale one is replaced."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.head = int(session.scalar(select(func.max(Event.seq))) or 0)
+        self._first_after: dict[int, datetime | None] = {}
+
+    def _late(self, upto_seq: int) -> datetime | None:
+        """The earliest instant of an event appended after ``upto_seq`` (a seq index range)."""
+        if upto_seq not in self._first_after:
+            self._first_after[upto_seq] = _aware(
+                self.session.scalar(select(func.min(Event.occurred_at)).where(Event.seq > upto_seq))
+            )
+        return self._first_after[upto_seq]
+
+    def _valid(self, area_id: int, at: datetime) -> int | None:
+        """The id of a stored snapshot still valid (a stale one is deleted), else None."""
+        got = self.session.execute(
+            select(OccupancySnapshot.id, OccupancySnapshot.upto_seq).where(
+                OccupancySnapshot.area_id == area_id, OccupancySnapshot.at == at
+            )
+        ).first()
+        if got is None:
+            return None
+        late = self._late(got.upto_seq)
+        if late is not None and late < at:  # a crossing before ``at`` arrived after it
+            self.session.execute(delete(OccupancySnapshot).where(OccupancySnapshot.id == got.id))
+            return None
+        return int(got.id)
+
+    def load(self, area_id: int, at: datetime) -> dict[int, int] | None:
+        sid = self._valid(area_id, at)
+        if sid is None:
+            return None
+        inside = self.session.scalar(
+            select(OccupancySnapshot.inside).where(OccupancySnapshot.id == sid)
+        )
+        return {int(pid): int(us) for pid, us in inside or []}
+
+    def has(self, area_id: int, at: datetime) -> bool:
+        return self._valid(area_id, at) is not None
+
+    def store(self, area_id: int, at: datetime, inside: dict[int, int]) -> None:
+        row = OccupancySnapshot(
+            area_id=area_id,
+            at=at,
+            upto_seq=self.head,
+            inside=[[pid, since] for pid, since in inside.items()],
+        )
+        try:
+            with self.session.begin_nested():  # another report may store the same one
+                self.session.execute(
+                    delete(OccupancySnapshot).where(
+                        OccupancySnapshot.area_id == area_id, OccupancySnapshot.at == at
+                    )
+                )
+                self.session.add(row)
+        except IntegrityError:
+            pass
+
+
 def _still_inside(
     session: Session,
     area_id: int,
@@ -575,29 +744,54 @@ def _still_inside(
     eod: time,
     now: datetime,
     zone: ZoneInfo,
-) -> list[InsideLine]:
+    limit: int | None = INSIDE_MAX,
+    snapshots: _Snapshots | None = None,
+    all_steps: dict[int, Steps] | None = None,
+    at_start: dict[int, int] | None = None,
+) -> tuple[list[InsideLine], list[tuple[date, int]], int]:
+    """(the first ``limit`` lines in day order, each ended day's head count, all lines)."""
     # Occupancy at each day end without replaying the log: the database reduces every
-    # (person, period) to one net change (``_steps``), period 0 covering all history before
-    # the month start, so Python's work does not grow with the log's age or with how often
-    # people cross. A grant named by a ``not_used`` row (door never opened) is no crossing,
-    # even when the ``not_used`` row falls after the month start or after a day's end.
-    # ended days only
+    # (person, period) to one net change (``_steps``), so Python's work does not grow with
+    # how often people cross. Who was inside at the month start comes from the snapshot the
+    # previous month's report stored at its end (or the first report of this month stored),
+    # else from one grouped pass over the history (``_at_start``), which is then stored.
+    # A grant named by a ``not_used`` row (door never opened) is no crossing.
     days = [(day, at) for day, at in day_ends(start, end, eod, zone) if at <= now]
     if not days:
-        return []
-    steps = _steps(session, area_id, start, end, [at for _, at in days])
-    inside: dict[int, datetime] = {}
-    _apply(inside, steps[0])
-    lines: list[tuple[date, int, datetime]] = []
+        return [], [], 0
+    snapshots = snapshots or _Snapshots(session)
+    ends = [at for _, at in days]
+    closed = end <= now and ends[-1] < end  # the whole month is over: keep its end state
+    if all_steps is None:
+        all_steps = _steps(session, [area_id], start, end, ends + [end] if closed else ends)
+    steps = all_steps[area_id]
+    inside: dict[int, int] = {}
+    if at_start is None:
+        at_start = snapshots.load(area_id, start)
+        if at_start is None:
+            at_start = _at_start(session, [area_id], start, end)[area_id]
+            snapshots.store(area_id, start, at_start)
+    # in order of entry time, as a replay would have them
+    inside.update(sorted(at_start.items(), key=lambda kv: (kv[1], kv[0])))
+    lines: list[tuple[date, int, int]] = []
+    per_day: list[tuple[date, int]] = []
+    total = 0
     for k, (day, _) in enumerate(days, start=1):
         _apply(inside, steps[k])
-        lines.extend((day, pid, since) for pid, since in inside.items())
+        per_day.append((day, len(inside)))
+        total += len(inside)
+        room = len(inside) if limit is None else max(0, min(len(inside), limit - len(lines)))
+        if room:
+            lines.extend((day, pid, since) for pid, since in islice(inside.items(), room))
+    if closed and not snapshots.has(area_id, end):
+        _apply(inside, steps[len(days) + 1])
+        snapshots.store(area_id, end, inside)
     who = _people_by_id(session, {pid for _, pid, _ in lines})
     out = []
     for day, pid, since in lines:
         w = who.get(pid, _NOBODY)
-        out.append(InsideLine(day, pid, w.name, w.kind, since))
-    return out
+        out.append(InsideLine(day, pid, w.name, w.kind, _from_us(since)))
+    return out, per_day, total
 
 
 def build_monthly_report(
@@ -609,7 +803,13 @@ def build_monthly_report(
     site_name: str = "nyutai",
     public_keys: list[str] | None = None,
     now: datetime | None = None,
+    staff_top: int | None = STAFF_TOP,
+    inside_max: int | None = INSIDE_MAX,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> MonthlyReport:
+    """The month's report. ``staff_top``/``inside_max`` bound what is listed one by one
+    (None lists everything); totals and each day's head count always cover everyone.
+    ``progress(done, total, step)`` is told as each step ends (for a page's progress bar)."""
     start, end = month_bounds(month, zone)
     now = now or utcnow()
     eod = end_of_day(session)
@@ -622,20 +822,71 @@ def build_monthly_report(
         if missing:
             raise ReportError(f"unknown area(s): {', '.join(sorted(missing))}")
     sections = []
-    for a in areas:
+    snapshots = _Snapshots(session)  # stored in the caller's transaction (commit to keep)
+    days = [at for _, at in day_ends(start, end, eod, zone) if at <= now]
+    ends = days + [end] if end <= now and days and days[-1] < end else days
+    total = 5 + len(areas)
+
+    def step(done: int, what: str) -> None:
+        if progress is not None:
+            progress(done, total, what)
+
+    step(0, "day ends")
+    ids = [a.id for a in areas]
+    all_steps = _steps(session, ids, start, end, ends) if ends and ids else None
+    step(1, "month start")
+    starts: dict[int, dict[int, int]] = {}
+    if days:  # who was inside at the month start: stored snapshots, else one pass for the rest
+        for aid in ids:
+            got = snapshots.load(aid, start)
+            if got is not None:
+                starts[aid] = got
+        todo = [aid for aid in ids if aid not in starts]
+        if todo:
+            for aid, state in _at_start(session, todo, start, end).items():
+                snapshots.store(aid, start, state)
+                starts[aid] = state
+    step(2, "per person")
+    people_by_area = _people(session, ids, start, end, staff_top) if ids else {}
+    step(3, "denials")
+    denials = _denials(session, ids, start, end) if ids else {}
+    step(4, "areas")
+    for k, a in enumerate(areas):
+        people = people_by_area[a.id]
+        inside, per_day, inside_total = _still_inside(
+            session,
+            a.id,
+            start,
+            end,
+            eod,
+            now,
+            zone,
+            inside_max,
+            snapshots,
+            all_steps,
+            starts.get(a.id),
+        )
         sections.append(
             AreaSection(
                 a.code,
                 a.name,
                 a.name_en or "",
-                people=_people(session, a.id, start, end),
+                people=people.lines,
                 visits=_visits(session, a.id, start, end),
-                denials=_denials(session, a.id, start, end),
+                denials=denials[a.id],
                 alarms=_alarms(session, a.id, start, end),
                 incidents=_incidents(session, a.id, start, end),
-                still_inside=_still_inside(session, a.id, start, end, eod, now, zone),
+                still_inside=inside,
+                entries=people.entries,
+                exits=people.exits,
+                staff_count=people.staff,
+                visitor_count=people.visitors,
+                staff_listed=people.staff_listed,
+                inside_per_day=per_day,
+                inside_total=inside_total,
             )
         )
+        step(5 + k + 1, a.code)
     dels = session.scalars(
         select(DeletionRecord)
         .where(DeletionRecord.created_at >= start, DeletionRecord.created_at < end)

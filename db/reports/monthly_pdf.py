@@ -25,11 +25,14 @@ def _build(report: MonthlyReport) -> ReportPDF:
             ("管理区域 / Areas", ", ".join(f"{a.name} ({a.code})" for a in report.areas)),
         ]
     )
+    pdf.approval_box()
     summary = [
         [
             a.name,
             str(a.entries),
             str(a.exits),
+            str(a.staff_count),
+            str(a.visitor_count),
             str(len(a.visits)),
             str(sum(d.count for d in a.denials)),
             str(len(a.alarms)),
@@ -39,9 +42,19 @@ def _build(report: MonthlyReport) -> ReportPDF:
     ]
     pdf.heading("概要 / Summary", size=11)
     pdf.grid(
-        ["管理区域 / Area", "入室", "退室", "来訪", "拒否", "警報", "インシデント"],
+        [
+            "管理区域 / Area",
+            "入室",
+            "退室",
+            "従業者",
+            "部外者",
+            "来訪",
+            "拒否",
+            "警報",
+            "インシデント",
+        ],
         summary,
-        (60, 20, 20, 20, 20, 20, 30),
+        (50, 16, 16, 16, 16, 16, 16, 16, 28),
         size=8,
     )
     area = None

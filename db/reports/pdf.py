@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -14,8 +15,20 @@ from db.reports.fonts import find_cjk_font
 FONT = "jp"
 
 
+def quiet_fonttools() -> None:
+    """fpdf2 subsets the embedded font through fontTools, whose INFO messages list every
+    glyph kept and dropped (kilobytes per PDF): with the service's INFO logging they flooded
+    stderr and the logs. Set again for each PDF, in case a logging set-up reset it; its
+    warnings and errors still come through."""
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+
+APPROVERS = ("作成者 / Prepared", "確認者 / Checked", "承認者 / Approved")
+
+
 class ReportPDF(FPDF):
     def __init__(self, title: str, footer_note: str = "") -> None:
+        quiet_fonttools()
         super().__init__(orientation="P", unit="mm", format="A4")
         self.report_title = title
         self.footer_note = footer_note
@@ -29,6 +42,26 @@ class ReportPDF(FPDF):
         self.set_y(-12)
         self.set_font(FONT, size=7)
         self.cell(0, 5, f"{self.footer_note}  {self.page_no()}/{{nb}}", align="C")
+
+    def approval_box(self, size: int = 8, stamp_h: float = 22) -> None:
+        """作成者・確認者・承認者 押印欄: a title row, a stamp box and a date line each,
+        at the right of the page as on a paper form."""
+        self.set_font(FONT, size=size)
+        w = 30.0
+        x0 = self.l_margin + self.epw - w * len(APPROVERS)
+        if self.y + 6 + stamp_h + 6 > self.page_break_trigger:
+            self.add_page()
+        top = self.y
+        self.set_xy(x0 - 20, top)
+        self.cell(20, 6, "押印欄", align="C")
+        for i, label in enumerate(APPROVERS):
+            x = x0 + i * w
+            self.set_xy(x, top)
+            self.cell(w, 6, label, border=1, align="C")
+            self.rect(x, top + 6, w, stamp_h)
+            self.set_xy(x, top + 6 + stamp_h)
+            self.cell(w, 6, "日付 /", border=1, align="L")
+        self.set_xy(self.l_margin, top + 6 + stamp_h + 6 + 3)
 
     def heading(self, text: str, size: int = 13) -> None:
         self.set_font(FONT, size=size)

@@ -33,6 +33,21 @@ def local(dt: datetime | None, zone: ZoneInfo) -> str:
     return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
+def span(begin: datetime | None, end: datetime | None, zone: ZoneInfo, open_end: str = "") -> str:
+    """A window with its end always shown: the end's time alone on the same local day, its
+    full date and time on another day, ``open_end`` when it has not ended."""
+    if begin is None:
+        return ""
+    first = local(begin, zone)
+    if end is None:
+        return f"{first} – {open_end}".rstrip(" –")
+    last = local(end, zone)
+    return f"{first} – {last[11:] if last[:10] == first[:10] else last}"
+
+
+NOT_SIGNED_OUT = "未退出 / not signed out"
+
+
 def report_tables(r: MonthlyReport) -> list[Table]:
     t: list[Table] = []
     z = r.zone
@@ -59,6 +74,32 @@ def report_tables(r: MonthlyReport) -> list[Table]:
         )
         t.append(
             Table(
+                "people_totals",
+                f"{label} 入退室者の合計 / Totals over everyone who crossed",
+                a.code,
+                [
+                    "従業者 / Staff",
+                    "部外者 / Visitors",
+                    "入室 / In",
+                    "退室 / Out",
+                    "個別表示 / Listed",
+                    "表示省略 / Not listed",
+                ],
+                [
+                    [
+                        str(a.staff_count),
+                        str(a.visitor_count),
+                        str(a.entries),
+                        str(a.exits),
+                        str(len(a.people)),
+                        str(a.people_omitted),
+                    ]
+                ],
+                (32, 32, 30, 30, 33, 33),
+            )
+        )
+        t.append(
+            Table(
                 "visitors",
                 f"{label} 部外者の入室 / Visitors",
                 a.code,
@@ -66,6 +107,7 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                     "来訪者 / Visitor",
                     "所属 / Org.",
                     "用件 / Purpose",
+                    "受入担当 / Host",
                     "立会者 / Escort",
                     "持込機器 / Devices",
                     "予定 / Planned",
@@ -77,15 +119,16 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                         v.visitor,
                         v.organization,
                         v.purpose,
-                        v.escort or v.host,
+                        v.host,
+                        v.escort,
                         v.devices,
-                        f"{local(v.expected_from, z)}–{local(v.expected_until, z)[11:]}",
-                        f"{local(v.signed_in_at, z)}–{local(v.signed_out_at, z)[11:]}",
+                        span(v.expected_from, v.expected_until, z),
+                        span(v.signed_in_at, v.signed_out_at, z, NOT_SIGNED_OUT),
                         str(v.entries),
                     ]
                     for v in a.visits
                 ],
-                (22, 20, 32, 20, 28, 28, 28, 12),
+                (20, 18, 26, 18, 18, 24, 28, 28, 10),
             )
         )
         t.append(
@@ -103,7 +146,14 @@ def report_tables(r: MonthlyReport) -> list[Table]:
         t.append(
             Table(
                 "still_inside",
-                f"{label} 終業時刻（{r.end_of_day:%H:%M}）の在室者 / Still inside at day end",
+                f"{label} 終業時刻（{r.end_of_day:%H:%M}）の在室者 / Still inside at day end"
+                + (
+                    f"（先頭 {len(a.still_inside)} 件。ほか {a.inside_omitted} 件は日別人数に含む"
+                    f" / first {len(a.still_inside)}; {a.inside_omitted} more in the daily"
+                    " counts）"
+                    if a.inside_omitted
+                    else ""
+                ),
                 a.code,
                 ["日付 / Day", "氏名 / Name", "区分 / Kind", "入室時刻 / Since"],
                 [
@@ -111,6 +161,16 @@ def report_tables(r: MonthlyReport) -> list[Table]:
                     for s in a.still_inside
                 ],
                 (30, 70, 30, 60),
+            )
+        )
+        t.append(
+            Table(
+                "inside_per_day",
+                f"{label} 終業時刻の在室人数（日別） / Head count at day end",
+                a.code,
+                ["日付 / Day", "在室人数 / People inside"],
+                [[str(day), str(n)] for day, n in a.inside_per_day if n],
+                (60, 130),
             )
         )
     t.append(_alarm_table("区域外の警報 / Site-wide alarms", "", r.site_alarms, z))

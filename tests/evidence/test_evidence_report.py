@@ -197,7 +197,7 @@ def test_visits_alarms_incidents_deletions_checkpoints(month) -> None:
             1
             for t, a, pid, direction, decision, _, visit_id in facts["events"]
             if visit_id == v.visit_id and decision == "granted" and direction == "in"
-            and _in_month(t)
+            and _in_month(t) and a == facts["area_ids"][0]  # entries into the visit's area
         )  # fmt: skip
         assert v.entries == expected
     assert [a.raised_at.day for a in server.alarms] == [3]  # the April one is not in May

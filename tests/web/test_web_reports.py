@@ -129,6 +129,8 @@ def test_page_shows_the_seeded_month(auth: Auth, site: Site, month: dict[str, An
     assert 'class="denial unknown_card"' in html and "登録されていないカードです。" in html
     # the visit: purpose, escort, devices
     assert "空調点検" in html and "外部 四郎" in html and "maintenance-laptop (SN-1)" in html
+    window = html.split('class="visit-window">')[1].split("</td>")[0]
+    assert window == "2026-09-15 13:00 – 2026-09-15 17:00"  # the window with its end, dated
     # alarm handling and incident closing notes
     assert (
         "巡回で確認" in html and "扉の閉まりが悪かった" in html and "ドアクローザーを交換" in html
@@ -209,3 +211,38 @@ def test_guard_and_administrator_are_refused(app: Flask, auth: Auth, site: Site)
         for path in ("/reports/monthly", "/reports/monthly.csv", "/reports/monthly.pdf"):
             assert auth.client.get(path).status_code == 403
         assert "/reports/monthly" not in auth.client.get("/dashboard").text
+
+
+def test_a_long_report_is_built_in_the_background_with_progress(
+    auth: Auth, month: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that takes longer than the page's wait: the page answers at once with its
+    progress and reloads itself; once built, the same page shows the report."""
+    import threading
+    import time
+
+    import web.views.reports as views
+
+    gate = threading.Event()
+    real = views.build_monthly_report
+
+    def slow(*args: Any, **kw: Any) -> Any:
+        kw["progress"](1, 4, "day ends")
+        assert gate.wait(30)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(views, "build_monthly_report", slow)
+    monkeypatch.setattr(views, "WAIT", 0.05)
+    auth.login("manager")
+    html = auth.client.get(f"/reports/monthly?month={MONTH}").text
+    assert 'id="report-progress"' in html and "25%" in html
+    assert '<meta http-equiv="refresh"' in html and 'id="report-summary"' not in html
+    gate.set()
+    for _ in range(200):
+        html = auth.client.get(f"/reports/monthly?month={MONTH}").text
+        if 'id="report-summary"' in html:
+            break
+        time.sleep(0.05)
+    summary = html.split('id="summary-server-room"')[1].split("</tr>")[0]
+    assert '<td class="num entries">3</td><td class="num exits">2</td>' in summary
+    assert 'id="report-progress"' not in html

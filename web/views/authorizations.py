@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from db import approvals as four_eyes
+from db.crossings import entry, event_area
 from db.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -18,8 +19,7 @@ from db.models import (
     Area,
     Authorization,
     AuthorizationState,
-    Decision,
-    Direction,
+    Door,
     Event,
     Person,
     PersonKind,
@@ -101,13 +101,10 @@ def index() -> ResponseReturnValue:
         {
             (pid, aid): t
             for pid, aid, t in db.execute(
-                select(Event.person_id, Event.area_id, func.max(Event.occurred_at))
-                .where(
-                    Event.person_id.in_(person_ids),
-                    Event.decision == Decision.GRANTED,
-                    Event.direction == Direction.IN,
-                )
-                .group_by(Event.person_id, Event.area_id)
+                select(Event.person_id, event_area(), func.max(Event.occurred_at))
+                .outerjoin(Door, Event.door_id == Door.id)
+                .where(Event.person_id.in_(person_ids), *entry())  # doors used, not grants
+                .group_by(Event.person_id, event_area())
             )
         }
         if person_ids

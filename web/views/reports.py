@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -21,8 +23,9 @@ from db.models import Area
 from db.reports.monthly import MonthlyReport, ReportError, build_monthly_report
 from db.types import utcnow
 from web.audit import audit
-from web.db import get_session
+from web.db import get_session, session_factory
 from web.i18n import site_zone
+from web.report_jobs import WAIT, ReportJob, ReportJobs
 from web.roles import requires
 
 log = logging.getLogger(__name__)
@@ -75,16 +78,48 @@ def _params() -> tuple[str, str, str | None]:
     return month, area, error
 
 
-def _build(month: str, area: str) -> MonthlyReport:
+def _jobs() -> ReportJobs:
+    jobs = current_app.extensions.get("nyutai_report_jobs")
+    if jobs is None:
+        jobs = current_app.extensions.setdefault("nyutai_report_jobs", ReportJobs())
+    return cast(ReportJobs, jobs)
+
+
+def _job(month: str, area: str, wait: float | None = None) -> ReportJob:
+    """The report of ``month`` (one area or all), built off the request thread: finished
+    within ``wait`` seconds, or still running with its progress."""
     cfg = current_app.config.get("NYUTAI_SITE")
-    return build_monthly_report(
-        get_session(),
-        month,
-        zone=site_zone(),
-        area_codes=[area] if area else None,
-        site_name=cfg.site.name if cfg else "nyutai",
-        public_keys=public_keys(),
-    )
+    zone = site_zone()
+    site_name = cfg.site.name if cfg else "nyutai"
+    keys = public_keys()
+    factory = session_factory()
+
+    def build(progress: Callable[[int, int, str], None]) -> MonthlyReport:
+        with factory() as s:
+            report = build_monthly_report(
+                s,
+                month,
+                zone=zone,
+                area_codes=[area] if area else None,
+                site_name=site_name,
+                public_keys=keys,
+                progress=progress,
+            )
+            s.commit()  # the occupancy snapshots it stored: the next month starts there
+            return report
+
+    return _jobs().get((month, area, zone.key, site_name), build, WAIT if wait is None else wait)
+
+
+def _build(month: str, area: str) -> MonthlyReport:
+    """For the downloads: the page's report when it is ready, else built now."""
+    job = _job(month, area)
+    if job.finished is None and job.future is not None:
+        job.future.result()  # a download waits for the build (the page shows its progress)
+    if job.error is not None:
+        raise job.error
+    assert job.report is not None
+    return job.report
 
 
 def _file_name(month: str, area: str, ext: str) -> str:
@@ -96,13 +131,19 @@ def _file_name(month: str, area: str, ext: str) -> str:
 def monthly() -> ResponseReturnValue:
     month, area, error = _params()
     areas = get_session().scalars(select(Area).order_by(Area.code)).all()
-    report = None
-    try:
-        report = _build(month, area)
-    except ReportError:
+    job = _job(month, area)
+    if isinstance(job.error, ReportError):
         error = _("There is no such managed area.")
+    elif job.error is not None:
+        raise job.error
     return render_template(
-        "report_monthly.html", report=report, month=month, area=area, areas=areas, error=error
+        "report_monthly.html",
+        report=job.report,
+        job=job,
+        month=month,
+        area=area,
+        areas=areas,
+        error=error,
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 00:43:22.937293
+Create Date: 2026-12-07 01:08:10.048210
 """
 from __future__ import annotations
 
@@ -159,6 +159,17 @@ def upgrade() -> None:
     with op.batch_alter_table('doors', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_doors_area_id'), ['area_id'], unique=False)
 
+    op.create_table('occupancy_snapshots',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('area_id', sa.Integer(), nullable=False),
+    sa.Column('at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('upto_seq', sa.BigInteger(), nullable=False),
+    sa.Column('inside', sa.JSON(), nullable=False),
+    sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_occupancy_snapshots_area_id_areas')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_occupancy_snapshots')),
+    sa.UniqueConstraint('area_id', 'at', name=op.f('uq_occupancy_snapshots_area_id'))
+    )
     op.create_table('operators',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -606,6 +617,7 @@ def downgrade() -> None:
 
     op.drop_table('trainings')
     op.drop_table('operators')
+    op.drop_table('occupancy_snapshots')
     with op.batch_alter_table('doors', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_doors_area_id'))
 
