@@ -265,7 +265,14 @@ def retention_set(
     from db.approvals import ApprovalError, mark_done, take_for_cli
     from db.eventlog import append_audit
     from db.models import ApprovalKind, AuditLog
-    from db.settings import CONTRACT_END, RETENTION_YEARS, SettingError, set_setting, stored_value
+    from db.settings import (
+        CONTRACT_END,
+        RETENTION_YEARS,
+        SettingError,
+        normalise_setting,
+        set_setting,
+        stored_value,
+    )
     from db.types import utcnow
 
     wanted: dict[str, object] = {}
@@ -275,6 +282,11 @@ def retention_set(
         wanted[RETENTION_YEARS] = years
     if not wanted:
         raise click.UsageError("give --contract-end and/or --years")
+    for key, value in list(wanted.items()):  # the same rules as the console, checked first
+        try:
+            wanted[key] = normalise_setting(key, value)
+        except SettingError as exc:
+            raise click.ClickException(f"{exc.code}: {exc}") from None
     cfg = _load(config_path)
     with _factory(cfg).begin() as s:
         try:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from db.eventlog import append_audit
 from db.models import AuditLog, Credential, CredentialState, Person, PersonKind, Training
 from db.types import utcnow
+from domain.csvsafe import SafeCsvWriter
 from domain.people_csv import (
     COLUMNS,
     CsvFileError,
@@ -269,16 +270,10 @@ def import_people(
     return outcome
 
 
-def _cell(value: object) -> str:
-    # spreadsheet formula injection: a leading quote keeps Excel from evaluating the cell
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in FORMULA_START else text
-
-
 def export_people(db: Session, locale: str) -> Iterator[str]:
     """Every staff member in the import's format (UTF-8 with BOM), in id batches."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = SafeCsvWriter(buf)  # formula escaping for every cell (domain.csvsafe)
     w.writerow(header_line(locale))
     yield "\ufeff" + buf.getvalue()
     last = 0
@@ -320,18 +315,15 @@ def export_people(db: Session, locale: str) -> Iterator[str]:
         for p in people:
             t = trained.get(p.id)
             w.writerow(
-                [
-                    _cell(v)
-                    for v in (
-                        p.employee_no or "",
-                        p.name,
-                        p.name_kana or "",
-                        p.organization or "",
-                        "1" if p.designated else "0",
-                        t.isoformat() if isinstance(t, date) else (t or ""),
-                        format_cards(cards.get(p.id, [])),
-                    )
-                ]
+                (
+                    p.employee_no or "",
+                    p.name,
+                    p.name_kana or "",
+                    p.organization or "",
+                    "1" if p.designated else "0",
+                    t.isoformat() if isinstance(t, date) else (t or ""),
+                    format_cards(cards.get(p.id, [])),
+                )
             )
         yield buf.getvalue()
         last = people[-1].id

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from db.models import AuditLog, SiteSetting
+from db.approvals import Actor, decide, request_approval
+from db.engine import make_engine, make_session_factory
+from db.models import ApprovalKind, ApprovalRequest, AuditLog, Operator, SiteSetting
 from db.types import utcnow
 from tests.web.conftest import Auth, Site
 
@@ -64,17 +67,20 @@ def test_the_web_stores_good_values_normalised(app: Flask, site: Site, session_f
         ("retention_years", "5"),
         ("contract_end", "2027-03-31"),  # plain text is fine too
         ("end_of_day", '"19:30"'),
+        ("contract_end", "null"),  # unknown again: nothing may be purged
     ):
         resp = admin.post("/admin/settings", {"key": key, "value": value}, page="/admin/")
         assert resp.status_code == 302
-    assert _settings(session_factory) == {
-        "retention_years": 5,
-        "contract_end": "2027-03-31",
-        "end_of_day": "19:30",
-    }
-    # the contract end can be cleared again (unknown: nothing may be purged)
-    admin.post("/admin/settings", {"key": "contract_end", "value": "null"}, page="/admin/")
-    assert _settings(session_factory)["contract_end"] is None
+    # the day end is stored at once; retention and contract end wait for a second person,
+    # asked for with the normalised values
+    assert _settings(session_factory) == {"end_of_day": "19:30"}
+    with session_factory() as s:
+        asked = [r.params for r in s.scalars(select(ApprovalRequest).order_by(ApprovalRequest.id))]
+    assert [{k: v for k, v in p.items() if k != "channel"} for p in asked] == [
+        {"retention_years": 5},
+        {"contract_end": "2027-03-31"},
+        {"contract_end": None},
+    ]
 
 
 def test_the_cli_applies_the_same_rules(tmp_path: Path, db_url: str, site: Site) -> None:
@@ -83,11 +89,24 @@ def test_the_cli_applies_the_same_rules(tmp_path: Path, db_url: str, site: Site)
     cfg = tmp_path / "site.toml"
     cfg.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
     runner = CliRunner()
-    base = ["retention", "set", "--config", str(cfg), "--operator", "manager"]
-    for args in (["--years", "-100"], ["--years", "1000"], ["--contract-end", "20270331"]):
-        out = runner.invoke(main, base + args)
-        assert out.exit_code != 0 and "Error:" in out.output, out.output
-    ok = runner.invoke(main, base + ["--years", "5", "--contract-end", "2027-03-31"])
+    base = ["retention", "set", "--config", str(cfg), "--approval"]
+    for args, rule in (
+        (["--years", "-100"], "retention_years_range"),
+        (["--years", "1000"], "retention_years_range"),
+        (["--contract-end", "20270331"], "contract_end_date"),
+    ):
+        out = runner.invoke(main, [*base, "999", *args])
+        assert out.exit_code != 0 and rule in out.output, out.output
+    # good values, approved by two managers in the console (db.approvals), are stored
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as s:
+        ops = {o.username: Actor.of(o) for o in s.scalars(select(Operator))}
+        params = {"retention_years": 5, "contract_end": "2027-03-31", "channel": "cli"}
+        req = request_approval(s, ApprovalKind.RETENTION, params, ops["manager"], "契約")
+        decide(s, req.id, ops["manager2"], True)
+        approval = req.id
+    engine.dispose()
+    ok = runner.invoke(main, [*base, str(approval), "--years", "5", "--contract-end", "2027-03-31"])
     assert ok.exit_code == 0, ok.output
 
 
@@ -115,5 +134,5 @@ def test_a_bad_stored_value_does_not_break_the_report_or_allow_a_purge(
     manager.login("manager")
     assert manager.client.get("/reports/monthly").status_code == 200
     with session_factory() as s:
-        refusal = check_allowed(s, today - timedelta(days=4), today)
+        refusal = check_allowed(s, today - timedelta(days=4), today, ZoneInfo("Asia/Tokyo"))
     assert refusal is not None and refusal[0] == "setting_invalid"
