@@ -509,7 +509,7 @@ def issue_badge(visit_id: int) -> ResponseReturnValue:
             before=old_before,
             after=snapshot(old, CARD_FIELDS),
         )
-    visit.badge_credential_id = result.id
+    visit.badge = result  # the relationship too: the notification below reads visit.badge
     visit.signed_in_at = visit.signed_in_at or utcnow()
     audit(
         "visit.badge_issued", "visit", visit.id, before=before, after=snapshot(visit, VISIT_FIELDS)
