@@ -41,6 +41,7 @@ from db.models import Person
 from domain.search import normalise
 
 MIN_TRIGRAM = 3
+_TO_KATAKANA = {c: c + 0x60 for c in range(ord("ぁ"), ord("ゖ") + 1)}
 
 SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS people_fts USING fts5("
@@ -121,16 +122,21 @@ def name_filter(dialect: str, text: str, person: Any = Person) -> ColumnElement[
         return cast(
             ColumnElement[bool], person.search_key.like("%" + _like_escape(key) + "%", escape="\\")
         )
-    text = text.strip()
-    if dialect == "sqlite":
-        # a range on the binary-collated index: exactly "starts with", no LIKE case rules
-        top = text + "\U0010ffff"
-        return or_(
-            and_(person.name >= text, person.name < top),
-            and_(person.name_kana >= text, person.name_kana < top),
-        )
-    like = _like_escape(text) + "%"
-    return or_(person.name.like(like, escape="\\"), person.name_kana.like(like, escape="\\"))
+    # a short text: names (or kana) that start with it, as typed, without its spaces, and with
+    # hiragana read as katakana (kana are often stored in katakana)
+    starts = {text.strip(), key, key.translate(_TO_KATAKANA)} - {""}
+    conds: list[ColumnElement[bool]] = []
+    for start in sorted(starts):
+        if dialect == "sqlite":
+            # a range on the binary-collated index: exactly "starts with", no LIKE case rules
+            top = start + "\U0010ffff"
+            conds.append(and_(person.name >= start, person.name < top))
+            conds.append(and_(person.name_kana >= start, person.name_kana < top))
+        else:
+            like = _like_escape(start) + "%"
+            conds.append(person.name.like(like, escape="\\"))
+            conds.append(person.name_kana.like(like, escape="\\"))
+    return or_(*conds)
 
 
 def matching_people(session: Session, text: str) -> Select[int]:
