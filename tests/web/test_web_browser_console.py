@@ -23,7 +23,7 @@ from tests.web.test_web_browser import (  # noqa: F401 - fixtures
 
 
 def test_manager_imports_staff_from_an_excel_cp932_file(
-    page: Any, live_server: str, site: Site, session_factory: Any, tmp_path: Path
+    page: Any, live_server: str, site: Site, session_factory: Any, tmp_path: Path, app: Any
 ) -> None:
     lines = [
         "社員番号,氏名,フリガナ,所属,取扱者指定,研修受講日,カードID",
@@ -32,7 +32,7 @@ def test_manager_imports_staff_from_an_excel_cp932_file(
     ]
     csv_file = tmp_path / "職員.csv"
     csv_file.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp932"))  # as Excel saves it
-    login(page, live_server, "manager")
+    login(page, live_server, "manager", app)
     page.click("text=人物とカード")
     page.click("#people-import")
     page.set_input_files("#import-form input[name=file]", str(csv_file))
