@@ -239,8 +239,9 @@ def test_export_rows_match_the_events(site: Site, session_factory) -> None:  # t
     """Every cell of the fast export against the ORM rows formatted the plain way."""
     from zoneinfo import ZoneInfo
 
-    from db.models import Door
+    from db.models import Area, Door
     from domain.reasons import sentence
+    from domain.words import word
 
     ids = add_events(session_factory, site, 40)
     zone = ZoneInfo("Asia/Tokyo")
@@ -249,15 +250,18 @@ def test_export_rows_match_the_events(site: Site, session_factory) -> None:  # t
         rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
         events = {e.id: e for e in s.query(Event).filter(Event.id.in_(ids))}
         doors = {d.id: d.name for d in s.query(Door)}
+        areas = {a.id: a.name for a in s.query(Area)}
         people = {p.id: p.name for p in s.query(Person)}
     assert [int(r[1]) for r in rows] == sorted(ids, key=lambda i: (events[i].occurred_at, i))[::-1]
     for r in rows:
         e = events[int(r[1])]
         assert r[0] == e.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-        assert r[2] == doors[e.door_id]
-        assert r[4] == people[e.person_id]
-        assert r[5] == ("yes" if e.visitor else "")
-        assert r[6:9] == [e.decision, e.reason, sentence(e.reason, "en")]
+        assert r[2] == (areas[e.area_id] if e.area_id else "")
+        assert r[3] == doors[e.door_id]
+        assert r[4] == word("direction", e.direction, "en")
+        assert r[5] == people[e.person_id]
+        assert r[6] == ("yes" if e.visitor else "")
+        assert r[7:10] == [word("decision", e.decision, "en"), e.reason, sentence(e.reason, "en")]
         purpose = e.purpose or ""
-        assert r[9] == ("'" + purpose if purpose.startswith("=") else purpose)
-        assert r[11:] == [e.raw_card_id or "", e.hash]
+        assert r[10] == ("'" + purpose if purpose.startswith("=") else purpose)
+        assert r[12:] == [e.raw_card_id or "", e.hash]
