@@ -271,3 +271,16 @@ def data_dir(app: Flask, tmp_path: Any) -> Any:
     root.mkdir()
     app.config["NYUTAI_SITE"] = SiteConfig(path=tmp_path / "site.toml", data_dir=root)
     return root
+
+
+def report_page(client: FlaskClient, url: str, timeout: float = 60.0) -> str:
+    """The monthly report page once its background build is done (the page reloads itself
+    while it shows progress; a busy machine can take longer than the page's first wait)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(url).get_data(as_text=True)
+        if 'id="report-progress"' not in page or time.monotonic() > deadline:
+            return page
+        time.sleep(0.2)

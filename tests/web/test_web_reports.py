@@ -18,7 +18,7 @@ from db.checkpoints import generate_key
 from db.eventlog import append_event
 from db.models import Alarm, AuditLog, Checkpoint, Event, Incident, Person, Visit
 from db.types import utcnow
-from tests.web.conftest import Auth, Site
+from tests.web.conftest import Auth, Site, report_page
 from tests.web.test_web_i18n import english_words
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -116,7 +116,7 @@ def month(site: Site, data_dir: Path, session_factory: sessionmaker[Session]) ->
 
 def test_page_shows_the_seeded_month(auth: Auth, site: Site, month: dict[str, Any]) -> None:
     auth.login("manager")
-    html = auth.client.get(f"/reports/monthly?month={MONTH}").text
+    html = report_page(auth.client, f"/reports/monthly?month={MONTH}")
     summary = html.split('id="summary-server-room"')[1].split("</tr>")[0]
     assert '<td class="num entries">3</td><td class="num exits">2</td>' in summary
     empty = html.split('id="summary-mynumber-room"')[1].split("</tr>")[0]
@@ -145,7 +145,7 @@ def test_page_shows_the_seeded_month(auth: Auth, site: Site, month: dict[str, An
 
 def test_area_filter_and_bad_input(auth: Auth, month: dict[str, Any]) -> None:
     auth.login("auditor")
-    html = auth.client.get(f"/reports/monthly?month={MONTH}&area=mynumber-room").text
+    html = report_page(auth.client, f"/reports/monthly?month={MONTH}&area=mynumber-room")
     assert 'id="area-mynumber-room"' in html and 'id="area-server-room"' not in html
     resp = auth.client.get(f"/reports/monthly?month={MONTH}&area=no-such-room")
     assert resp.status_code == 200 and "該当する管理区域はありません。" in resp.text

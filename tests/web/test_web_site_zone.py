@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.eventlog import append_event
 from db.models import Event
 from domain.config import load_config
-from tests.web.conftest import Auth, Site
+from tests.web.conftest import Auth, Site, report_page
 from web import create_app
 
 # 2026-03-31 21:00 BST: still March in London, already 1 April (05:00) in Tokyo
@@ -105,7 +105,7 @@ def test_monthly_report_is_a_london_month(
 ) -> None:
     _events(session_factory, site)
     london_auth.login("auditor")
-    page = london_auth.client.get("/reports/monthly?month=2026-03&area=server-room").text
+    page = report_page(london_auth.client, "/reports/monthly?month=2026-03&area=server-room")
     assert "2026-03-01 00:00 〜 2026-04-01 00:00（Europe/London）" in page
     rows = _csv(
         london_auth.client.get("/reports/monthly.csv?month=2026-03&area=server-room").get_data()
