@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller import alarms as alarm_rows
+from controller import remote
 from controller.recorder import MaskKeys, PresenceLeave
 from controller.state import Call
 from db.commands import CommandKind, expire_overdue
@@ -232,6 +233,12 @@ class CommandRunner:
                 detail={"operator_id": operator_id, "areas_cleared": cleared},
             )
             return {"areas_cleared": cleared}
+        if kind == CommandKind.UNLOCK_DOOR:
+            return remote.unlock_door(ctl, cmd_id, p, operator_id)
+        if kind == CommandKind.LOCKDOWN:
+            return remote.lockdown(ctl, cmd_id, p, operator_id)
+        if kind == CommandKind.LIFT_LOCKDOWN:
+            return remote.lift_lockdown(ctl, cmd_id, p, operator_id)
         if kind == CommandKind.ENROL:
             reader_id = str(p["reader"])
             if reader_id not in ctl.readers:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller import doors, escorts, keypad, supervision
+from controller import doors, escorts, keypad, remote, supervision
 from controller.commands import CommandRunner
 from controller.decision import Outcome, Presence, decide, deny
 from controller.feed import ChangeFeed
@@ -102,6 +102,8 @@ class Controller:
         self.tailgate_watches: dict[str, TailgateWatch] = {}
         self.commands = CommandRunner(self)
         self.enrolments: dict[str, tuple[int, float]] = {}  # reader -> (command id, deadline)
+        # area code -> who/why/since: areas locked down from the console (controller.remote)
+        self.lockdowns: dict[str, dict[str, Any]] = {}
         self.recorder = Recorder(
             session_factory,
             cfg.data_path("journal.jsonl"),
@@ -183,6 +185,9 @@ class Controller:
             self.occupancy.load(session)
             self.facts = load_snapshot(session, self.cfg.zone)
             self.reader_states, self.camera_states = supervision.load_states(session)
+            self.lockdowns = remote.load_lockdowns(session)
+        if self.lockdowns:
+            log.warning("areas locked down (kept across the restart): %s", sorted(self.lockdowns))
         self.recorder.load_head()
         self._import_legacy_journal()
         log.info(
@@ -559,6 +564,10 @@ class Controller:
             base["detail"] = {"offline": True}
         if runtime.pin_wait is not None:
             keypad.end_pin_wait(self, runtime, Reason.PIN_TIMEOUT, policy)
+        if decision.outcome is not Outcome.DENY and remote.refuses_entry(
+            self, policy.area.code, direction
+        ):
+            decision = deny(Reason.LOCKDOWN)  # staff too; leaving stays free
         if decision.outcome is Outcome.DENY:
             self.event(decision=D.DENIED, reason=decision.reason, **base)
             self.feedback_after(msg.reader_id, Feedback.DENIED)

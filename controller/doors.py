@@ -65,6 +65,11 @@ def grant(
     committed."""
     card = a.card
     assert card.person is not None
+    if a.direction == Direction.IN and policy.area.code in ctl.lockdowns:
+        # locked down while this presentation waited for its PIN, purpose code or escort
+        ev = ctl.event(decision=D.DENIED, reason=Reason.LOCKDOWN, **a.base)
+        ctl.feedback_after(a.reader, Feedback.DENIED)
+        return {"decision": D.DENIED, "reason": Reason.LOCKDOWN, "event_id": ev}
     now_mono = ctl.monotonic()
     if (
         policy.ask_purpose

@@ -50,6 +50,11 @@ class Result(TypedDict, total=False):
     event_id: int
     enrolled: str
     ignored: str
+    # remote door control (controller.remote)
+    door: str
+    area: str
+    seconds: float
+    already: bool
 
 
 Message = (

@@ -13,6 +13,10 @@ owner of door state) carries it out and writes ``result``. Payloads by kind:
 - ``forgive``    {"person_id": int, "area_id": int | None}   (anti-passback reset)
 - ``enrol``      {"reader": id, "timeout": seconds}: the next card at that reader is not an
                  access attempt; its id goes to ``result`` {"technology", "card_id"}
+- ``unlock_door``   {"door": code, "reason": str}: release the strike for the door's unlock
+                    time, then relock (a manager's remote momentary unlock)
+- ``lockdown``      {"area": code, "reason": str}: every card refused at the area's doors
+- ``lift_lockdown`` {"area": code, "reason": str}
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ class CommandKind(enum.StrEnum):
     CLEAR_ALARM = "clear_alarm"
     FORGIVE = "forgive"
     ENROL = "enrol"
+    UNLOCK_DOOR = "unlock_door"
+    LOCKDOWN = "lockdown"
+    LIFT_LOCKDOWN = "lift_lockdown"
+
+
+# Remote door control is carried out now or never: a manager who asked for an unlock (or a
+# lockdown) while the controller was away must not see it happen minutes later unannounced.
+DOOR_CONTROL_EXPIRES_SECONDS = 60.0
+DOOR_CONTROL_KINDS = frozenset(
+    {CommandKind.UNLOCK_DOOR, CommandKind.LOCKDOWN, CommandKind.LIFT_LOCKDOWN}
+)
 
 
 EXPIRED = {"error": "expired"}

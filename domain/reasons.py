@@ -78,6 +78,11 @@ class Reason(enum.StrEnum):
     READER_ONLINE = "reader_online"
     READER_OFFLINE = "reader_offline"
     FORGIVEN = "forgiven"
+    # remote door control from the console (a manager's command; issue 13)
+    REMOTE_UNLOCK = "remote_unlock"
+    LOCKDOWN = "lockdown"
+    LOCKDOWN_STARTED = "lockdown_started"
+    LOCKDOWN_LIFTED = "lockdown_lifted"
     SNAPSHOT = "snapshot"
     TAILGATING = "tailgating"
     CAMERA_OFFLINE = "camera_offline"
@@ -208,6 +213,21 @@ REASON_TEXT: dict[Reason, Sentence] = {
     Reason.READER_OFFLINE: Sentence("カードリーダーが応答しません。", "Reader offline."),
     Reason.FORGIVEN: Sentence(
         "警備員が入退状態をリセットしました。", "A guard reset the in/out state."
+    ),
+    Reason.REMOTE_UNLOCK: Sentence(
+        "管理者の遠隔操作で一時解錠しました（カードなし）。",
+        "Unlocked for a moment by a manager from the console (no card).",
+    ),
+    Reason.LOCKDOWN: Sentence(
+        "管理区域が閉鎖（ロックダウン）中のため入室できません。",
+        "The area is locked down: no card may enter.",
+    ),
+    Reason.LOCKDOWN_STARTED: Sentence(
+        "管理区域を閉鎖（ロックダウン）しました。退室は自由です。",
+        "The area was locked down; leaving stays free.",
+    ),
+    Reason.LOCKDOWN_LIFTED: Sentence(
+        "管理区域の閉鎖（ロックダウン）を解除しました。", "The area's lockdown was lifted."
     ),
     Reason.SNAPSHOT: Sentence("監視カメラの画像を記録しました。", "Camera snapshot recorded."),
     Reason.TAILGATING: Sentence(

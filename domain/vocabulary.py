@@ -67,6 +67,18 @@ class Decision(enum.StrEnum):
     INFO = "info"  # not an access decision: door state, reader state, exit button
 
 
+# Remote door control from the console (issue 13): the event kind of its rows, and the
+# device_status kind under which the controller keeps each area's lockdown (key = area code),
+# loaded again at start so a restart neither lifts nor forgets a lockdown.
+DOOR_CONTROL_EVENT = "door_control"
+LOCKDOWN_STATUS = "lockdown"
+
+
+class LockdownState(enum.StrEnum):
+    ACTIVE = "locked_down"  # every card refused at the area's doors; leaving stays free
+    LIFTED = "lifted"
+
+
 class AlarmState(enum.StrEnum):
     RAISED = "raised"
     ACKNOWLEDGED = "acknowledged"

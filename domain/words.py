@@ -28,6 +28,7 @@ DEVICE_KINDS = {
     "camera": Sentence("カメラ", "Camera"),
     "controller": Sentence("制御装置", "Controller"),
     "keypad": Sentence("テンキー", "Keypad"),
+    "lockdown": Sentence("管理区域の閉鎖", "Area lockdown"),
 }
 AUDIT_TARGETS = {
     "approval": Sentence("二者承認", "Approval"),
@@ -130,6 +131,9 @@ AUDIT_ACTIONS = {
     "retention.purge_refused": Sentence("削除の拒否", "Purge refused"),
     "area.update": Sentence("管理区域の変更", "Managed area changed"),
     "door.update": Sentence("扉の設定変更", "Door changed"),
+    "door.remote_unlock": Sentence("扉の遠隔一時解錠", "Door unlocked remotely"),
+    "area.lockdown": Sentence("管理区域の閉鎖（ロックダウン）", "Area locked down"),
+    "area.lockdown_lift": Sentence("管理区域の閉鎖の解除", "Area lockdown lifted"),
     "setting.update": Sentence("サイト設定の変更", "Site setting changed"),
     "operator.create": Sentence("操作者の作成", "Operator created"),
     "operator.update": Sentence("操作者の変更", "Operator changed"),
@@ -197,6 +201,9 @@ AUDIT_FIELDS = {
     "unchanged": Sentence("変更なし", "Unchanged"),
     "file": Sentence("ファイル", "File"),
     "filter": Sentence("条件", "Filter"),
+    "door": Sentence("扉", "Door"),
+    "area": Sentence("管理区域", "Managed area"),
+    "expires_in": Sentence("実行期限（秒）", "Carried out within (s)"),
 }
 TABLES = {
     "direction": DIRECTIONS,

@@ -28,6 +28,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # the host-notification queue's status (issue 13): who manages the desk and the site
     "notifications.view": frozenset({M, A}),
     "simulator.use": frozenset({G, M, A}),
+    # doors and area lockdowns: everyone sees the state; remote control (momentary unlock,
+    # lockdown and lifting it; issue 13) is for managers and administrators, never guards
+    "doors.view": frozenset({G, M, A, AU}),
+    "doors.control": frozenset({M, A}),
     # records and reviews
     "events.view": frozenset({M, AU}),
     "events.export": frozenset({M, AU}),

@@ -17,6 +17,7 @@ NAV = (
     ("visitors.index", _l("Visitors"), "visitors.view"),
     ("notifications.index", _l("Notifications"), "notifications.view"),
     ("alarms.index", _l("Alarms"), "alarms.view"),
+    ("doors.index", _l("Doors"), "doors.view"),
     ("incidents.index", _l("Incidents"), "incidents.view"),
     ("events.index", _l("Event log"), "events.view"),
     ("events_recent.index", _l("Event log (24 h)"), "events.recent"),
@@ -52,6 +53,19 @@ DEVICE_STATE_LABELS = {
     "forced": _l("Forced open"),
     "tamper": _l("Tamper"),
     "running": _l("Running"),
+    "locked_down": _l("Locked down"),
+    "lifted": _l("Lockdown lifted"),
+}
+COMMAND_STATE_LABELS = {
+    "queued": _l("Waiting for the controller"),
+    "running": _l("Being carried out"),
+    "done": _l("Done"),
+    "failed": _l("Not carried out"),
+}
+DOOR_COMMAND_LABELS = {
+    "unlock_door": _l("Unlock for a moment"),
+    "lockdown": _l("Lockdown"),
+    "lift_lockdown": _l("Lift the lockdown"),
 }
 AUTH_STATE_LABELS = {
     "pending": _l("Waiting for approval"),
@@ -169,6 +183,8 @@ def init_app(app: Flask) -> None:
         alarm_state_label=_label(ALARM_STATE_LABELS),
         device_state_label=_label(DEVICE_STATE_LABELS),
         auth_state_label=_label(AUTH_STATE_LABELS),
+        command_state_label=_label(COMMAND_STATE_LABELS),
+        door_command_label=_label(DOOR_COMMAND_LABELS),
         training_label=_label(TRAINING_LABELS),
         technology_label=_label(TECHNOLOGY_LABELS),
         antipassback_label=_label(ANTIPASSBACK_LABELS),

@@ -130,3 +130,76 @@ def test_a_guard_resets_a_wrong_record_and_the_next_exit_is_let_through(site: Si
     while time.monotonic() < deadline and not site.events(reason="forgiven"):
         time.sleep(0.05)
     assert site.tap("sr-out", "yamada")["reason"] == "exit"
+
+
+def _wait(check: object, seconds: float = 8.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("the controller did not act in time")
+
+
+def test_a_manager_unlocks_a_door_and_locks_an_area_down_from_the_console(site: Site) -> None:
+    """Issue 13: remote door control written by the web as commands, carried out by the
+    running controller, audited (who, which door or area, why), shown on the pages; a guard
+    is refused."""
+    from sqlalchemy import select
+
+    from db.models import Area, AuditLog, Door
+
+    with session_scope(site.sessions) as s:
+        door_id = s.scalar(select(Door.id).where(Door.code == "server-room-door"))
+        area_id = s.scalar(select(Area.id).where(Area.code == "server-room"))
+    guard = login(site, "guard")
+    page = guard.get("/doors/").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token and "サーバ室 扉" in page and "unlock-form" not in page  # state only
+    refused = guard.post(
+        f"/doors/{door_id}/unlock", data={"csrf_token": token.group(1), "reason": "開けたい"}
+    )
+    assert refused.status_code == 403
+
+    manager = login(site, "manager")
+    page = manager.get("/doors/").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token and "unlock-form" in page and "lockdown-form" in page
+    csrf = token.group(1)
+    # no reason: nothing is sent
+    manager.post(f"/doors/{door_id}/unlock", data={"csrf_token": csrf, "reason": "  "})
+    manager.post(f"/doors/{door_id}/unlock", data={"csrf_token": csrf, "reason": "業者の搬入"})
+    _wait(lambda: site.events(reason="remote_unlock"))
+    _wait(lambda: site.io("sr-strike").is_active)
+    (row,) = site.events(reason="remote_unlock")
+    assert row.detail and row.detail["reason"] == "業者の搬入"
+    with session_scope(site.sessions) as s:
+        audits = list(s.scalars(select(AuditLog).where(AuditLog.action == "door.remote_unlock")))
+        assert len(audits) == 1  # the empty reason sent nothing
+        assert audits[0].username == "manager" and audits[0].target_id == str(door_id)
+        assert audits[0].after and audits[0].after["reason"] == "業者の搬入"
+        assert row.detail["operator_id"] == audits[0].operator_id
+
+    manager.post(
+        f"/doors/areas/{area_id}/lockdown", data={"csrf_token": csrf, "reason": "不審者情報"}
+    )
+    _wait(lambda: site.events(reason="lockdown_started"))
+    assert site.tap("sr-in", "yamada") == {"decision": "denied", "reason": "lockdown"}
+    dashboard = manager.get("/dashboard").get_data(as_text=True)
+    assert "lockdown-banner" in dashboard and "不審者情報" in dashboard
+    doors_page = manager.get("/doors/").get_data(as_text=True)
+    assert 'data-lockdown="1"' in doors_page and "lift-form" in doors_page
+    assert "unlock-form" not in doors_page.split('id="area-server-room"')[1].split("</section>")[0]
+    manager.post(f"/doors/areas/{area_id}/lift", data={"csrf_token": csrf, "reason": "解除"})
+    _wait(lambda: site.events(reason="lockdown_lifted"))
+    assert "lockdown-banner" not in manager.get("/dashboard").get_data(as_text=True)
+    site.settle(0.1)
+    assert site.tap("sr-in", "yamada")["decision"] == "granted"
+    with session_scope(site.sessions) as s:
+        actions = [
+            a.action
+            for a in s.scalars(
+                select(AuditLog).where(AuditLog.action.like("area.lockdown%")).order_by(AuditLog.id)
+            )
+        ]
+    assert actions == ["area.lockdown", "area.lockdown_lift"]

@@ -49,6 +49,11 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     "simulator.contact": ("POST", {"guard", "manager", "administrator"}),
     "simulator.rex": ("POST", {"guard", "manager", "administrator"}),
     "simulator.tamper": ("POST", {"guard", "manager", "administrator"}),
+    # issue 13: remote door control for managers and administrators, never guards
+    "doors.index": ("GET", ALL),
+    "doors.unlock": ("POST", {"manager", "administrator"}),
+    "doors.lockdown": ("POST", {"manager", "administrator"}),
+    "doors.lift": ("POST", {"manager", "administrator"}),
     "events.index": ("GET", MA),
     "events.export": ("GET", MA),
     # issue 13: guards search the last 24 hours; everyone on the console gets the live stream

@@ -22,10 +22,12 @@ from db.models import (
     Presence,
 )
 from db.types import utcnow
+from domain.vocabulary import LOCKDOWN_STATUS
 from web.auth import passive
 from web.db import get_session
 from web.i18n import site_zone
 from web.roles import PUBLIC, requires
+from web.views.doors import lockdowns
 
 bp = Blueprint("dashboard", __name__)
 
@@ -62,7 +64,13 @@ def live_data(db: Session) -> dict[str, object]:
             .limit(50)
         ).unique()
     )
-    devices = list(db.scalars(select(DeviceStatus).order_by(DeviceStatus.kind, DeviceStatus.key)))
+    devices = list(
+        db.scalars(
+            select(DeviceStatus)
+            .where(DeviceStatus.kind != LOCKDOWN_STATUS)  # shown by area, not as a device
+            .order_by(DeviceStatus.kind, DeviceStatus.key)
+        )
+    )
     events = list(
         db.scalars(
             select(Event)
@@ -73,6 +81,7 @@ def live_data(db: Session) -> dict[str, object]:
     )
     return {
         "device_names": device_names(db),
+        "lockdowns": lockdowns(db),
         "areas": areas,
         "counts": counts,
         "inside": inside,
