@@ -398,6 +398,11 @@ DAEMON_REASONS = {
     Reason.GRANTED_CARD_PIN_PURPOSE,
     Reason.DATABASE_UNAVAILABLE,
     Reason.DATABASE_RESTORED,
+    # remote door control (controller.remote; tests/controller/test_remote_control.py)
+    Reason.REMOTE_UNLOCK,
+    Reason.LOCKDOWN,
+    Reason.LOCKDOWN_STARTED,
+    Reason.LOCKDOWN_LIFTED,
 }
 
 

@@ -1,15 +1,25 @@
 // nyutai console: small progressive enhancements (pages work without JavaScript).
 "use strict";
 
-// Live dashboard: replace the live block every few seconds (short polling, no reload).
+// Live dashboard: the live block is fetched again (no reload) when the server-sent-event
+// stream (startLiveStream below) reports a new event, a presence change or an alarm change.
+// Only while the stream is down (no EventSource, refused, or not open again within a few
+// seconds) does the page fall back to short polling every data-interval ms; it stops as soon
+// as the stream is back. #live's data-mode says which one feeds it ("stream" or "poll").
 function startLiveRefresh() {
   const box = document.getElementById("live");
   if (!box) return;
   const url = box.dataset.refresh;
   const every = parseInt(box.dataset.interval || "2000", 10);
+  const grace = parseInt(box.dataset.grace || "5000", 10);
   let busy = false;
-  async function tick() {
-    if (busy || document.hidden) return;
+  let again = false;
+  let pollTimer = null;
+  let downTimer = null;
+  let soon = null;
+  box.dataset.mode = "waiting";
+  async function refresh() {
+    if (busy) { again = true; return; }
     busy = true;
     try {
       const resp = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
@@ -19,15 +29,58 @@ function startLiveRefresh() {
       }
       if (resp.ok) {
         box.innerHTML = await resp.text();
+        box.classList.remove("stale");
         box.dataset.updated = String(Date.now());
       }
     } catch (e) {
       box.classList.add("stale");
     } finally {
       busy = false;
+      if (again) { again = false; refresh(); }
     }
   }
-  setInterval(tick, every);
+  function schedule() {
+    // a burst of events (a visitor and their escort) gives one fetch
+    if (soon) return;
+    soon = setTimeout(() => { soon = null; refresh(); }, 150);
+  }
+  function poll(on) {
+    if (on && !pollTimer) {
+      pollTimer = setInterval(() => { if (!document.hidden) refresh(); }, every);
+      box.dataset.mode = "poll";
+    } else if (!on && pollTimer) {
+      clearInterval(pollTimer);
+      pollTimer = null;
+    }
+  }
+  function streamDown() {
+    if (!downTimer && !pollTimer) downTimer = setTimeout(() => { downTimer = null; poll(true); }, grace);
+  }
+  let everUp = false;
+  let lastPresence = null;
+  document.addEventListener("nyutai:stream", (e) => {
+    if (e.detail && e.detail.up) {
+      clearTimeout(downTimer);
+      downTimer = null;
+      const catchUp = !!pollTimer || !everUp;
+      everUp = true;
+      poll(false);
+      box.dataset.mode = "stream";
+      // what changed between the page's rendering and the stream, or while it was away
+      if (catchUp) schedule();
+    } else {
+      streamDown();
+    }
+  });
+  document.addEventListener("nyutai:event", schedule);
+  document.addEventListener("nyutai:alarms", schedule);
+  document.addEventListener("nyutai:presence", (e) => {
+    // every (re)connection sends the counts again: only a change is worth a fetch
+    const now = JSON.stringify(e.detail);
+    if (lastPresence !== null && now !== lastPresence) schedule();
+    lastPresence = now;
+  });
+  streamDown(); // no stream at all (no EventSource, no banner): poll after the grace time
 }
 
 // Visitor form: offer only the escorts who may escort in the chosen area.
@@ -214,10 +267,23 @@ function startLiveStream() {
   }
 
   let source = null;
+  let seenAlarms = null;
+  function streamState(up) {
+    document.dispatchEvent(new CustomEvent("nyutai:stream", { detail: { up } }));
+  }
   function connect() {
     source = new EventSource(banner.dataset.stream);
-    source.addEventListener("alarms", (e) => showAlarms(JSON.parse(e.data)));
-    source.addEventListener("alarms_changed", () => refreshAlarmsPage());
+    source.addEventListener("hello", () => streamState(true));
+    source.onopen = () => streamState(true);
+    source.addEventListener("alarms", (e) => {
+      showAlarms(JSON.parse(e.data));
+      if (seenAlarms !== null && seenAlarms !== e.data) document.dispatchEvent(new CustomEvent("nyutai:alarms"));
+      seenAlarms = e.data;
+    });
+    source.addEventListener("alarms_changed", () => {
+      refreshAlarmsPage();
+      document.dispatchEvent(new CustomEvent("nyutai:alarms"));
+    });
     source.addEventListener("event", (e) => {
       document.dispatchEvent(new CustomEvent("nyutai:event", { detail: JSON.parse(e.data) }));
     });
@@ -225,6 +291,9 @@ function startLiveStream() {
       document.dispatchEvent(new CustomEvent("nyutai:presence", { detail: JSON.parse(e.data) }));
     });
     source.onerror = () => {
+      // the browser reconnects by itself (each stream lasts 25 s); the dashboard falls back to
+      // polling only if it is not open again within its grace time
+      streamState(false);
       // a closed stream (signed out, refused) is not retried by the browser: try again later
       if (source.readyState === EventSource.CLOSED) setTimeout(connect, 15000);
     };
