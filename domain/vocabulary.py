@@ -114,6 +114,8 @@ class NotificationState(enum.StrEnum):
 class NotificationKind(enum.StrEnum):
     BADGE_ISSUED = "badge_issued"
     FIRST_ENTRY = "first_entry"
+
+
 class SessionStage(enum.StrEnum):
     """How far a console sign-in has got (web_sessions.stage)."""
 

@@ -52,9 +52,7 @@ AUDIT_TARGETS = {
     "page": Sentence("画面", "Page"),
 }
 AUDIT_ACTIONS = {
-    "login.password_ok": Sentence(
-        "パスワード確認（第二要素待ち）", "Password accepted"
-    ),
+    "login.password_ok": Sentence("パスワード確認（第二要素待ち）", "Password accepted"),
     "approval.request": Sentence("二者承認の依頼", "Approval requested"),
     "approval.approve": Sentence("二者承認の承認", "Approval given"),
     "approval.reject": Sentence("二者承認の却下", "Approval rejected"),
@@ -205,6 +203,38 @@ AUDIT_FIELDS = {
     "area": Sentence("管理区域", "Managed area"),
     "expires_in": Sentence("実行期限（秒）", "Carried out within (s)"),
 }
+# the same key means another thing on another target: an area's or a door's ``name`` is its
+# name (名称), not a person's name (氏名)
+AUDIT_FIELDS_BY_TARGET = {
+    "area": {
+        "name": Sentence("管理区域名", "Area name"),
+        "name_en": Sentence("管理区域名（英語）", "Area name (English)"),
+    },
+    "door": {"name": Sentence("扉の名称", "Door name")},
+    "operator": {"display_name": Sentence("表示名", "Display name")},
+}
+# area and door settings, as the administration page labels them
+AUDIT_FIELDS.update(
+    {
+        "permitted_devices": Sentence("持込みを許可する機器", "Permitted devices"),
+        "antipassback": Sentence("アンチパスバック", "Anti-passback"),
+        "escort_policy": Sentence("立会いの方式", "Escort policy"),
+        "visitor_exit_needs_escort": Sentence(
+            "部外者の退室に立会者が必要", "Visitors exit with an escort"
+        ),
+        "max_visitors_per_escort": Sentence("立会者一人あたりの部外者数", "Visitors per escort"),
+        "two_person_rule": Sentence("二人ルール", "Two-person rule"),
+        "offline": Sentence("データベース停止時の判定", "While the database is unavailable"),
+        "strike_seconds": Sentence("解錠時間（秒）", "Unlock time (s)"),
+        "held_open_seconds": Sentence("開放警報までの時間（秒）", "Held-open limit (s)"),
+        "pin_required": Sentence("暗証番号が必要", "PIN required"),
+        "pin_timeout_seconds": Sentence("暗証番号の入力待ち（秒）", "PIN wait (s)"),
+        "escort_window_seconds": Sentence("立会いの待ち時間（秒）", "Escort window (s)"),
+        "ask_purpose": Sentence("用件番号の入力", "Ask the purpose at the keypad"),
+        "snapshot_on_entry": Sentence("入室時のカメラ画像", "Camera snapshot on entry"),
+        "username": Sentence("ユーザー名", "User name"),
+    }
+)
 TABLES = {
     "direction": DIRECTIONS,
     "decision": DECISIONS,
@@ -213,6 +243,14 @@ TABLES = {
     "audit_target": AUDIT_TARGETS,
     "audit_field": AUDIT_FIELDS,
 }
+
+
+def field_word(target: str | None, key: str, locale: str = "ja") -> str:
+    """The word for an audit row's before/after key, as it reads on that row's target."""
+    s = AUDIT_FIELDS_BY_TARGET.get(target or "", {}).get(key)
+    if s is None:
+        return word("audit_field", key, locale)
+    return s.ja if locale.startswith("ja") else s.en
 
 
 def word(table: str, code: str | None, locale: str = "ja") -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.schedule import format_schedule
-from domain.words import word
+from domain.words import field_word
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,11 @@ def show_value(key: str, value: Any, locale: str, zone: ZoneInfo) -> str:
 
 
 def changes(
-    before: dict[str, Any] | None, after: dict[str, Any] | None, locale: str, zone: ZoneInfo
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    locale: str,
+    zone: ZoneInfo,
+    target: str | None = None,
 ) -> list[Change]:
     """The fields that differ (or, without a before, every field of after), in stored order."""
     b, a = before or {}, after or {}
@@ -59,7 +63,7 @@ def changes(
             continue
         out.append(
             Change(
-                word("audit_field", k, locale),
+                field_word(target, k, locale),
                 show_value(k, b.get(k), locale, zone) if before is not None else None,
                 show_value(k, a.get(k), locale, zone) if after is not None else None,
             )

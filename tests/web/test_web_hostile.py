@@ -360,6 +360,16 @@ ATTACKS: list[Attack] = [
         {"key": "contract_end", "value": '"2027-03-31"'},
         ("key", "value"),
     ),
+    Attack(
+        "administrator",
+        "POST",
+        "/admin/settings",
+        {"key": "contract_end", "value": "2027-03-31", "unknown": "1"},
+        ("value", "unknown"),
+    ),
+    # remote door control (issue 13): the reason is shown on /doors/
+    Attack("manager", "POST", "/doors/{sr_door}/unlock", {"reason": "搬入"}, ("reason",)),
+    Attack("manager", "POST", "/doors/areas/{sr}/lockdown", {"reason": "訓練"}, ("reason",)),
     # four eyes (issue 12): what a request or a rejection saves is shown on /approvals/
     Attack(
         "manager",
@@ -608,6 +618,7 @@ def _view_pages(env: Env) -> list[str]:
         f"/incidents/{i}",
         "/review/",
         "/approvals/?all=1",
+        "/doors/",
     ]
     bodies = []
     for role, pages in (("manager", manager_pages), ("administrator", ["/admin/", "/audit/"])):

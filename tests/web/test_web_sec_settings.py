@@ -136,3 +136,121 @@ def test_a_bad_stored_value_does_not_break_the_report_or_allow_a_purge(
     with session_factory() as s:
         refusal = check_allowed(s, today - timedelta(days=4), today, ZoneInfo("Asia/Tokyo"))
     assert refusal is not None and refusal[0] == "setting_invalid"
+
+
+def test_the_settings_form_has_a_typed_field_with_help_for_every_setting(
+    app: Flask, site: Site
+) -> None:
+    """Issue 13: no raw JSON any more; each setting its own input, its words ja + en."""
+    import re
+
+    admin = Auth(app.test_client())
+    admin.login("administrator")
+    page = admin.client.get("/admin/").get_data(as_text=True)
+    section = page.split('id="site-settings"')[1]
+    for key, kind in (
+        ("contract_end", "date"),
+        ("retention_years", "number"),
+        ("end_of_day", "time"),
+    ):
+        field = re.search(rf'id="setting-{key}-value"[^>]*>', section)
+        assert field and f'type="{kind}"' in field.group(0), key
+        assert f'id="setting-{key}-help"' in section
+    assert 'min="1" max="30"' in section  # the retention limits of db.settings
+    assert "契約終了日" in section and "Contract end" in section  # Japanese first, English too
+    assert "保存期間（年）" in section and "終業時刻" in section
+    assert 'name="unknown"' in section and "未定" in section
+    assert "tojson" not in section and 'placeholder="2027-03-31' not in section
+
+
+def test_contract_end_unknown_is_a_checkbox_and_an_empty_date_is_refused(
+    app: Flask, site: Site, session_factory
+) -> None:
+    admin = Auth(app.test_client())
+    admin.login("administrator")
+    resp = admin.post("/admin/settings", {"key": "contract_end", "value": ""}, page="/admin/")
+    assert "保存しませんでした" in admin.client.get(resp.headers["Location"]).text
+    with session_factory() as s:
+        assert s.scalars(select(ApprovalRequest)).all() == []
+    admin.post(
+        "/admin/settings", {"key": "contract_end", "value": "", "unknown": "1"}, page="/admin/"
+    )
+    admin.post("/admin/settings", {"key": "end_of_day", "value": "18:45"}, page="/admin/")
+    with session_factory() as s:
+        asked = [r.params for r in s.scalars(select(ApprovalRequest))]
+        assert [p["contract_end"] for p in asked] == [None]
+    assert _settings(session_factory) == {"end_of_day": "18:45"}
+    page = admin.client.get("/admin/").get_data(as_text=True)
+    assert 'value="18:45"' in page  # the field shows the stored value
+    assert "承認待ち" in page.split('id="setting-contract_end"')[1].split("</form>")[0]
+
+
+def test_permitted_devices_are_chosen_from_the_device_kinds(
+    app: Flask, site: Site, session_factory
+) -> None:
+    from db.models import Area
+
+    admin = Auth(app.test_client())
+    admin.login("administrator")
+    page = admin.client.get("/admin/").get_data(as_text=True)
+    assert page.count('name="permitted_devices" value="usb-memory"') == 2  # per area
+    base = {
+        "name": "サーバ室",
+        "antipassback": "enforce",
+        "escort_policy": "any",
+        "max_visitors_per_escort": "3",
+    }
+    # an unknown kind: refused with a message, nothing saved
+    client = admin.client
+    token = admin.token("/admin/")
+    resp = client.post(
+        f"/admin/areas/{site.server_room}",
+        data={**base, "csrf_token": token, "permitted_devices": ["laptop", "<b>flamethrower</b>"]},
+    )
+    assert "機器の種類の一覧から選んでください" in client.get(resp.headers["Location"]).text
+    with session_factory() as s:
+        assert s.get(Area, site.server_room).permitted_devices == ["maintenance-laptop"]
+    client.post(
+        f"/admin/areas/{site.server_room}",
+        data={**base, "csrf_token": token, "permitted_devices": ["usb-memory", "laptop"]},
+    )
+    with session_factory() as s:
+        assert s.get(Area, site.server_room).permitted_devices == ["laptop", "usb-memory"]
+    # nothing ticked: nothing may be brought in
+    client.post(f"/admin/areas/{site.server_room}", data={**base, "csrf_token": token})
+    with session_factory() as s:
+        assert s.get(Area, site.server_room).permitted_devices == []
+
+
+def test_area_and_door_names_are_labelled_as_names_of_places_in_the_audit_log(
+    app: Flask, site: Site
+) -> None:
+    admin = Auth(app.test_client())
+    admin.login("administrator")
+    admin.post(
+        f"/admin/areas/{site.server_room}",
+        {
+            "name": "第一サーバ室",
+            "antipassback": "enforce",
+            "escort_policy": "any",
+            "max_visitors_per_escort": "3",
+            "permitted_devices": "maintenance-laptop",
+        },
+        page="/admin/",
+    )
+    admin.post(
+        f"/admin/doors/{site.sr_door}",
+        {
+            "name": "第一サーバ室 扉",
+            "strike_seconds": "5",
+            "held_open_seconds": "30",
+            "pin_timeout_seconds": "10",
+            "escort_window_seconds": "10",
+        },
+        page="/admin/",
+    )
+    log = admin.client.get("/audit/").get_data(as_text=True)
+    assert "管理区域名" in log and "扉の名称" in log and "第一サーバ室" in log
+    assert "氏名" not in log
+    page = admin.client.get("/admin/").get_data(as_text=True)
+    assert "管理区域名" in page and "扉の名称" in page  # the form's labels

@@ -190,7 +190,19 @@ function photoCapture() {
   }
 }
 
+// Site settings: a contract end typed unticks "not known yet"; ticking it empties the date.
+function settingUnknown() {
+  const form = document.getElementById("setting-contract_end");
+  if (!form) return;
+  const date = form.querySelector("input[name=value]");
+  const unknown = form.querySelector("input[name=unknown]");
+  if (!date || !unknown) return;
+  date.addEventListener("input", () => { if (date.value) unknown.checked = false; });
+  unknown.addEventListener("change", () => { if (unknown.checked) date.value = ""; });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  settingUnknown();
   startLiveRefresh();
   filterEscorts();
   startPickers();

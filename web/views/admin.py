@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from db import throttle
 from db.models import (
@@ -23,6 +25,7 @@ from db.models import (
     WebSession,
 )
 from db.settings import DEFAULTS as SETTING_DEFAULTS
+from db.settings import stored_value
 from db.types import utcnow
 from web.accounts import AccountError, create_operator
 from web.approvals import RETENTION_KEYS, ask_administrator, ask_retention
@@ -30,6 +33,8 @@ from web.audit import audit, snapshot
 from web.db import get_session
 from web.mfa import status as mfa_status
 from web.roles import requires
+from web.settings_form import FIELDS as SETTING_FIELDS
+from web.ui import DEVICE_KINDS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
@@ -60,12 +65,32 @@ def index() -> ResponseReturnValue:
         operators=operators,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
-        settings=db.scalars(select(SiteSetting).order_by(SiteSetting.key)).all(),
-        setting_keys=SETTING_KEYS,
+        settings={r.key: r for r in db.scalars(select(SiteSetting))},
+        setting_fields=SETTING_FIELDS,
+        setting_values={f.key: stored_value(db, f.key) for f in SETTING_FIELDS},
+        setting_pending=_pending_settings(db),
+        device_kinds=DEVICE_KINDS,
         roles=list(Role),
         antipassback_modes=list(AntipassbackMode),
         escort_policies=list(EscortPolicy),
     )
+
+
+def _pending_settings(db: Session) -> dict[str, list[Any]]:
+    """Setting changes waiting for a second person: key -> the values asked for."""
+    from db.models import ApprovalKind, ApprovalRequest, ApprovalState
+
+    pending: dict[str, list[Any]] = {}
+    for params in db.scalars(
+        select(ApprovalRequest.params).where(
+            ApprovalRequest.kind == ApprovalKind.RETENTION,
+            ApprovalRequest.state == ApprovalState.PENDING,
+        )
+    ):
+        for key, value in (params or {}).items():
+            if key in SETTING_KEYS:
+                pending.setdefault(key, []).append(value)
+    return pending
 
 
 @bp.route("/operators", methods=["POST"])
@@ -160,9 +185,10 @@ def area_update(area_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.index"))
     area.name = f.get("name", area.name).strip()[:200] or area.name
     area.name_en = f.get("name_en", "").strip()[:200] or None
-    area.permitted_devices = sorted(
-        {d.strip() for d in f.get("permitted_devices", "").split(",") if d.strip()}
-    )
+    devices = _permitted_devices(area)
+    if devices is None:
+        return redirect(url_for("admin.index"))
+    area.permitted_devices = devices
     area.antipassback = f["antipassback"]
     area.escort_policy = f["escort_policy"]
     area.visitor_exit_needs_escort = f.get("visitor_exit_needs_escort") == "1"
@@ -176,6 +202,24 @@ def area_update(area_id: int) -> ResponseReturnValue:
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("admin.index"))
+
+
+def _permitted_devices(area: Area) -> list[str] | None:
+    """The ticked device kinds (checkboxes; a comma-separated list from scripts too), each one
+    of the site's device kinds (web.ui.DEVICE_KINDS) or one the area already permits; None,
+    with an error shown, for anything else (nothing is saved)."""
+    chosen = {
+        d.strip()
+        for value in request.form.getlist("permitted_devices")
+        for d in value[:1000].split(",")
+        if d.strip()
+    }
+    unknown = chosen - set(DEVICE_KINDS) - set(area.permitted_devices or [])
+    if unknown:
+        log.info("area %s: unknown device kinds refused (%d)", area.code, len(unknown))
+        flash(_("Choose the permitted devices from the list of device kinds."), "error")
+        return None
+    return sorted(chosen)
 
 
 # one escort cannot watch more people than this; also keeps the value a small integer
@@ -310,15 +354,25 @@ def setting_update() -> ResponseReturnValue:
     """
     import json
 
-    from db.settings import SettingError, normalise_setting, set_setting, stored_value
+    from db.settings import CONTRACT_END, SettingError, normalise_setting, set_setting
 
     db = get_session()
     key = request.form.get("key", "").strip()[:64]
     raw = request.form.get("value", "").strip()[:1000]
     try:
-        value = json.loads(raw)
+        value = json.loads(raw)  # scripts may still send JSON ("2027-03-31", 5, null)
     except ValueError:
-        value = raw  # plain text: 2027-03-31, 19:30
+        value = raw  # what the form's typed fields send: 2027-03-31, 5, 19:30
+    if key == CONTRACT_END and value == "":
+        if request.form.get("unknown") == "1":
+            value = None  # no date and "not known yet" ticked (a typed date wins over the box)
+        else:
+            # an empty date field is a slip, not "unknown": that has its own checkbox
+            flash(
+                _("The setting was not saved: %(why)s", why=setting_reason("contract_end_date")),
+                "error",
+            )
+            return redirect(url_for("admin.index"))
     if key in RETENTION_KEYS:  # four eyes: asked here, carried out when approved
         try:
             value = normalise_setting(key, value)
@@ -363,7 +417,8 @@ def setting_reason(code: str) -> str:
             high=MAX_RETENTION_YEARS,
         ),
         "contract_end_date": _(
-            "the contract end must be a date YYYY-MM-DD between %(low)s and %(high)s, or null",
+            "the contract end must be a date between %(low)s and %(high)s, "
+            "or marked as not known yet",
             low=CONTRACT_YEARS[0],
             high=CONTRACT_YEARS[1],
         ),

@@ -75,7 +75,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "audit.html",
         rows=rows,
-        diffs={r.id: changes(r.before, r.after, locale, zone) for r in rows},
+        diffs={r.id: changes(r.before, r.after, locale, zone, r.target_type) for r in rows},
         page=AuditPage(
             next_cursor=str(rows[-1].id) if more_older and rows else None,
             prev_cursor=str(rows[0].id) if more_newer and rows else None,
