@@ -18,6 +18,7 @@ from db.types import utcnow
 from db.verify import verify_log
 from hardware.sim import SimBackend
 from tests.controller.conftest import Site
+from tests.controller.test_change_feed import any_site  # noqa: F401 - SQLite and PostgreSQL
 
 
 def _manager_id(site: Site) -> int:
@@ -110,7 +111,10 @@ def test_bad_or_expired_unlock_commands_change_nothing(site: Site) -> None:
     assert site.io("sr-strike").history == [False]
 
 
-def test_lockdown_refuses_every_entry_survives_a_restart_and_is_lifted(site: Site) -> None:
+def test_lockdown_refuses_every_entry_survives_a_restart_and_is_lifted(
+    any_site: Site,  # noqa: F811
+) -> None:
+    site = any_site
     assert site.tap("sr-in", "yamada")["decision"] == "granted"
     site.io("sr-contact").drive(True)
     site.io("sr-contact").drive(False)
