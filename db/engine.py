@@ -1,4 +1,12 @@
-"""Engines and sessions, with the SQLite pragmas nyutai relies on."""
+"""Engines and sessions, with the SQLite pragmas nyutai relies on.
+
+PostgreSQL URLs may name several servers (libpq's multi-host form, see docs/failover.md):
+``postgresql+psycopg://user@/nyutai?host=db-a:5432&host=db-b:5432&target_session_attrs=read-write``.
+libpq tries them in order and keeps the one that accepts writes, so after a failover a
+new connection reaches the promoted standby by itself. Every pooled connection is pinged
+before use (``pool_pre_ping``): one left over from the stopped primary is replaced, not
+handed to a request or to the recorder.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import db.changes  # noqa: F401 - installs the change feed on every Session of the process
+
+# Seconds libpq waits for each server named in the URL before trying the next (a host that
+# is down without refusing would otherwise hold a connection attempt for minutes).
+PG_CONNECT_TIMEOUT_SECONDS = 5
 
 # Seconds a writer waits for SQLite's lock before failing: the controller and web share the file.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -34,6 +46,8 @@ def make_engine(
     **kwargs: Any,
 ) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    if make_url(url).get_backend_name() == "postgresql":
+        kwargs = postgresql_options(url, kwargs)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, busy_timeout_ms))
@@ -44,6 +58,18 @@ def make_engine(
                 dbapi_conn.execute("PRAGMA synchronous=FULL")
 
     return engine
+
+
+def postgresql_options(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pre-ping every checkout and bound each connection attempt, unless the caller or the
+    URL already says otherwise."""
+    out = {**kwargs}
+    out.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in make_url(url).query:
+        connect_args = {**out.get("connect_args", {})}
+        connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+        out["connect_args"] = connect_args
+    return out
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
