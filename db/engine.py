@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import db.changes  # noqa: F401 - installs the change feed on every Session of the process
@@ -22,6 +23,10 @@ import db.changes  # noqa: F401 - installs the change feed on every Session of t
 # Seconds libpq waits for each server named in the URL before trying the next (a host that
 # is down without refusing would otherwise hold a connection attempt for minutes).
 PG_CONNECT_TIMEOUT_SECONDS = 5
+
+# SQLSTATEs that mean "this server does not take writes now": a standby that has not been
+# promoted (read_only_sql_transaction), a server shutting down or starting up.
+UNAVAILABLE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
 
 # Seconds a writer waits for SQLite's lock before failing: the controller and web share the file.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -70,6 +75,19 @@ def postgresql_options(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
         out["connect_args"] = connect_args
     return out
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or written just now (refused or
+    cut connection, a standby still read-only, a locked SQLite file), not that the statement
+    was wrong: the caller should wait and try again, not report a bug."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return getattr(exc.orig, "sqlstate", None) in UNAVAILABLE_SQLSTATES
+    return False
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

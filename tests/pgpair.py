@@ -107,6 +107,9 @@ class PgPair:
         self._start(self.primary_dir, self.primary_port, "primary.log")
         self.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary_port),
                  "-U", "postgres", "-D", str(self.standby_dir), "-R", "-X", "stream")  # fmt: skip
+        # The copy inherits synchronous_standby_names: once promoted it would wait for a
+        # standby it does not have and every commit would hang (docs/failover.md says so).
+        self._append(self.standby_dir / "postgresql.conf", ["synchronous_standby_names = ''"])
         self._start(self.standby_dir, self.standby_port, "standby.log")
         self._wait_streaming()
         return self

@@ -6,14 +6,18 @@ import logging
 import os
 from pathlib import Path
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from db.engine import database_unavailable
+
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 csrf = CSRFProtect()
 
 # No inline script or style anywhere: everything comes from /static.
@@ -79,6 +83,28 @@ def _error_page(code: int, reason: str | None = None) -> tuple[str | dict[str, s
     return render_template("error.html", code=code, message=message), code
 
 
+def _unavailable(e: DBAPIError) -> ResponseReturnValue:
+    """503 while the database is away (a failover, a restart): a page that reads nothing from
+    the database, and Retry-After. The pool pings before reuse, so a later request gets a
+    connection to whichever server answers then; nothing needs restarting."""
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path,
+        str(e.orig).splitlines()[0] if e.orig else e.__class__.__name__,
+    )
+    message = _("The database is not answering just now. Please try again in a moment.")
+    if request.path.startswith("/api/"):
+        resp = make_response({"error": message}, 503)
+    else:
+        # straight from the Jinja environment: render_template would run the context
+        # processors, and Flask-Login's asks the database for the signed-in operator
+        page = current_app.jinja_env.get_template("unavailable.html").render(message=message)
+        resp = make_response(page, 503)
+    resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     csrf.init_app(app)
@@ -109,6 +135,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> ResponseReturnValue:
         return _error_page(e.code or 500)
+
+    @app.errorhandler(DBAPIError)
+    def _database(e: DBAPIError) -> ResponseReturnValue:
+        if database_unavailable(e):
+            return _unavailable(e)
+        return _crash(e)
 
     @app.errorhandler(Exception)
     def _crash(e: Exception) -> ResponseReturnValue:
