@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -36,20 +37,38 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def read_or_create_secret(path: Path) -> bytes:
-    """The signing key lives in the data directory (0600), created on first start."""
+    """The signing key lives in the data directory (0600), created on first start.
+
+    Every console process of a site must sign with the same key (sessions and CSRF tokens
+    cross processes behind one proxy). Processes sharing a data directory share the file;
+    two starting at once on a fresh one must not each write their own, so the key is
+    written to a private temporary file and linked into place: the first link wins and
+    everyone reads the winner's key."""
     try:
         key = path.read_bytes()
         if len(key) >= 32:
             return key
+        short = True
     except FileNotFoundError:
-        pass
+        short = False
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(64)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key)
+        f.write(os.urandom(64))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        if short:
+            os.replace(tmp, path)  # a key too short to keep is replaced
+        else:
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
     os.chmod(path, 0o600)
-    return key
+    return path.read_bytes()
 
 
 def _headers(resp: Response) -> Response:
