@@ -56,11 +56,12 @@ def free_port() -> int:
 
 
 class PgPair:
-    def __init__(self, *, synchronous: bool = True) -> None:
+    def __init__(self, *, synchronous: bool = True, commit_timestamps: bool = False) -> None:
         bin_dir = pg_bin()
         assert bin_dir is not None, why_not()
         self.bin = bin_dir
         self.synchronous = synchronous
+        self.commit_timestamps = commit_timestamps  # pg_xact_commit_timestamp, for bench/
         self.root = Path(tempfile.mkdtemp(prefix="nyutai-pgpair-"))
         self.primary_dir = self.root / "primary"
         self.standby_dir = self.root / "standby"
@@ -97,6 +98,8 @@ class PgPair:
             "hot_standby = on",
             "wal_keep_size = 64MB",
         ]
+        if self.commit_timestamps:
+            conf += ["track_commit_timestamp = on"]
         if self.synchronous:
             conf += ["synchronous_standby_names = '*'", "synchronous_commit = on"]
         self._append(self.primary_dir / "postgresql.conf", conf)
