@@ -6,7 +6,8 @@ reader (``serial:socket://``: the test is the reader's far end), so taps keep co
 no database answers. Mid-burst the primary dies (``pg_ctl stop -m immediate``), the taps
 go on, then the standby is promoted. Afterwards, on the new primary: every tap has exactly
 one row, in the order the cards were presented, the ``database_unavailable`` alarm was
-raised and restored, ``nyutai verify`` passes, and the console that answered 503 during
+raised and restored, a card enrolled on the new primary opens the door (the change feed
+came back), ``nyutai verify`` passes, and the console that answered 503 during
 the outage answers again without a restart.
 """
 
@@ -30,7 +31,7 @@ from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
-from db.models import Alarm, Event, Operator
+from db.models import Alarm, Credential, Event, Operator
 from domain.reasons import AlarmKind
 from nyutai import DEMO_SITE
 from nyutai.demo import seed_people
@@ -181,6 +182,29 @@ def test_failover_under_taps(pair: pgpair.PgPair, tmp_path: Path) -> None:
         for i in range(BEFORE + DURING, BEFORE + DURING + AFTER):
             reader.sendall(card(i).encode() + b"\r\n")
             time.sleep(TAP_SECONDS)
+
+        # a card enrolled on the new primary reaches the doors: the change feed reconnected
+        # (LISTEN) and caught up from the version it had before the outage
+        new_card = "B0000001"
+        with session_scope(factory) as s:
+            yamada = s.scalar(select(Credential.person_id).where(Credential.label == "E0001"))
+            assert yamada is not None
+            s.add(Credential(person_id=yamada, technology="iso14443a", card_id=new_card,
+                             label="E0001-b"))  # fmt: skip
+
+        def granted_new_card() -> bool:
+            time.sleep(2.5)  # past the reader's debounce: a card held is reported once
+            reader.sendall(new_card.encode() + b"\r\n")
+            time.sleep(0.5)
+            with session_scope(factory) as s:
+                seen = s.execute(
+                    select(Event.decision, Event.reason).where(Event.raw_card_id == new_card)
+                ).all()
+            print("the new card's rows so far:", seen)  # shown if the wait times out
+            return any(d == "granted" for d, _ in seen)
+
+        wait_for("the card enrolled after the failover to open the door", granted_new_card, 30,
+                 ctl)  # fmt: skip
 
         cards = [card(i) for i in range(BEFORE + DURING + AFTER)]
 
