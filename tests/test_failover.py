@@ -7,7 +7,8 @@ no database answers. Mid-burst the primary dies (``pg_ctl stop -m immediate``), 
 go on, then the standby is promoted. Afterwards, on the new primary: every tap has exactly
 one row, in the order the cards were presented, the ``database_unavailable`` alarm was
 raised and restored, a card enrolled on the new primary opens the door (the change feed
-came back), ``nyutai verify`` passes, and the console that answered 503 during
+came back), ``nyutai tap`` reaches the controller (the command path came back),
+``nyutai verify`` passes, and the console that answered 503 during
 the outage answers again without a restart.
 """
 
@@ -34,7 +35,7 @@ from db.migrate import upgrade
 from db.models import Alarm, Credential, Event, Operator
 from domain.reasons import AlarmKind
 from nyutai import DEMO_SITE
-from nyutai.demo import seed_people
+from nyutai.demo import UNKNOWN_CARD, seed_people
 from tests import pgpair
 from web.accounts import hash_password
 
@@ -205,6 +206,16 @@ def test_failover_under_taps(pair: pgpair.PgPair, tmp_path: Path) -> None:
 
         wait_for("the card enrolled after the failover to open the door", granted_new_card, 30,
                  ctl)  # fmt: skip
+
+        # the command path came back too: `nyutai tap` (multi-host URL) reaches the controller
+        # through the new primary and gets its decision back
+        tap = subprocess.run(
+            [sys.executable, "-m", "nyutai", "tap", "--config", str(site), "--reader", "sr-out",
+             "--card", UNKNOWN_CARD, "--timeout", "30"],
+            cwd=ROOT, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        assert tap.returncode == 0, tap.stdout + tap.stderr
+        assert tap.stdout.split("\t")[:2] == ["denied", "unknown_card"], tap.stdout
 
         cards = [card(i) for i in range(BEFORE + DURING + AFTER)]
 
