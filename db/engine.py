@@ -23,6 +23,18 @@ import db.changes  # noqa: F401 - installs the change feed on every Session of t
 # Seconds libpq waits for each server named in the URL before trying the next (a host that
 # is down without refusing would otherwise hold a connection attempt for minutes).
 PG_CONNECT_TIMEOUT_SECONDS = 5
+# A server machine that loses power sends no reset: without these, a connection waiting on
+# it (the controller's commit, a console request) would hang for TCP's own timeouts (many
+# minutes). Probes after 10 s of silence, dropped after 3 unanswered (about 19 s), and data
+# unacknowledged for 15 s drops the connection; the caller then journals or answers 503.
+# A long query is not affected: the server's kernel answers probes while it computes.
+PG_TCP_OPTIONS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 
 # SQLSTATEs that mean "this server does not take writes now": a standby that has not been
 # promoted (read_only_sql_transaction), a server shutting down or starting up.
@@ -66,14 +78,17 @@ def make_engine(
 
 
 def postgresql_options(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pre-ping every checkout and bound each connection attempt, unless the caller or the
-    URL already says otherwise."""
+    """Pre-ping every checkout, bound each connection attempt and notice a silent server
+    (PG_TCP_OPTIONS), unless the caller or the URL already says otherwise."""
     out = {**kwargs}
     out.setdefault("pool_pre_ping", True)
-    if "connect_timeout" not in make_url(url).query:
-        connect_args = {**out.get("connect_args", {})}
-        connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
-        out["connect_args"] = connect_args
+    query = make_url(url).query
+    defaults: dict[str, int] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS, **PG_TCP_OPTIONS}
+    connect_args = {**out.get("connect_args", {})}
+    for key, value in defaults.items():
+        if key not in query:
+            connect_args.setdefault(key, value)
+    out["connect_args"] = connect_args
     return out
 
 

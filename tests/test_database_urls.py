@@ -43,10 +43,13 @@ def test_libpq_form_and_connect_timeout() -> None:
     _, opts = engine.dialect.create_connect_args(engine.url)
     assert (opts["host"], opts["port"]) == ("a,b", "1,2")
     # each server gets a bounded time to answer; the URL may say otherwise
-    assert postgresql_options(MULTI, {})["connect_args"] == {
-        "connect_timeout": PG_CONNECT_TIMEOUT_SECONDS
-    }
-    assert "connect_args" not in postgresql_options(MULTI + "&connect_timeout=2", {})
+    args = postgresql_options(MULTI, {})["connect_args"]
+    assert args["connect_timeout"] == PG_CONNECT_TIMEOUT_SECONDS
+    # a primary that loses power sends no reset: a waiting connection still gives up
+    assert args["keepalives"] == 1 and args["tcp_user_timeout"] > 0
+    given = postgresql_options(MULTI + "&connect_timeout=2&keepalives_idle=30", {})
+    assert "connect_timeout" not in given["connect_args"]
+    assert "keepalives_idle" not in given["connect_args"]
 
 
 def test_sqlite_engines_are_unchanged() -> None:
