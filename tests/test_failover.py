@@ -49,7 +49,7 @@ pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "failover-test-" + "pw" * 8
-BEFORE, DURING, AFTER = 60, 60, 60  # taps before the stop, while no server is writable, after
+BEFORE, DURING, AFTER = 60, 100, 60  # taps before the stop, while no server is writable, after
 TAP_SECONDS = 0.04  # between cards: the outage lasts DURING * TAP_SECONDS (> the alarm's 2 s)
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -178,7 +178,7 @@ def test_failover_under_taps(pair: pgpair.PgPair, tmp_path: Path) -> None:
         status, page = browser.get("/dashboard")
         assert status == 503, page[:500]
         assert "Traceback" not in page
-        assert time.monotonic() - stopped > 2.0  # long enough for the alarm
+        assert time.monotonic() - stopped > 3.0  # the alarm comes after 2 s: with a margin
         pair.promote_standby()
         for i in range(BEFORE + DURING, BEFORE + DURING + AFTER):
             reader.sendall(card(i).encode() + b"\r\n")
