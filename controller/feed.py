@@ -52,6 +52,7 @@ class ChangeFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: Any = None
+        self._down = False  # the database was unavailable on the last round
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
@@ -67,10 +68,14 @@ class ChangeFeed:
         while not self._stop.is_set():
             try:
                 self.step()
-            except SQLAlchemyError:
+            except SQLAlchemyError as exc:
+                # the trace once per outage, then one line a round (a failover lasts seconds)
                 log.warning(
-                    "change feed: database unavailable; the doors use memory", exc_info=True
+                    "change feed: database unavailable (%s); the doors use memory",
+                    exc.__class__.__name__,
+                    exc_info=not self._down,
                 )
+                self._down = True
                 self._close_listener()
                 self._stop.wait(1.0)
                 continue
@@ -78,6 +83,10 @@ class ChangeFeed:
                 log.exception("change feed round failed")
                 self._stop.wait(1.0)
                 continue
+            if self._down:
+                # caught up from the version it had: nothing committed meanwhile is missed
+                log.info("change feed: database back; at version %d", self.get().version)
+                self._down = False
             self._wait()
 
     def step(self) -> int:
@@ -127,8 +136,8 @@ class ChangeFeed:
             conn = self._listener.dbapi_connection
             for _ in conn.notifies(timeout=0.25, stop_after=1):
                 break
-        except Exception:
-            log.warning("change feed: LISTEN failed; polling", exc_info=True)
+        except Exception as exc:
+            log.warning("change feed: LISTEN failed (%s); polling", exc.__class__.__name__)
             self._close_listener()
             self._stop.wait(self.poll_seconds)
 

@@ -1,4 +1,12 @@
-"""Engines and sessions, with the SQLite pragmas nyutai relies on."""
+"""Engines and sessions, with the SQLite pragmas nyutai relies on.
+
+PostgreSQL URLs may name several servers (libpq's multi-host form, see docs/failover.md):
+``postgresql+psycopg://user@/nyutai?host=db-a:5432&host=db-b:5432&target_session_attrs=read-write``.
+libpq tries them in order and keeps the one that accepts writes, so after a failover a
+new connection reaches the promoted standby by itself. Every pooled connection is pinged
+before use (``pool_pre_ping``): one left over from the stopped primary is replaced, not
+handed to a request or to the recorder.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import db.changes  # noqa: F401 - installs the change feed on every Session of the process
+
+# Seconds libpq waits for each server named in the URL before trying the next (a host that
+# is down without refusing would otherwise hold a connection attempt for minutes).
+PG_CONNECT_TIMEOUT_SECONDS = 5
+# A server machine that loses power sends no reset: without these, a connection waiting on
+# it (the controller's commit, a console request) would hang for TCP's own timeouts (many
+# minutes). Probes after 10 s of silence, dropped after 3 unanswered (about 19 s), and data
+# unacknowledged for 15 s drops the connection; the caller then journals or answers 503.
+# A long query is not affected: the server's kernel answers probes while it computes.
+PG_TCP_OPTIONS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+
+# SQLSTATEs that mean "this server does not take writes now": a standby that has not been
+# promoted (read_only_sql_transaction), a server shutting down or starting up.
+UNAVAILABLE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
 
 # Seconds a writer waits for SQLite's lock before failing: the controller and web share the file.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -34,6 +63,8 @@ def make_engine(
     **kwargs: Any,
 ) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    if make_url(url).get_backend_name() == "postgresql":
+        kwargs = postgresql_options(url, kwargs)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, busy_timeout_ms))
@@ -44,6 +75,34 @@ def make_engine(
                 dbapi_conn.execute("PRAGMA synchronous=FULL")
 
     return engine
+
+
+def postgresql_options(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pre-ping every checkout, bound each connection attempt and notice a silent server
+    (PG_TCP_OPTIONS), unless the caller or the URL already says otherwise."""
+    out = {**kwargs}
+    out.setdefault("pool_pre_ping", True)
+    query = make_url(url).query
+    defaults: dict[str, int] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS, **PG_TCP_OPTIONS}
+    connect_args = {**out.get("connect_args", {})}
+    for key, value in defaults.items():
+        if key not in query:
+            connect_args.setdefault(key, value)
+    out["connect_args"] = connect_args
+    return out
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or written just now (refused or
+    cut connection, a standby still read-only, a locked SQLite file), not that the statement
+    was wrong: the caller should wait and try again, not report a bug."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return getattr(exc.orig, "sqlstate", None) in UNAVAILABLE_SQLSTATES
+    return False
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

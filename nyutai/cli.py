@@ -90,11 +90,18 @@ def controller(config_path: Path) -> None:
 
 @main.command()
 @config_option
-def web(config_path: Path) -> None:
+@click.option("--host", help="Listen on this address instead of [web] host.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Listen on this port instead of [web] port (several console processes on one "
+    "machine behind one proxy: see docs/failover.md).",
+)
+def web(config_path: Path, host: str | None, port: int | None) -> None:
     """Run the web console."""
     from web.serve import serve
 
-    serve(_load(config_path))
+    serve(_load(config_path), host=host, port=port)
 
 
 def _wait_for_command(

@@ -140,3 +140,89 @@ def test_four_eyes_and_totp_steps_on_postgresql(pg_url: str) -> None:
             assert accept_step(s, a.id, 101) is True
     finally:
         engine.dispose()
+
+
+def test_a_read_only_server_is_an_outage_for_the_recorder(pg_url: str, tmp_path: Path) -> None:
+    """A server that refuses writes ("cannot execute INSERT in a read-only transaction", what
+    a standby not promoted yet answers) sends the rows to the journal and raises
+    database_unavailable; once it takes writes again they are written once, chained."""
+    import queue
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, make_url, text
+
+    from controller.state import Call
+    from db.models import Alarm
+    from db.verify import verify_all
+    from readers.events import CardPresented
+
+    upgrade(pg_url)
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    cfg = replace(cfg, database=replace(cfg.database, url=pg_url))
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        seed_people(s, cfg)
+    name = make_url(pg_url).database
+    admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+    def read_only(on: bool) -> None:
+        with admin.connect() as conn:
+            setting = "SET default_transaction_read_only = on" if on else "RESET ALL"
+            conn.execute(text(f'ALTER DATABASE "{name}" {setting}'))
+            # the controller's pooled connections are cut: the new ones get the setting
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": name},
+            )
+
+    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
+    ctl.recorder.alarm_after = 0.2
+    ctl.start()
+
+    def tap(card: str) -> dict[str, object]:
+        answer: queue.Queue[dict[str, object]] = queue.Queue()
+        msg = CardPresented("sr-in", "felica", card, time.monotonic(), datetime.now(UTC))
+        ctl.queue.put(Call(lambda: answer.put(ctl.on_card(msg))))
+        return answer.get(timeout=10)
+
+    def wait(cond: object, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():  # type: ignore[operator]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    cards = [f"DEADBEEF{i:08X}" for i in range(6)]
+    try:
+        assert tap(cards[0])["decision"] == "denied"
+        ctl.sync()
+        read_only(True)
+        for c in cards[1:4]:
+            assert tap(c)["decision"] == "denied"  # decided from memory
+            ctl.sync()
+        wait(lambda: ctl.recorder.offline and ctl.recorder._alarm_event is not None)
+        assert ctl.recorder.journal  # the rows wait on the controller's disk
+        read_only(False)
+        wait(lambda: not ctl.recorder.offline)
+        for c in cards[4:]:
+            tap(c)
+            ctl.sync()
+        wait(lambda: ctl.recorder.idle())
+        with session_scope(factory) as s:
+            got = s.scalars(
+                select(Event.raw_card_id).where(Event.raw_card_id.in_(cards)).order_by(Event.seq)
+            ).all()
+            alarm = s.scalar(select(Alarm).where(Alarm.kind == "database_unavailable"))
+            result = verify_all(s, None)
+        assert list(got) == cards  # each once, in order
+        assert alarm is not None and alarm.restored_at is not None
+        assert result.ok, result.first
+    finally:
+        ctl.stop()
+        read_only(False)
+        admin.dispose()
+        engine.dispose()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from db.engine import database_unavailable
+
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 csrf = CSRFProtect()
 
 # No inline script or style anywhere: everything comes from /static.
@@ -32,20 +37,38 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def read_or_create_secret(path: Path) -> bytes:
-    """The signing key lives in the data directory (0600), created on first start."""
+    """The signing key lives in the data directory (0600), created on first start.
+
+    Every console process of a site must sign with the same key (sessions and CSRF tokens
+    cross processes behind one proxy). Processes sharing a data directory share the file;
+    two starting at once on a fresh one must not each write their own, so the key is
+    written to a private temporary file and linked into place: the first link wins and
+    everyone reads the winner's key."""
     try:
         key = path.read_bytes()
         if len(key) >= 32:
             return key
+        short = True
     except FileNotFoundError:
-        pass
+        short = False
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(64)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key)
+        f.write(os.urandom(64))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        if short:
+            os.replace(tmp, path)  # a key too short to keep is replaced
+        else:
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
     os.chmod(path, 0o600)
-    return key
+    return path.read_bytes()
 
 
 def _headers(resp: Response) -> Response:
@@ -79,6 +102,28 @@ def _error_page(code: int, reason: str | None = None) -> tuple[str | dict[str, s
     return render_template("error.html", code=code, message=message), code
 
 
+def _unavailable(e: DBAPIError) -> ResponseReturnValue:
+    """503 while the database is away (a failover, a restart): a page that reads nothing from
+    the database, and Retry-After. The pool pings before reuse, so a later request gets a
+    connection to whichever server answers then; nothing needs restarting."""
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path,
+        str(e.orig).splitlines()[0] if e.orig else e.__class__.__name__,
+    )
+    message = _("The database is not answering just now. Please try again in a moment.")
+    if request.path.startswith("/api/"):
+        resp = make_response({"error": message}, 503)
+    else:
+        # straight from the Jinja environment: render_template would run the context
+        # processors, and Flask-Login's asks the database for the signed-in operator
+        page = current_app.jinja_env.get_template("unavailable.html").render(message=message)
+        resp = make_response(page, 503)
+    resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     csrf.init_app(app)
@@ -109,6 +154,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> ResponseReturnValue:
         return _error_page(e.code or 500)
+
+    @app.errorhandler(DBAPIError)
+    def _database(e: DBAPIError) -> ResponseReturnValue:
+        if database_unavailable(e):
+            return _unavailable(e)
+        return _crash(e)
 
     @app.errorhandler(Exception)
     def _crash(e: Exception) -> ResponseReturnValue:
