@@ -125,6 +125,7 @@ class ApprovalKind(enum.StrEnum):
     """The operations that need a second person."""
 
     AUTHORIZATION = "authorization.approve"  # approve (or re-approve) an authorization
+    AUTHORIZATION_CHANGE = "authorization.change"  # change the terms of an approved one
     ADMINISTRATOR = "operator.administrator"  # create, promote or reactivate an administrator
     RETENTION = "retention.set"  # change the contract end or the retention period
     PURGE = "retention.purge"  # purge records after retention (carried out by the CLI)

@@ -109,6 +109,9 @@ AUDIT_ACTIONS = {
     "authorization.approve": Sentence("入室許可の承認", "Authorization approved"),
     "authorization.revoke": Sentence("入室許可の取消", "Authorization revoked"),
     "authorization.edit": Sentence("入室許可の変更", "Authorization changed"),
+    "authorization.change_request": Sentence(
+        "承認済み入室許可の変更申請", "Change of an approved authorization asked"
+    ),
     "antipassback.forgive": Sentence("在室状態のリセット", "In/out state reset"),
     "visit.create": Sentence("来訪の登録", "Visit registered"),
     "visit.badge_issued": Sentence("来訪者バッジの発行", "Visitor badge issued"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -58,6 +58,7 @@ bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 KIND_LABELS = {
     ApprovalKind.AUTHORIZATION: _l("Approve an authorization"),
+    ApprovalKind.AUTHORIZATION_CHANGE: _l("Change an approved authorization"),
     ApprovalKind.ADMINISTRATOR: _l("Make an administrator"),
     ApprovalKind.RETENTION: _l("Change the contract end or retention"),
     ApprovalKind.PURGE: _l("Purge records after retention"),
@@ -145,6 +146,47 @@ def _do_authorization(db: Session, req: ApprovalRequest) -> dict[str, Any]:
     after = {**snapshot(auth, (*AUTH_TERMS, "state")), **_both(db, req)}
     audit("authorization.approve", "authorization", auth.id, before=before, after=after)
     return {"authorization_id": auth.id, "state": auth.state}
+
+
+# the terms of an approved authorization a change request may set (person and area are
+# never changed: another person or area is another authorization)
+CHANGEABLE = ("valid_until", "default_purpose", "schedule")
+
+
+def change_params(auth: Authorization, proposed: dict[str, Any]) -> dict[str, Any]:
+    """A change request for approved ``auth``: its terms now (``before``, which must still
+    hold when the change is approved) and the proposed ones (``after``, JSON values)."""
+    return {
+        "authorization_id": auth.id,
+        "before": snapshot(auth, AUTH_TERMS),
+        "after": {k: proposed[k] for k in CHANGEABLE},
+    }
+
+
+def _do_authorization_change(db: Session, req: ApprovalRequest) -> dict[str, Any]:
+    """Apply an approved change: only if the authorization is still approved on the terms the
+    request was made against (anything else in between voids the request)."""
+    auth = db.get(Authorization, req.params.get("authorization_id"))
+    if auth is None:
+        raise ApprovalError("changed", "the authorization no longer exists")
+    if auth.state != AuthorizationState.APPROVED:
+        raise ApprovalError("changed", "the authorization is no longer approved")
+    if snapshot(auth, AUTH_TERMS) != req.params.get("before"):
+        raise ApprovalError("changed", "the authorization changed after the request")
+    after = req.params["after"]
+    before = snapshot(auth, (*AUTH_TERMS, "state"))
+    until = after.get("valid_until")
+    auth.valid_until = datetime.fromisoformat(until) if until else None
+    auth.default_purpose = after.get("default_purpose")
+    auth.schedule = after.get("schedule")
+    audit(
+        "authorization.edit",
+        "authorization",
+        auth.id,
+        before=before,
+        after={**snapshot(auth, (*AUTH_TERMS, "state")), **_both(db, req)},
+    )
+    return {"authorization_id": auth.id, "applied": after}
 
 
 def _end_sessions(db: Session, operator_id: int) -> None:
@@ -253,6 +295,7 @@ def _do_mfa_reset(db: Session, req: ApprovalRequest) -> dict[str, Any]:
 
 EXECUTORS: dict[str, Callable[[Session, ApprovalRequest], dict[str, Any]]] = {
     ApprovalKind.AUTHORIZATION: _do_authorization,
+    ApprovalKind.AUTHORIZATION_CHANGE: _do_authorization_change,
     ApprovalKind.ADMINISTRATOR: _do_administrator,
     ApprovalKind.RETENTION: _do_retention,
     ApprovalKind.UNLOCK: _do_unlock,
