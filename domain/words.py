@@ -70,6 +70,12 @@ AUDIT_ACTIONS = {
     "login.second_factor_timeout": Sentence("確認コード入力の時間切れ", "Code step timed out"),
     "login_failed_repeated": Sentence("ログイン失敗（繰り返し）", "Repeated failed sign-ins"),
     "login_refused_repeated": Sentence("ログイン拒否（繰り返し）", "Repeated refused sign-ins"),
+    "login.code_failed_repeated": Sentence(
+        "確認コードの誤り（繰り返し）", "Repeated wrong verification codes"
+    ),
+    "login.code_refused_repeated": Sentence(
+        "確認コードの拒否（繰り返し）", "Repeated refused verification codes"
+    ),
     "login_throttle": Sentence("ログインの待機", "Sign-in delayed (throttled)"),
     "mfa.enrol": Sentence("二要素認証の登録", "Second factor enrolled"),
     "mfa.reenrol": Sentence("二要素認証の再登録", "Second factor replaced"),
