@@ -46,6 +46,7 @@ from db.settings import (
     stored_value,
 )
 from web import totp
+from web.accounts import revoke_operator_tokens
 from web.audit import audit, snapshot
 from web.clock import now as clock
 from web.db import get_session
@@ -283,12 +284,15 @@ def _do_mfa_reset(db: Session, req: ApprovalRequest) -> dict[str, Any]:
         raise ApprovalError("changed", "the operator no longer exists")
     had = totp.remove_enrolment(db, op.id)
     _end_sessions(db, op.id)
+    # a reset means the factor may be in someone else's hands: what was made while it was
+    # (the operator's API tokens) ends too, as with a password reset
+    tokens = revoke_operator_tokens(db, op.id)
     audit(
         "mfa.reset",
         "operator",
         op.id,
         before={"method": "totp" if had else None},
-        after={"method": None, **_both(db, req)},
+        after={"method": None, "api_tokens_revoked": tokens, **_both(db, req)},
     )
     return {"operator_id": op.id, "removed": had}
 
