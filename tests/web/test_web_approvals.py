@@ -306,3 +306,22 @@ def test_a_change_request_is_void_when_the_authorization_moved_on(
     with session_factory() as s:
         auth = s.get(Authorization, site.auth_tanaka)
         assert auth.state == "revoked" and auth.valid_until is None
+
+
+def test_a_locked_card_is_not_unlocked_by_one_manager_by_way_of_another_state(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    with session_factory() as s:
+        card = s.get(Credential, site.tanaka_card)
+        card.state, card.failed_pin_count = CredentialState.LOCKED, 5
+        s.commit()
+    m = _signed_in(app, "manager")
+    page = f"/people/{site.tanaka}"
+    url = f"/people/cards/{site.tanaka_card}/state"
+    # "lost" (with a reason), then "active": would be an unlock by one person
+    m.post(url, {"state": "lost", "reason": "紛失届"}, page=page)
+    m.post(url, {"state": "active"}, page=page)
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "locked"
+    [req] = _requests(session_factory)
+    assert req.kind == "credential.unlock"  # the second step was only a request
