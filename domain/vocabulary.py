@@ -102,6 +102,8 @@ class NotificationState(enum.StrEnum):
 class NotificationKind(enum.StrEnum):
     BADGE_ISSUED = "badge_issued"
     FIRST_ENTRY = "first_entry"
+
+
 class SessionStage(enum.StrEnum):
     """How far a console sign-in has got (web_sessions.stage)."""
 
@@ -127,6 +129,7 @@ class ApprovalKind(enum.StrEnum):
     AUTHORIZATION = "authorization.approve"  # approve (or re-approve) an authorization
     AUTHORIZATION_CHANGE = "authorization.change"  # change the terms of an approved one
     ADMINISTRATOR = "operator.administrator"  # create, promote or reactivate an administrator
+    MANAGER = "operator.manager"  # create, promote or reactivate a manager (an approver)
     RETENTION = "retention.set"  # change the contract end or the retention period
     PURGE = "retention.purge"  # purge records after retention (carried out by the CLI)
     UNLOCK = "credential.unlock"  # unlock a card locked after wrong PINs

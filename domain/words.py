@@ -51,9 +51,7 @@ AUDIT_TARGETS = {
     "page": Sentence("画面", "Page"),
 }
 AUDIT_ACTIONS = {
-    "login.password_ok": Sentence(
-        "パスワード確認（第二要素待ち）", "Password accepted"
-    ),
+    "login.password_ok": Sentence("パスワード確認（第二要素待ち）", "Password accepted"),
     "approval.request": Sentence("二者承認の依頼", "Approval requested"),
     "approval.approve": Sentence("二者承認の承認", "Approval given"),
     "approval.reject": Sentence("二者承認の却下", "Approval rejected"),
@@ -62,6 +60,7 @@ AUDIT_ACTIONS = {
     "approval.expire": Sentence("二者承認の期限切れ", "Approval request expired"),
     "credential.unlock": Sentence("カードのロック解除", "Card unlocked"),
     "operator.administrator": Sentence("管理者の追加・昇格", "Administrator added or promoted"),
+    "operator.manager": Sentence("保護責任者の追加・昇格", "Manager added or promoted"),
     "login.code_failed": Sentence("確認コードの誤り", "Wrong verification code"),
     "login.code_replayed": Sentence("使用済み確認コードの再使用", "Verification code replayed"),
     "login.second_factor_lockout": Sentence(

@@ -61,6 +61,7 @@ KIND_LABELS = {
     ApprovalKind.AUTHORIZATION: _l("Approve an authorization"),
     ApprovalKind.AUTHORIZATION_CHANGE: _l("Change an approved authorization"),
     ApprovalKind.ADMINISTRATOR: _l("Make an administrator"),
+    ApprovalKind.MANAGER: _l("Make a manager"),
     ApprovalKind.RETENTION: _l("Change the contract end or retention"),
     ApprovalKind.PURGE: _l("Purge records after retention"),
     ApprovalKind.UNLOCK: _l("Unlock a card locked by wrong PINs"),
@@ -198,32 +199,42 @@ def _end_sessions(db: Session, operator_id: int) -> None:
     )
 
 
+# the roles that decide four-eyes steps: making one is itself a four-eyes step, or one
+# administrator could make the "second person" they need (a manager account they hold)
+APPROVER_ROLES: dict[str, str] = {
+    Role.ADMINISTRATOR: ApprovalKind.ADMINISTRATOR,
+    Role.MANAGER: ApprovalKind.MANAGER,
+}
+
+
 def _do_administrator(db: Session, req: ApprovalRequest) -> dict[str, Any]:
+    role = Role.MANAGER if req.kind == ApprovalKind.MANAGER else Role.ADMINISTRATOR
     op = db.get(Operator, req.params.get("operator_id"))
     if op is None:
         raise ApprovalError("changed", "the operator no longer exists")
     if (op.role, op.active) != (req.params.get("role_before"), req.params.get("active_before")):
         raise ApprovalError("changed", "the operator changed after the request")
     before = snapshot(op, ("username", "role", "active"))
-    op.role, op.active = Role.ADMINISTRATOR, True
+    op.role, op.active = role, True
     _end_sessions(db, op.id)  # a new role takes effect at the next sign-in (with MFA)
     after = {**snapshot(op, ("username", "role", "active")), **_both(db, req)}
-    audit("operator.administrator", "operator", op.id, before=before, after=after)
+    audit(req.kind, "operator", op.id, before=before, after=after)
     return {"operator_id": op.id, "role": op.role}
 
 
 RETENTION_KEYS = (CONTRACT_END, RETENTION_YEARS)
 
 
-def ask_administrator(op: Operator) -> ApprovalRequest | None:
-    """Ask for ``op`` to become an active administrator (created, promoted or reactivated)."""
+def ask_administrator(op: Operator, role: str = Role.ADMINISTRATOR) -> ApprovalRequest | None:
+    """Ask for ``op`` to become an active administrator or manager (``role``: created,
+    promoted or reactivated)."""
     params = {
         "operator_id": op.id,
         "username": op.username,
         "role_before": op.role,
         "active_before": op.active,
     }
-    return ask(ApprovalKind.ADMINISTRATOR, params, request.form.get("reason") or None)
+    return ask(APPROVER_ROLES[role], params, request.form.get("reason") or None)
 
 
 def ask_retention(key: str, value: Any) -> ApprovalRequest | None:
@@ -301,6 +312,7 @@ EXECUTORS: dict[str, Callable[[Session, ApprovalRequest], dict[str, Any]]] = {
     ApprovalKind.AUTHORIZATION: _do_authorization,
     ApprovalKind.AUTHORIZATION_CHANGE: _do_authorization_change,
     ApprovalKind.ADMINISTRATOR: _do_administrator,
+    ApprovalKind.MANAGER: _do_administrator,
     ApprovalKind.RETENTION: _do_retention,
     ApprovalKind.UNLOCK: _do_unlock,
     ApprovalKind.MFA_RESET: _do_mfa_reset,

@@ -325,3 +325,40 @@ def test_a_locked_card_is_not_unlocked_by_one_manager_by_way_of_another_state(
         assert s.get(Credential, site.tanaka_card).state == "locked"
     [req] = _requests(session_factory)
     assert req.kind == "credential.unlock"  # the second step was only a request
+
+
+def test_a_new_manager_waits_for_a_second_person(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    """Managers decide four-eyes steps: were making one a step of one administrator, that
+    administrator could make the second person they need."""
+    admin = _signed_in(app, "administrator")
+    admin.post(
+        "/admin/operators",
+        {"username": "mgr3", "role": "manager", "password": "a long manager passphrase"},
+        page="/admin/",
+    )
+    with session_factory() as s:
+        new = s.scalars(select(Operator).where(Operator.username == "mgr3")).one()
+        assert new.role == "manager" and new.active is False
+    [req] = _requests(session_factory)
+    assert req.kind == "operator.manager"
+    admin.post(f"/approvals/{req.id}/approve", page="/approvals/")  # own request: refused
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is False
+        gid = s.scalar(select(Operator.id).where(Operator.username == "guard"))
+    # promoting a guard to manager is asked, not done
+    admin.post(f"/admin/operators/{gid}", {"role": "manager", "active": "1"}, page="/admin/")
+    with session_factory() as s:
+        assert s.get(Operator, gid).role == "guard"
+    _signed_in(app, "manager").post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is True
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "operator.manager")).one()
+        assert (
+            row.after["requested_by"] == "administrator" and row.after["approved_by"] == "manager"
+        )
+    # other roles stay one administrator's step
+    admin.post(f"/admin/operators/{gid}", {"role": "auditor", "active": "1"}, page="/admin/")
+    with session_factory() as s:
+        assert s.get(Operator, gid).role == "auditor"
