@@ -32,7 +32,9 @@ A, M = Role.ADMINISTRATOR, Role.MANAGER
 # who may ask for each kind of operation
 REQUESTERS: dict[str, frozenset[str]] = {
     ApprovalKind.AUTHORIZATION: frozenset({M}),
+    ApprovalKind.AUTHORIZATION_CHANGE: frozenset({M}),
     ApprovalKind.ADMINISTRATOR: frozenset({A}),
+    ApprovalKind.MANAGER: frozenset({A}),
     ApprovalKind.RETENTION: frozenset({A, M}),
     ApprovalKind.PURGE: frozenset({A, M}),
     ApprovalKind.UNLOCK: frozenset({M}),
@@ -44,7 +46,9 @@ REQUESTERS: dict[str, frozenset[str]] = {
 # second one without a shell; db.retention insists on a manager for purges (5(10)).
 APPROVERS: dict[str, frozenset[str]] = {
     ApprovalKind.AUTHORIZATION: frozenset({M}),
+    ApprovalKind.AUTHORIZATION_CHANGE: frozenset({M}),
     ApprovalKind.ADMINISTRATOR: frozenset({A, M}),
+    ApprovalKind.MANAGER: frozenset({A, M}),
     ApprovalKind.RETENTION: frozenset({A, M}),
     ApprovalKind.PURGE: frozenset({M}),
     ApprovalKind.UNLOCK: frozenset({M}),

@@ -17,6 +17,12 @@ for the attacker's requests) and does not count as a failure, so hammering does 
 the delay. Counts start again after an hour without failures. Keys are the typed name, known
 or not, so an unknown name is answered exactly like a real one.
 
+The second factor (TOTP and recovery codes at sign-in, and codes at re-authentication) is
+counted the same way under its own keys (``scope=CODE``: ``code-pair:``, ``code-addr:``,
+``code-name:``), with the same rules and delays. Its own keys, because the right password
+ends a client's ``pair`` delay: a guesser who knows the password must not wipe their count
+of wrong codes by giving it again.
+
 Audit: the first failure for a name in a 15-minute window is one ``login_failed`` row (the
 caller writes it, with the request's address); the rest of the window is counted and written
 as one ``login_failed_repeated`` row (failures, refusals, the addresses) when the window has
@@ -43,6 +49,7 @@ from db.models import AuditLog, LoginThrottle, Operator
 log = logging.getLogger(__name__)
 
 ADDR, NAME, PAIR = "addr", "name", "pair"
+PASSWORD, CODE = "", "code-"  # scopes: the prefix of their keys
 BASE_DELAY = timedelta(seconds=30)
 RESET_AFTER = timedelta(hours=1)  # a key's failure count starts again after this long
 AUDIT_WINDOW = timedelta(minutes=15)
@@ -68,12 +75,12 @@ def _name(name: str) -> str:
     return name.strip()[:64]
 
 
-def _key(kind: str, addr: str, name: str) -> str:
+def _key(kind: str, addr: str, name: str, scope: str = PASSWORD) -> str:
     if kind == ADDR:
-        return f"addr:{addr}"
+        return f"{scope}addr:{addr}"
     if kind == NAME:
-        return f"name:{_name(name)}"
-    return f"pair:{addr}|{_name(name)}"
+        return f"{scope}name:{_name(name)}"
+    return f"{scope}pair:{addr}|{_name(name)}"
 
 
 def delay_after(kind: str, failures: int) -> timedelta | None:
@@ -113,37 +120,47 @@ def _blocked_for(row: LoginThrottle | None, now: datetime) -> int | None:
 
 
 def check(
-    session: Session, addr: str, name: str, now: datetime, *, known_address: bool = False
+    session: Session,
+    addr: str,
+    name: str,
+    now: datetime,
+    *,
+    known_address: bool = False,
+    scope: str = PASSWORD,
 ) -> int | None:
     """Seconds the client must wait before this attempt is looked at, or None to go on.
 
     A refusal is counted for the audit summary (flushes; the caller commits).
     """
     rows = {
-        kind: session.get(LoginThrottle, _key(kind, addr, name), populate_existing=True)
+        kind: session.get(LoginThrottle, _key(kind, addr, name, scope), populate_existing=True)
         for kind in (ADDR, PAIR, NAME)
     }
     wait = _blocked_for(rows[ADDR], now)
     if wait is not None:
-        _count(session, _key(ADDR, addr, name), now, refused=True, detail=_name(name))
+        _count(session, _key(ADDR, addr, name, scope), now, refused=True, detail=_name(name))
         return wait
     waits = [_blocked_for(rows[PAIR], now)]
     if not known_address:
         waits.append(_blocked_for(rows[NAME], now))
     wait = max((w for w in waits if w is not None), default=None)
     if wait is not None:
-        _count(session, _key(NAME, addr, name), now, refused=True, detail=addr)
+        _count(session, _key(NAME, addr, name, scope), now, refused=True, detail=addr)
     return wait
 
 
-def record_failure(session: Session, addr: str, name: str, now: datetime) -> bool:
-    """Count a wrong password (or unknown name) on all three keys and set their delays.
+def record_failure(
+    session: Session, addr: str, name: str, now: datetime, *, scope: str = PASSWORD
+) -> bool:
+    """Count a wrong password (or unknown name), or in ``scope=CODE`` a wrong code, on all
+    three keys and set their delays.
 
     Returns True when this is the first failure for the name in its audit window: the caller
-    then writes the ``login_failed`` row. Flushes; the caller commits.
+    then writes its own row (``login_failed``, ``login.code_failed`` ...). Flushes; the caller
+    commits.
     """
     for kind in (PAIR, ADDR, NAME):
-        row = _locked(session, _key(kind, addr, name))
+        row = _locked(session, _key(kind, addr, name, scope))
         if row.last_failure_at is not None and now - row.last_failure_at > RESET_AFTER:
             row.failures = 0
         row.failures += 1
@@ -153,34 +170,35 @@ def record_failure(session: Session, addr: str, name: str, now: datetime) -> boo
         if delay:
             log.info("sign-in throttle %s: %d failures, delay %s", kind, row.failures, delay)
     session.flush()
-    return _count(session, _key(NAME, addr, name), now, refused=False, detail=addr)
+    return _count(session, _key(NAME, addr, name, scope), now, refused=False, detail=addr)
 
 
-def record_success(session: Session, addr: str, name: str) -> None:
+def record_success(session: Session, addr: str, name: str, *, scope: str = PASSWORD) -> None:
     """The right password from this client: its own (address, name) count starts again.
 
     The name's and the address's counts stay: a guesser who also knows one password must not
     wipe the evidence or the delay of the others.
     """
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _key(PAIR, addr, name)))
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _key(PAIR, addr, name, scope)))
 
 
 def forget_name(session: Session, name: str) -> None:
     """An administrator reset this operator's password: their delays end (the audit windows
     of the name stay, so nothing of what happened is lost)."""
     name = _name(name)
-    session.execute(
-        delete(LoginThrottle).where(
-            LoginThrottle.key.startswith("pair:"),
-            LoginThrottle.key.endswith("|" + name, autoescape=True),
-            LoginThrottle.window_started_at.is_(None),
+    for scope in (PASSWORD, CODE):
+        session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.key.startswith(f"{scope}pair:", autoescape=True),
+                LoginThrottle.key.endswith("|" + name, autoescape=True),
+                LoginThrottle.window_started_at.is_(None),
+            )
         )
-    )
-    session.execute(
-        update(LoginThrottle)
-        .where(LoginThrottle.key == _key(NAME, "", name))
-        .values(failures=0, blocked_until=None)
-    )
+        session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == _key(NAME, "", name, scope))
+            .values(failures=0, blocked_until=None)
+        )
 
 
 def _count(session: Session, key: str, now: datetime, *, refused: bool, detail: str) -> bool:
@@ -214,6 +232,8 @@ def _write_summary(session: Session, row: LoginThrottle, now: datetime) -> None:
         return
     assert row.window_started_at is not None
     kind, _sep, rest = row.key.partition(":")
+    code = kind.startswith(CODE)
+    kind = kind.removeprefix(CODE)
     since = row.window_started_at
     until = min(now, since + AUDIT_WINDOW)
     after: dict[str, Any] = {
@@ -225,11 +245,13 @@ def _write_summary(session: Session, row: LoginThrottle, now: datetime) -> None:
     target_id: str | None
     if kind == NAME:
         op_id = session.scalar(select(Operator.id).where(Operator.username == rest))
-        action, target_type, username = "login_failed_repeated", "operator", rest
+        action = "login.code_failed_repeated" if code else "login_failed_repeated"
+        target_type, username = "operator", rest
         target_id = None if op_id is None else str(op_id)
         after["addresses"] = list(row.window_detail or [])
     else:  # addr: refusals while the address itself was blocked
-        action, target_type, target_id, username = "login_refused_repeated", "address", rest, None
+        action = "login.code_refused_repeated" if code else "login_refused_repeated"
+        target_type, target_id, username = "address", rest, None
         after["names"] = list(row.window_detail or [])
     append_audit(
         session,

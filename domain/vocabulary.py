@@ -139,7 +139,9 @@ class ApprovalKind(enum.StrEnum):
     """The operations that need a second person."""
 
     AUTHORIZATION = "authorization.approve"  # approve (or re-approve) an authorization
+    AUTHORIZATION_CHANGE = "authorization.change"  # change the terms of an approved one
     ADMINISTRATOR = "operator.administrator"  # create, promote or reactivate an administrator
+    MANAGER = "operator.manager"  # create, promote or reactivate a manager (an approver)
     RETENTION = "retention.set"  # change the contract end or the retention period
     PURGE = "retention.purge"  # purge records after retention (carried out by the CLI)
     UNLOCK = "credential.unlock"  # unlock a card locked after wrong PINs

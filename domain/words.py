@@ -61,6 +61,7 @@ AUDIT_ACTIONS = {
     "approval.expire": Sentence("二者承認の期限切れ", "Approval request expired"),
     "credential.unlock": Sentence("カードのロック解除", "Card unlocked"),
     "operator.administrator": Sentence("管理者の追加・昇格", "Administrator added or promoted"),
+    "operator.manager": Sentence("保護責任者の追加・昇格", "Manager added or promoted"),
     "login.code_failed": Sentence("確認コードの誤り", "Wrong verification code"),
     "login.code_replayed": Sentence("使用済み確認コードの再使用", "Verification code replayed"),
     "login.second_factor_lockout": Sentence(
@@ -69,6 +70,12 @@ AUDIT_ACTIONS = {
     "login.second_factor_timeout": Sentence("確認コード入力の時間切れ", "Code step timed out"),
     "login_failed_repeated": Sentence("ログイン失敗（繰り返し）", "Repeated failed sign-ins"),
     "login_refused_repeated": Sentence("ログイン拒否（繰り返し）", "Repeated refused sign-ins"),
+    "login.code_failed_repeated": Sentence(
+        "確認コードの誤り（繰り返し）", "Repeated wrong verification codes"
+    ),
+    "login.code_refused_repeated": Sentence(
+        "確認コードの拒否（繰り返し）", "Repeated refused verification codes"
+    ),
     "login_throttle": Sentence("ログインの待機", "Sign-in delayed (throttled)"),
     "mfa.enrol": Sentence("二要素認証の登録", "Second factor enrolled"),
     "mfa.reenrol": Sentence("二要素認証の再登録", "Second factor replaced"),
@@ -108,6 +115,9 @@ AUDIT_ACTIONS = {
     "authorization.approve": Sentence("入室許可の承認", "Authorization approved"),
     "authorization.revoke": Sentence("入室許可の取消", "Authorization revoked"),
     "authorization.edit": Sentence("入室許可の変更", "Authorization changed"),
+    "authorization.change_request": Sentence(
+        "承認済み入室許可の変更申請", "Change of an approved authorization asked"
+    ),
     "antipassback.forgive": Sentence("在室状態のリセット", "In/out state reset"),
     "visit.create": Sentence("来訪の登録", "Visit registered"),
     "visit.badge_issued": Sentence("来訪者バッジの発行", "Visitor badge issued"),

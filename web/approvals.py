@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -46,6 +46,7 @@ from db.settings import (
     stored_value,
 )
 from web import totp
+from web.accounts import revoke_operator_tokens
 from web.audit import audit, snapshot
 from web.clock import now as clock
 from web.db import get_session
@@ -58,7 +59,9 @@ bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 KIND_LABELS = {
     ApprovalKind.AUTHORIZATION: _l("Approve an authorization"),
+    ApprovalKind.AUTHORIZATION_CHANGE: _l("Change an approved authorization"),
     ApprovalKind.ADMINISTRATOR: _l("Make an administrator"),
+    ApprovalKind.MANAGER: _l("Make a manager"),
     ApprovalKind.RETENTION: _l("Change the contract end or retention"),
     ApprovalKind.PURGE: _l("Purge records after retention"),
     ApprovalKind.UNLOCK: _l("Unlock a card locked by wrong PINs"),
@@ -147,6 +150,47 @@ def _do_authorization(db: Session, req: ApprovalRequest) -> dict[str, Any]:
     return {"authorization_id": auth.id, "state": auth.state}
 
 
+# the terms of an approved authorization a change request may set (person and area are
+# never changed: another person or area is another authorization)
+CHANGEABLE = ("valid_until", "default_purpose", "schedule")
+
+
+def change_params(auth: Authorization, proposed: dict[str, Any]) -> dict[str, Any]:
+    """A change request for approved ``auth``: its terms now (``before``, which must still
+    hold when the change is approved) and the proposed ones (``after``, JSON values)."""
+    return {
+        "authorization_id": auth.id,
+        "before": snapshot(auth, AUTH_TERMS),
+        "after": {k: proposed[k] for k in CHANGEABLE},
+    }
+
+
+def _do_authorization_change(db: Session, req: ApprovalRequest) -> dict[str, Any]:
+    """Apply an approved change: only if the authorization is still approved on the terms the
+    request was made against (anything else in between voids the request)."""
+    auth = db.get(Authorization, req.params.get("authorization_id"))
+    if auth is None:
+        raise ApprovalError("changed", "the authorization no longer exists")
+    if auth.state != AuthorizationState.APPROVED:
+        raise ApprovalError("changed", "the authorization is no longer approved")
+    if snapshot(auth, AUTH_TERMS) != req.params.get("before"):
+        raise ApprovalError("changed", "the authorization changed after the request")
+    after = req.params["after"]
+    before = snapshot(auth, (*AUTH_TERMS, "state"))
+    until = after.get("valid_until")
+    auth.valid_until = datetime.fromisoformat(until) if until else None
+    auth.default_purpose = after.get("default_purpose")
+    auth.schedule = after.get("schedule")
+    audit(
+        "authorization.edit",
+        "authorization",
+        auth.id,
+        before=before,
+        after={**snapshot(auth, (*AUTH_TERMS, "state")), **_both(db, req)},
+    )
+    return {"authorization_id": auth.id, "applied": after}
+
+
 def _end_sessions(db: Session, operator_id: int) -> None:
     db.execute(
         update(WebSession)
@@ -155,32 +199,42 @@ def _end_sessions(db: Session, operator_id: int) -> None:
     )
 
 
+# the roles that decide four-eyes steps: making one is itself a four-eyes step, or one
+# administrator could make the "second person" they need (a manager account they hold)
+APPROVER_ROLES: dict[str, str] = {
+    Role.ADMINISTRATOR: ApprovalKind.ADMINISTRATOR,
+    Role.MANAGER: ApprovalKind.MANAGER,
+}
+
+
 def _do_administrator(db: Session, req: ApprovalRequest) -> dict[str, Any]:
+    role = Role.MANAGER if req.kind == ApprovalKind.MANAGER else Role.ADMINISTRATOR
     op = db.get(Operator, req.params.get("operator_id"))
     if op is None:
         raise ApprovalError("changed", "the operator no longer exists")
     if (op.role, op.active) != (req.params.get("role_before"), req.params.get("active_before")):
         raise ApprovalError("changed", "the operator changed after the request")
     before = snapshot(op, ("username", "role", "active"))
-    op.role, op.active = Role.ADMINISTRATOR, True
+    op.role, op.active = role, True
     _end_sessions(db, op.id)  # a new role takes effect at the next sign-in (with MFA)
     after = {**snapshot(op, ("username", "role", "active")), **_both(db, req)}
-    audit("operator.administrator", "operator", op.id, before=before, after=after)
+    audit(req.kind, "operator", op.id, before=before, after=after)
     return {"operator_id": op.id, "role": op.role}
 
 
 RETENTION_KEYS = (CONTRACT_END, RETENTION_YEARS)
 
 
-def ask_administrator(op: Operator) -> ApprovalRequest | None:
-    """Ask for ``op`` to become an active administrator (created, promoted or reactivated)."""
+def ask_administrator(op: Operator, role: str = Role.ADMINISTRATOR) -> ApprovalRequest | None:
+    """Ask for ``op`` to become an active administrator or manager (``role``: created,
+    promoted or reactivated)."""
     params = {
         "operator_id": op.id,
         "username": op.username,
         "role_before": op.role,
         "active_before": op.active,
     }
-    return ask(ApprovalKind.ADMINISTRATOR, params, request.form.get("reason") or None)
+    return ask(APPROVER_ROLES[role], params, request.form.get("reason") or None)
 
 
 def ask_retention(key: str, value: Any) -> ApprovalRequest | None:
@@ -241,19 +295,24 @@ def _do_mfa_reset(db: Session, req: ApprovalRequest) -> dict[str, Any]:
         raise ApprovalError("changed", "the operator no longer exists")
     had = totp.remove_enrolment(db, op.id)
     _end_sessions(db, op.id)
+    # a reset means the factor may be in someone else's hands: what was made while it was
+    # (the operator's API tokens) ends too, as with a password reset
+    tokens = revoke_operator_tokens(db, op.id)
     audit(
         "mfa.reset",
         "operator",
         op.id,
         before={"method": "totp" if had else None},
-        after={"method": None, **_both(db, req)},
+        after={"method": None, "api_tokens_revoked": tokens, **_both(db, req)},
     )
     return {"operator_id": op.id, "removed": had}
 
 
 EXECUTORS: dict[str, Callable[[Session, ApprovalRequest], dict[str, Any]]] = {
     ApprovalKind.AUTHORIZATION: _do_authorization,
+    ApprovalKind.AUTHORIZATION_CHANGE: _do_authorization_change,
     ApprovalKind.ADMINISTRATOR: _do_administrator,
+    ApprovalKind.MANAGER: _do_administrator,
     ApprovalKind.RETENTION: _do_retention,
     ApprovalKind.UNLOCK: _do_unlock,
     ApprovalKind.MFA_RESET: _do_mfa_reset,

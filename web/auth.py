@@ -211,9 +211,11 @@ def client_address() -> str:
     return (request.remote_addr or "unknown")[:64]
 
 
-def _known_address(op: Operator | None, addr: str) -> bool:
+def known_address(op: Operator | None, addr: str) -> bool:
     """Has ``op`` signed in from ``addr`` recently? Then a distributed guesser slowing the
-    name down does not keep them out (db.throttle)."""
+    name down does not keep them out (db.throttle). Only completed sign-ins count: a session
+    that got no further than the password (someone who knows it, without the second factor)
+    must not make the guesser's address a known one."""
     if op is None:
         return False
     since = utcnow() - timedelta(days=throttle.KNOWN_ADDRESS_DAYS)
@@ -223,13 +225,14 @@ def _known_address(op: Operator | None, addr: str) -> bool:
             WebSession.operator_id == op.id,
             WebSession.remote_addr == addr,
             WebSession.created_at >= since,
+            WebSession.stage == SessionStage.FULL,
         )
         .limit(1)
     )
     return found is not None
 
 
-def _too_many(template: str, wait: int, **context: Any) -> ResponseReturnValue:
+def too_many(template: str, wait: int, **context: Any) -> ResponseReturnValue:
     """429 with Retry-After: the page again, saying to wait (flashed before rendering)."""
     flash(_("Too many failed attempts. Try again later."), "error")
     resp = make_response(render_template(template, **context), 429)
@@ -258,12 +261,12 @@ def login() -> ResponseReturnValue:
         # during the password check, or concurrent sign-ins queue behind it
         db.commit()
         op = db.scalar(select(Operator).where(Operator.username == username))
-        wait = throttle.check(db, addr, username, now, known_address=_known_address(op, addr))
+        wait = throttle.check(db, addr, username, now, known_address=known_address(op, addr))
         if wait is not None:
             # the same answer for every name, known or not; the password is not looked at
             db.commit()
             log.info("sign-in for %r from %s refused: wait %d s", username[:64], addr, wait)
-            return _too_many("login.html", wait, form=form)
+            return too_many("login.html", wait, form=form)
         ok = verify_password(op.password_hash if op else None, form.password.data)
         if not ok or op is None or not op.active:
             if throttle.record_failure(db, addr, username, now):
@@ -346,7 +349,7 @@ def account() -> ResponseReturnValue:
         wait = throttle.check(db, addr, op.username, now, known_address=True)
         if wait is not None:
             db.commit()
-            return _too_many("account.html", wait)
+            return too_many("account.html", wait)
         if not verify_password(op.password_hash, current):
             throttle.record_failure(db, addr, op.username, now)
             audit("password_change_failed", "operator", op.id)

@@ -101,6 +101,7 @@ def operators_reset_mfa(config_path: Path, username: str, reason: str) -> None:
     console (the only administrator lost their phone and recovery codes). Audited; the
     operator enrols again at the next sign-in."""
     from db.models import OperatorMfa, RecoveryCode, WebSession
+    from web.accounts import revoke_operator_tokens
 
     with session_scope(_factory(config_path)) as session:
         op = session.scalar(select(Operator).where(Operator.username == username))
@@ -112,6 +113,7 @@ def operators_reset_mfa(config_path: Path, username: str, reason: str) -> None:
         session.query(WebSession).filter(
             WebSession.operator_id == op.id, WebSession.revoked_at.is_(None)
         ).update({"revoked_at": utcnow()})
+        tokens = revoke_operator_tokens(session, op.id)  # as with a password reset
         append_audit(
             session,
             AuditLog(
@@ -121,7 +123,12 @@ def operators_reset_mfa(config_path: Path, username: str, reason: str) -> None:
                 target_type="operator",
                 target_id=str(op.id),
                 before={"method": "totp" if had else None},
-                after={"method": None, "reason": reason[:1000], "channel": "command line"},
+                after={
+                    "method": None,
+                    "reason": reason[:1000],
+                    "channel": "command line",
+                    "api_tokens_revoked": tokens,
+                },
             ),
         )
     click.echo(f"second factor of {username!r} removed; they enrol again at the next sign-in")
@@ -167,11 +174,20 @@ def _cli_actor() -> str:
 def api_token_create(config_path: Path, username: str, label: str, days: int) -> None:
     """Create a token; it is printed once and only its hash is stored."""
     from web.accounts import create_api_token
+    from web.mfa import required_for
+    from web.totp import enrolment
 
     with session_scope(_factory(config_path)) as session:
         op = session.scalar(select(Operator).where(Operator.username == username))
         if op is None or not op.active:
             raise click.ClickException(f"no active operator {username!r}")
+        if required_for(op.role) and enrolment(session, op.id) is None:
+            # in the console this operator can do nothing before enrolling a second factor
+            # (and a second-factor reset revokes their tokens): no token stands in for it
+            raise click.ClickException(
+                f"{username!r} is a {op.role} without a second factor: they sign in to the"
+                " console and enrol one first"
+            )
         _id, token = create_api_token(session, op, label, valid_days=days, actor_name=_cli_actor())
     click.echo(token)
 

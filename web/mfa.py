@@ -34,9 +34,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from db import throttle
 from db.models import Operator, OperatorMfa, Role, SessionStage, WebSession
+from db.types import utcnow
 from web import totp
 from web.audit import audit
+from web.auth import client_address, known_address, too_many
 from web.clock import now as clock
 from web.db import get_session
 from web.roles import LOGGED_IN, PUBLIC, requires
@@ -142,9 +145,18 @@ def _next() -> str:
 
 
 def _failed(ws: WebSession, op: Operator, action: str) -> ResponseReturnValue | None:
-    """Count a wrong code; after MAX_FAILURES the half session ends (None: keep asking)."""
+    """Count a wrong code (db.throttle, per account and client, and per session); after
+    MAX_FAILURES the half session ends (None: keep asking).
+
+    Audit like wrong passwords: the first wrong code for the operator in a window is a row,
+    the rest of the window one ``login.code_failed_repeated`` row (db.throttle). A replayed
+    code (a right code used already: someone saw it) is always a row of its own."""
     ws.mfa_failures += 1
-    audit(action, "operator", op.id, operator=op, after={"failures": ws.mfa_failures})
+    first = throttle.record_failure(
+        get_session(), client_address(), op.username, utcnow(), scope=throttle.CODE
+    )
+    if first or action == "login.code_replayed":
+        audit(action, "operator", op.id, operator=op, after={"failures": ws.mfa_failures})
     log.info("%s for operator %d from %s", action, op.id, request.remote_addr)
     if ws.mfa_failures >= MAX_FAILURES:
         ws.revoked_at = clock()
@@ -183,6 +195,21 @@ def _check_code(op_id: int, code: str, recovery: bool = True) -> str | None:
     return "totp"
 
 
+def _code_wait(op: Operator, scope: str = throttle.CODE) -> int | None:
+    """Seconds this client must wait before its next code (or, for re-authentication, its
+    password: ``scope``) for ``op`` is looked at; None to go on (db.throttle). Commits."""
+    db = get_session()
+    addr, now = client_address(), utcnow()
+    throttle.flush_due(db, now)
+    wait = throttle.check(
+        db, addr, op.username, now, known_address=known_address(op, addr), scope=scope
+    )
+    db.commit()
+    if wait is not None:
+        log.info("code for operator %d from %s refused: wait %d s", op.id, addr, wait)
+    return wait
+
+
 @bp.route("/login/mfa", methods=["GET", "POST"])
 @requires(PUBLIC)
 def challenge() -> ResponseReturnValue:
@@ -194,6 +221,9 @@ def challenge() -> ResponseReturnValue:
         return redirect(url_for("auth.login"))
     ws, op = pending
     if request.method == "POST":
+        if (wait := _code_wait(op)) is not None:
+            # the same answer as a throttled password; the code is not looked at
+            return too_many("mfa_challenge.html", wait, next=request.values.get("next"))
         code = request.form.get("code", "")[:64]
         how = _check_code(op.id, code)
         if how is None:
@@ -206,6 +236,7 @@ def challenge() -> ResponseReturnValue:
             else:
                 flash(_("The code is wrong."), "error")
             return render_template("mfa_challenge.html", next=request.values.get("next")), 401
+        throttle.record_success(get_session(), client_address(), op.username, scope=throttle.CODE)
         if how == "recovery_code":
             left = totp.recovery_codes_left(get_session(), op.id)
             audit("mfa.recovery_code_used", "operator", op.id, operator=op, after={"left": left})
@@ -391,18 +422,26 @@ def reauth() -> ResponseReturnValue:
         from web.accounts import verify_password
 
         password, code = request.form.get("password", ""), request.form.get("code", "")[:64]
+        # counted like sign-in (db.throttle): codes under the codes' keys, passwords under
+        # the passwords' keys, so a borrowed session guesses no faster than the login page
+        scope = throttle.CODE if code and enrolled else throttle.PASSWORD
+        if (wait := _code_wait(op, scope)) is not None:
+            return too_many("reauth.html", wait, enrolled=enrolled, next=request.values.get("next"))
         if code and enrolled:
             ok = _check_code(op.id, code, recovery=False) == "totp"  # not for recovery codes
         else:
             ok = bool(password) and verify_password(op.password_hash, password[:1024])
+        addr = client_address()
         if ok:
+            throttle.record_success(db, addr, op.username, scope=scope)
             ws.reauth_at = clock()
             ws.mfa_failures = 0
             audit("reauth", "operator", op.id, after={"with": "code" if code else "password"})
             db.commit()
             return redirect(_next())
         ws.mfa_failures += 1
-        audit("reauth_failed", "operator", op.id, after={"failures": ws.mfa_failures})
+        if throttle.record_failure(db, addr, op.username, utcnow(), scope=scope):
+            audit("reauth_failed", "operator", op.id, after={"failures": ws.mfa_failures})
         if ws.mfa_failures >= MAX_FAILURES:
             ws.revoked_at = clock()
             db.commit()

@@ -234,3 +234,131 @@ def test_requester_may_withdraw(app: Flask, site: Site, session_factory: Any) ->
     assert _requests(session_factory)[0].state == "pending"
     first.post(f"/approvals/{req.id}/cancel", page="/approvals/")
     assert _requests(session_factory)[0].state == "cancelled"
+
+
+def _door_terms(session_factory: Any, site: Site) -> tuple[Any, ...]:
+    """What the door controller loads for Tanaka in the My Number room (controller.facts)."""
+    from controller.facts import load_person_facts
+
+    with session_factory() as s:
+        _person, auths, _visit = load_person_facts(s, site.tanaka, site.mynumber_room)
+    return tuple((a.valid_until, a.schedule) for a in auths)
+
+
+def test_editing_an_approved_authorization_needs_a_second_manager(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    with session_factory() as s:
+        [auth_id] = s.scalars(
+            select(Authorization.id).where(
+                Authorization.person_id == site.tanaka,
+                Authorization.area_id == site.mynumber_room,
+            )
+        ).all()
+    door_before = _door_terms(session_factory, site)
+    assert door_before == ((None, None),)
+    # a manager narrows the hours and sets an end: asked, not done
+    form = {"valid_until": "2030-03-31", "schedule": "mon-fri 08:00-20:00", "reason": "契約変更"}
+    first.post(f"/authorizations/{auth_id}/edit", form, page="/authorizations/")
+    [req] = _requests(session_factory)
+    assert req.kind == "authorization.change" and req.state == "pending"
+    assert req.params["before"]["schedule"] is None
+    assert req.params["after"]["schedule"] == {d: [["08:00", "20:00"]] for d in _WEEKDAYS}
+    assert _door_terms(session_factory, site) == door_before  # the door: approved terms only
+    assert "change-waiting" in first.client.get("/authorizations/").text
+    # the requester cannot approve it; an auditor cannot decide at all
+    first.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    assert _signed_in(app, "auditor").post(f"/approvals/{req.id}/approve").status_code == 403
+    assert _door_terms(session_factory, site) == door_before
+    # the second manager approves: now the doors use the new terms, audited before/after
+    second.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    [(until, schedule)] = _door_terms(session_factory, site)
+    assert until is not None and until.year == 2030 and schedule == req.params["after"]["schedule"]
+    with session_factory() as s:
+        assert s.get(Authorization, auth_id).state == "approved"
+        asked = s.scalars(
+            select(AuditLog).where(AuditLog.action == "authorization.change_request")
+        ).one()
+        assert asked.username == "manager" and asked.before["schedule"] is None
+        done = s.scalars(select(AuditLog).where(AuditLog.action == "authorization.edit")).one()
+        assert done.before["schedule"] is None and done.after["schedule"] == schedule
+        assert done.after["requested_by"] == "manager" and done.after["approved_by"] == "manager2"
+    assert _requests(session_factory)[0].state == "done"
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+def test_a_change_request_is_void_when_the_authorization_moved_on(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    url = f"/authorizations/{site.auth_tanaka}"
+    first.post(f"{url}/edit", {"valid_until": "2030-03-31"}, page="/authorizations/")
+    # an edit with nothing different asks nothing
+    second.post(f"{url}/edit", {"valid_until": ""}, page="/authorizations/")
+    [req] = _requests(session_factory)
+    # revoking the authorization withdraws the open change with it
+    second.post(f"{url}/revoke", {"confirm": "1", "reason": "退職"}, page="/authorizations/")
+    assert _requests(session_factory)[0].state == "cancelled"
+    second.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        auth = s.get(Authorization, site.auth_tanaka)
+        assert auth.state == "revoked" and auth.valid_until is None
+
+
+def test_a_locked_card_is_not_unlocked_by_one_manager_by_way_of_another_state(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    with session_factory() as s:
+        card = s.get(Credential, site.tanaka_card)
+        card.state, card.failed_pin_count = CredentialState.LOCKED, 5
+        s.commit()
+    m = _signed_in(app, "manager")
+    page = f"/people/{site.tanaka}"
+    url = f"/people/cards/{site.tanaka_card}/state"
+    # "lost" (with a reason), then "active": would be an unlock by one person
+    m.post(url, {"state": "lost", "reason": "紛失届"}, page=page)
+    m.post(url, {"state": "active"}, page=page)
+    with session_factory() as s:
+        assert s.get(Credential, site.tanaka_card).state == "locked"
+    [req] = _requests(session_factory)
+    assert req.kind == "credential.unlock"  # the second step was only a request
+
+
+def test_a_new_manager_waits_for_a_second_person(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    """Managers decide four-eyes steps: were making one a step of one administrator, that
+    administrator could make the second person they need."""
+    admin = _signed_in(app, "administrator")
+    admin.post(
+        "/admin/operators",
+        {"username": "mgr3", "role": "manager", "password": "a long manager passphrase"},
+        page="/admin/",
+    )
+    with session_factory() as s:
+        new = s.scalars(select(Operator).where(Operator.username == "mgr3")).one()
+        assert new.role == "manager" and new.active is False
+    [req] = _requests(session_factory)
+    assert req.kind == "operator.manager"
+    admin.post(f"/approvals/{req.id}/approve", page="/approvals/")  # own request: refused
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is False
+        gid = s.scalar(select(Operator.id).where(Operator.username == "guard"))
+    # promoting a guard to manager is asked, not done
+    admin.post(f"/admin/operators/{gid}", {"role": "manager", "active": "1"}, page="/admin/")
+    with session_factory() as s:
+        assert s.get(Operator, gid).role == "guard"
+    _signed_in(app, "manager").post(f"/approvals/{req.id}/approve", page="/approvals/")
+    with session_factory() as s:
+        assert s.get(Operator, new.id).active is True
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "operator.manager")).one()
+        assert (
+            row.after["requested_by"] == "administrator" and row.after["approved_by"] == "manager"
+        )
+    # other roles stay one administrator's step
+    admin.post(f"/admin/operators/{gid}", {"role": "auditor", "active": "1"}, page="/admin/")
+    with session_factory() as s:
+        assert s.get(Operator, gid).role == "auditor"

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from db.models import AuditLog, Authorization
+from db.models import ApprovalRequest, AuditLog, Authorization
 from tests.web.conftest import Auth, Site
 from web.schedule import ScheduleError, format_schedule, parse_schedule
 
@@ -47,6 +47,13 @@ def test_edit_schedule_in_the_console(app: Flask, site: Site, auth: Auth, sessio
     bad = auth.post(url, {"schedule": "mon 20:00-20:00"}, page="/authorizations/")
     assert "時間帯の指定を読み取れません" in auth.client.get(bad.headers["Location"]).text
     auth.post(url, {"schedule": "月-金 08:00-20:00"}, page="/authorizations/")
+    # the authorization is approved: the edit is a change request a second manager approves
+    with session_factory() as s:
+        assert s.get(Authorization, site.auth_tanaka).schedule is None
+        req_id = s.scalars(select(ApprovalRequest.id)).one()
+    second = Auth(app.test_client())
+    second.login("manager2")
+    second.post(f"/approvals/{req_id}/approve", page="/approvals/")
     with session_factory() as s:
         auth_row = s.get(Authorization, site.auth_tanaka)
         assert auth_row.schedule == {

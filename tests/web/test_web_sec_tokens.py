@@ -144,3 +144,52 @@ def test_api_reads_of_personal_data_are_audited(app: Flask, site: Site, session_
     assert [r.action for r in rows] == ["api.events", "api.occupancy"]
     assert all(r.username == "manager" for r in rows)
     assert rows[0].after["filter"] == {"visitor": "1"} and rows[0].after["rows"] == 0
+
+
+def test_a_second_factor_reset_revokes_the_owners_tokens(
+    app: Flask, site: Site, session_factory
+) -> None:
+    """A lost phone may be in someone else's hands: the reset ends the sessions and, as a
+    password reset does, the operator's API tokens."""
+    _tid, manager_token = _token(session_factory, "manager")
+    _tid, auditor_token = _token(session_factory, "auditor")
+    assert _get(app, "/api/v1/alarms", manager_token) == 200
+    admin, other = Auth(app.test_client()), Auth(app.test_client())
+    admin.login("administrator")
+    other.login("manager2")
+    with session_factory() as s:
+        mid = s.scalar(select(Operator.id).where(Operator.username == "manager"))
+    admin.post(f"/approvals/mfa-reset/{mid}", {"reason": "スマートフォン紛失"}, page="/admin/")
+    with session_factory() as s:
+        from db.models import ApprovalRequest
+
+        req_id = s.scalars(select(ApprovalRequest.id)).one()
+    assert _get(app, "/api/v1/alarms", manager_token) == 200  # asked, not yet approved
+    other.post(f"/approvals/{req_id}/approve", page="/approvals/")
+    assert _get(app, "/api/v1/alarms", manager_token) == 401
+    assert _get(app, "/api/v1/alarms", auditor_token) == 200  # someone else's stays
+    with session_factory() as s:
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "mfa.reset")).one()
+        assert row.after["api_tokens_revoked"] == 1
+
+
+def test_the_break_glass_reset_revokes_tokens_and_no_token_replaces_the_factor(
+    app: Flask, site: Site, tmp_path: Path, db_url: str, session_factory
+) -> None:
+    from nyutai.cli import main
+
+    _tid, token = _token(session_factory, "administrator")
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    runner = CliRunner()
+    base = ["--config", str(cfg), "--username", "administrator"]
+    out = runner.invoke(main, ["operators", "reset-mfa", *base, "--reason", "端末紛失"])
+    assert out.exit_code == 0, out.output
+    assert _get(app, "/api/v1/alarms", token) == 401
+    # until they enrol again, no token is made for an operator whose role needs a second
+    # factor: the console lets them do nothing else either
+    out = runner.invoke(main, ["api-token", "create", *base, "--label", "x"])
+    assert out.exit_code != 0 and "second factor" in out.output
+    with session_factory() as s:
+        live = s.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
+    assert live == []

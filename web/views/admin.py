@@ -28,7 +28,7 @@ from db.settings import DEFAULTS as SETTING_DEFAULTS
 from db.settings import stored_value
 from db.types import utcnow
 from web.accounts import AccountError, create_operator
-from web.approvals import RETENTION_KEYS, ask_administrator, ask_retention
+from web.approvals import APPROVER_ROLES, RETENTION_KEYS, ask_administrator, ask_retention
 from web.audit import audit, snapshot
 from web.db import get_session
 from web.mfa import status as mfa_status
@@ -111,9 +111,9 @@ def operator_create() -> ResponseReturnValue:
         db.rollback()
         flash(_("The operator was not created: %(why)s", why=str(exc)), "error")
         return redirect(url_for("admin.index"))
-    if op.role == Role.ADMINISTRATOR:  # four eyes: inactive until a second person approves
+    if op.role in APPROVER_ROLES:  # four eyes: inactive until a second person approves
         op.active = False
-        if ask_administrator(op) is None:
+        if ask_administrator(op, op.role) is None:
             db.rollback()
         else:
             db.commit()
@@ -138,9 +138,10 @@ def operator_update(operator_id: int) -> ResponseReturnValue:
     if op.id == current_user.id and (not active or role != Role.ADMINISTRATOR):
         flash(_("You cannot demote or deactivate yourself."), "error")
         return redirect(url_for("admin.index"))
-    if role == Role.ADMINISTRATOR and active and (before["role"], op.active) != (role, True):
-        # making an administrator (promotion or reactivation) needs a second person
-        if ask_administrator(op) is not None:
+    if role in APPROVER_ROLES and active and (before["role"], op.active) != (role, True):
+        # making an administrator or a manager (promotion, reactivation, an administrator
+        # made a manager) needs a second person
+        if ask_administrator(op, role) is not None:
             db.commit()
         return redirect(url_for("admin.index"))
     op.role, op.active = role, active

@@ -27,7 +27,14 @@ from db.models import (
 from db.types import utcnow
 from domain.training import training_state, valid_through
 from web import pickers
-from web.approvals import REASON_MAX, approve_and_carry_out, ask, authorization_terms
+from web.approvals import (
+    CHANGEABLE,
+    REASON_MAX,
+    approve_and_carry_out,
+    ask,
+    authorization_terms,
+    change_params,
+)
 from web.audit import audit, snapshot
 from web.db import get_session
 from web.eligibility import last_trainings
@@ -134,9 +141,19 @@ def index() -> ResponseReturnValue:
             )
         )
     }
+    changes = {
+        r.params.get("authorization_id"): r
+        for r in db.scalars(
+            select(ApprovalRequest).where(
+                ApprovalRequest.kind == ApprovalKind.AUTHORIZATION_CHANGE,
+                ApprovalRequest.state == ApprovalState.PENDING,
+            )
+        )
+    }
     return render_template(
         "authorizations.html",
         waiting=waiting,
+        changes=changes,
         rows=rows,
         next_cursor=next_cursor,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
@@ -272,12 +289,11 @@ def revoke(auth_id: int) -> ResponseReturnValue:
         return _back()
     before = snapshot(auth, FIELDS)
     auth.state = AuthorizationState.REVOKED
-    while (
-        req := four_eyes.pending_for(db, ApprovalKind.AUTHORIZATION, authorization_id=auth.id)
-    ) is not None:
-        req.state = ApprovalState.CANCELLED
-        audit("approval.cancel", "approval", req.id, after={"why": "authorization revoked"})
-        db.flush()
+    for kind in (ApprovalKind.AUTHORIZATION, ApprovalKind.AUTHORIZATION_CHANGE):
+        while (req := four_eyes.pending_for(db, kind, authorization_id=auth.id)) is not None:
+            req.state = ApprovalState.CANCELLED
+            audit("approval.cancel", "approval", req.id, after={"why": "authorization revoked"})
+            db.flush()
     after = {**snapshot(auth, FIELDS), "reason": reason}
     audit("authorization.revoke", "authorization", auth.id, before=before, after=after)
     db.commit()
@@ -288,28 +304,30 @@ def revoke(auth_id: int) -> ResponseReturnValue:
 @bp.route("/<int:auth_id>/edit", methods=["POST"])
 @requires("authorizations.edit")
 def edit(auth_id: int) -> ResponseReturnValue:
+    """Change the end, purpose or schedule. An approved authorization is not changed here:
+    the edit becomes a change request a second manager approves (four eyes, like the
+    approval itself), and the doors keep deciding on the approved terms until then. This
+    holds for narrowing edits too (the rule stays one rule); to end access at once, revoke."""
     db = get_session()
-    auth = db.get(Authorization, auth_id)
-    if auth is None:
-        abort(404)
-    before = snapshot(auth, FIELDS)
+    auth = _auth_or_404(auth_id)
     try:
-        auth.valid_until = _local_date(request.form.get("valid_until", ""), end=True)
+        valid_until = _local_date(request.form.get("valid_until", ""), end=True)
     except ValueError:
-        db.rollback()
         flash(_("Dates must look like 2026-04-01."), "error")
         return redirect(url_for("authorizations.index"))
-    if _ends_before_start(auth.valid_from, auth.valid_until):
-        db.rollback()
+    if _ends_before_start(auth.valid_from, valid_until):
         flash(_("The end of the validity is before its start."), "error")
         return redirect(url_for("authorizations.index"))
-    auth.default_purpose = (request.form.get("default_purpose") or "").strip()[:200] or None
     try:
-        auth.schedule = parse_schedule(request.form.get("schedule", ""))
+        schedule = parse_schedule(request.form.get("schedule", ""))
     except ScheduleError as exc:
-        db.rollback()
         flash(_("The schedule is not understood near: %(part)s", part=str(exc)), "error")
         return redirect(url_for("authorizations.index"))
+    purpose = (request.form.get("default_purpose") or "").strip()[:200] or None
+    if auth.state == AuthorizationState.APPROVED:
+        return _ask_change(auth, valid_until, purpose, schedule)
+    before = snapshot(auth, FIELDS)
+    auth.valid_until, auth.default_purpose, auth.schedule = valid_until, purpose, schedule
     audit(
         "authorization.edit", "authorization", auth.id, before=before, after=snapshot(auth, FIELDS)
     )
@@ -325,3 +343,50 @@ def edit(auth_id: int) -> ResponseReturnValue:
     db.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("authorizations.index", area=auth.area_id))
+
+
+def _ask_change(
+    auth: Authorization, valid_until: datetime | None, purpose: str | None, schedule: object
+) -> ResponseReturnValue:
+    """Record a change request for approved ``auth`` (the row itself is left as it is)."""
+    db = get_session()
+    back = redirect(url_for("authorizations.index", area=auth.area_id))
+    proposed = {
+        "valid_until": valid_until.isoformat() if valid_until else None,
+        "default_purpose": purpose,
+        "schedule": schedule,
+    }
+    params = change_params(auth, proposed)
+    if params["after"] == {k: params["before"][k] for k in CHANGEABLE}:
+        flash(_("Nothing was changed."), "info")
+        return back
+    # a newer edit replaces an open change request for the same authorization
+    while (
+        old := four_eyes.pending_for(
+            db, ApprovalKind.AUTHORIZATION_CHANGE, authorization_id=auth.id
+        )
+    ) is not None and old.params != params:
+        old.state = ApprovalState.CANCELLED
+        audit("approval.cancel", "approval", old.id, after={"why": "a newer change was asked"})
+        db.flush()
+    reason = (request.form.get("reason") or "").strip()[:REASON_MAX] or None
+    req = ask(ApprovalKind.AUTHORIZATION_CHANGE, params, reason)
+    if req is None:
+        db.rollback()
+        return back
+    audit(
+        "authorization.change_request",
+        "authorization",
+        auth.id,
+        before=params["before"],
+        after={**params["after"], "approval": req.id},
+    )
+    db.commit()
+    flash(
+        _(
+            "The change waits for approval by a second manager;"
+            " until then the approved terms apply."
+        ),
+        "info",
+    )
+    return back

@@ -407,6 +407,13 @@ def card_state(card_id: int) -> ResponseReturnValue:
         if ask(ApprovalKind.UNLOCK, {"credential_id": cred.id, "person_id": cred.person_id}):
             db.commit()
         return redirect(url_for("people.show", person_id=cred.person_id))
+    if cred.state == CredentialState.LOCKED and state != cred.state:
+        # a locked card leaves "locked" only by the four-eyes unlock: were it "lost" first,
+        # one person could then make it active again (a locked card opens no door anyway)
+        flash(
+            _("A locked card stays locked until a second manager approves unlocking it."), "error"
+        )
+        return redirect(url_for("people.show", person_id=cred.person_id))
     reason = request.form.get("reason", "").strip()[:REASON_MAX]
     if state != CredentialState.ACTIVE and state != cred.state and not reason:
         flash(_("Give the reason for taking the card out of use."), "error")
