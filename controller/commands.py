@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 REFUSED = (KeyError, ValueError, LookupError, TypeError)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's message without the statement and parameters SQLAlchemy appends."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}"
+
+
 class CommandRunner:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -45,6 +52,7 @@ class CommandRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.db_unavailable = False  # logged once per outage
 
     def start(self) -> None:
         with session_scope(self.ctl.sessions) as s:
@@ -64,12 +72,28 @@ class CommandRunner:
 
     def _run(self) -> None:
         while not self._stop.wait(self.ctl.cfg.controller.command_poll_seconds):
-            try:
-                self.poll()
-            except SQLAlchemyError:
-                log.warning("commands: database unavailable", exc_info=True)
-            except Exception:
-                log.exception("command poll failed")
+            self.poll_once()
+
+    def poll_once(self) -> None:
+        """One poll; a database that cannot be read is logged once when it goes and once
+        when it is back (it is polled every second: a traceback each time buried the log)."""
+        try:
+            self.poll()
+        except SQLAlchemyError as exc:
+            if not self.db_unavailable:
+                self.db_unavailable = True
+                log.warning(
+                    "commands: %s (%s): commands wait until it is back",
+                    Reason.DATABASE_UNAVAILABLE.value,
+                    _first_line(exc),
+                )
+            return
+        except Exception:
+            log.exception("command poll failed")
+            return
+        if self.db_unavailable:
+            self.db_unavailable = False
+            log.warning("commands: %s: polling again", Reason.DATABASE_RESTORED.value)
 
     def poll(self) -> None:
         """Hand the queued commands over (poller thread)."""
