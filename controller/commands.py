@@ -100,8 +100,21 @@ class CommandRunner:
         with self._lock:
             busy = set(self.in_flight)
         with session_scope(self.ctl.sessions) as s:
-            # a command whose sender stopped waiting (a timed-out tap) never runs later
-            expire_overdue(s, self.ctl.clock())
+            # a command whose sender stopped waiting (a timed-out tap) never runs later; looked
+            # for first, so that a poll with nothing to expire takes no write lock from the
+            # doors' writer
+            now = self.ctl.clock()
+            overdue = s.scalar(
+                select(Command.id)
+                .where(
+                    Command.state == CommandState.QUEUED,
+                    Command.expires_at.is_not(None),
+                    Command.expires_at <= now,
+                )
+                .limit(1)
+            )
+            if overdue is not None:
+                expire_overdue(s, now)
             rows = s.execute(
                 select(Command.id, Command.kind, Command.payload, Command.operator_id)
                 .where(Command.state == CommandState.QUEUED)

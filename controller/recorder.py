@@ -25,12 +25,13 @@ journal, with the outage's start time) and restored when the journal is written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -347,6 +348,27 @@ def _op_from_json(d: dict[str, Any]) -> Op:
     return cls(**kwargs)
 
 
+DRAIN_WAIT_MS = 10
+
+
+@contextlib.contextmanager
+def _short_wait(s: Session) -> Iterator[None]:
+    """While journalling, each try to write the journal back waits for a locked SQLite file
+    only ``DRAIN_WAIT_MS``, not the busy timeout: the presentations queued meanwhile (their
+    strikes) wait for the try to give up."""
+    conn = s.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = conn.connection.dbapi_connection  # the driver's own: works after any error
+    before = int(raw.execute("PRAGMA busy_timeout").fetchone()[0] or 0)
+    raw.execute(f"PRAGMA busy_timeout={DRAIN_WAIT_MS}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={before}")
+
+
 _INSERTS: dict[int, tuple[str, list[tuple[str, Any]]]] = {}
 
 
@@ -630,7 +652,7 @@ class Recorder:
         works = self.journal.works()
         for start in range(0, len(works), 500):
             chunk = works[start : start + 500]
-            with self.sessions() as s:
+            with self.sessions() as s, _short_wait(s):
                 seqs = [w["events"][0]["seq"] for w in chunk if w["events"]]
                 have = set(s.scalars(select(Event.seq).where(Event.seq.in_(seqs))) if seqs else [])
                 rows: list[dict[str, Any]] = []

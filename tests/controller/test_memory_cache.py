@@ -22,8 +22,18 @@ from controller.daemon import Controller
 from controller.feed import ChangeFeed
 from controller.memory import load_snapshot
 from db import changes
+from db.commands import CommandKind, enqueue
 from db.engine import session_scope
-from db.models import Change, Credential, CredentialState, Person, SiteSetting, Training
+from db.models import (
+    Change,
+    Command,
+    CommandState,
+    Credential,
+    CredentialState,
+    Person,
+    SiteSetting,
+    Training,
+)
 from db.types import utcnow
 from hardware.sim import SimBackend
 from nyutai.demo import DEMO_CARDS
@@ -245,6 +255,14 @@ def test_the_command_poller_logs_an_outage_once_and_its_end_once(
         pytest.skip("an exclusive lock on the SQLite file")
     runner = site.ctl.commands
     runner.stop()  # polled by hand below, not by its thread
+    with session_scope(site.sessions) as s:  # a timed-out tap: the poll must write to expire it
+        enqueue(
+            s,
+            CommandKind.TAP,
+            {"reader": "sr-in", "card": DEMO_CARDS["yamada"][1]},
+            expires_in=1,
+            now=utcnow() - timedelta(minutes=1),
+        )
     blocker = sqlite3.connect(path, isolation_level=None)
     caplog.set_level(logging.INFO, logger="controller.commands")
     try:
@@ -261,3 +279,6 @@ def test_the_command_poller_logs_an_outage_once_and_its_end_once(
     assert "database_unavailable" in lines[0].getMessage()
     assert "database_restored" in lines[1].getMessage()
     assert all(r.exc_info is None for r in lines)  # one line each, no traceback
+    with session_scope(site.sessions) as s:  # and the command was expired once it was back
+        states = list(s.scalars(select(Command.state)))
+    assert states == [CommandState.FAILED]

@@ -85,6 +85,9 @@ def test_simulator_tap_reaches_the_controller(site: Site) -> None:
     while time.monotonic() < deadline and not site.events(reason="granted"):
         time.sleep(0.05)
     assert site.events(reason="granted")
+    # the strike is released after its row's commit, by the door thread: a moment later
+    while time.monotonic() < deadline and not site.io("sr-strike").is_active:
+        time.sleep(0.01)
     assert site.io("sr-strike").is_active
 
 
