@@ -263,7 +263,7 @@ def capacity(work: Path, n: int) -> None:
     url = build_people_only(path, n)
     print(f"  (built {n:,} cardholders in {time.perf_counter() - t:.0f} s)", flush=True)
     me = [sys.executable, "-m", "bench.bench_controller_scale"]
-    cache = str(work / f"people-{n}.cache.npz")
+    cache = str(work / f"people-{n}.cache.bin")
     out = subprocess.run(
         [*me, "--load-only", url, "--cache", cache], capture_output=True, text=True, check=True
     )
