@@ -7,7 +7,9 @@
 SQLite's backup API: the original is never written). Figures:
 
 - start-up time and RSS of the controller's memory at each ``--capacity`` (people-only
-  databases built in ``--work``), beside a raw scan of the credentials table;
+  databases built in ``--work``), read from the database and then from the controller's
+  local cache (controller.memory_cache, after a change made while "down"), each beside a
+  raw scan of the credentials table;
 - sequential taps p50/p99 (presentation -> row committed -> reader feedback), beside raw
   ``INSERT`` + ``COMMIT`` per row with synchronous=FULL;
 - ``--burst`` presentations over 64 doors at once: rate and queue-to-commit p99, beside a
@@ -87,6 +89,9 @@ def bring_up_to_date(url: str) -> None:
 
 # --- raw SQLite baselines ---------------------------------------------------------------
 
+RAW_GROUP_CPU_MS = float("nan")  # CPU per row of the raw group commit (a loaded machine
+# stretches wall-clock rates; CPU time per row is what the process itself spends)
+
 
 def raw_commit_per_row(path: Path, n: int) -> list[float]:
     conn = sqlite3.connect(path, isolation_level=None)
@@ -108,6 +113,8 @@ def raw_group_commit(path: Path, n: int, group: int = 100) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id INTEGER PRIMARY KEY, payload TEXT)")
+    global RAW_GROUP_CPU_MS
+    cpu = time.process_time()
     t = time.perf_counter()
     for start in range(0, n, group):
         conn.execute("BEGIN")
@@ -117,6 +124,7 @@ def raw_group_commit(path: Path, n: int, group: int = 100) -> float:
         )
         conn.execute("COMMIT")
     rate = n / (time.perf_counter() - t)
+    RAW_GROUP_CPU_MS = (time.process_time() - cpu) * 1000 / n
     conn.execute("DROP TABLE bench_raw")
     conn.close()
     return rate
@@ -128,6 +136,7 @@ def raw_group_commit(path: Path, n: int, group: int = 100) -> float:
 def build_people_only(path: Path, n: int) -> str:
     """people + one FeliCa card each + a training + an authorization (enough for decide)."""
     from db.migrate import upgrade
+    from domain.search import search_key
 
     url = f"sqlite:///{path}"
     if path.exists():
@@ -147,9 +156,12 @@ def build_people_only(path: Path, n: int) -> str:
         hi = min(n, lo + step - 1)
         conn.execute("BEGIN")
         conn.executemany(
-            "INSERT INTO people (id, kind, name, designated, active, created_at) "
-            "VALUES (?, 'staff', ?, 1, 1, ?)",
-            ((i, f"person {i}", created) for i in range(lo, hi + 1)),
+            "INSERT INTO people (id, kind, name, search_key, designated, active, created_at) "
+            "VALUES (?, 'staff', ?, ?, 1, 1, ?)",
+            (
+                (i, f"person {i}", search_key(f"person {i}", None), created)
+                for i in range(lo, hi + 1)
+            ),  # fmt: skip
         )
         conn.executemany(
             "INSERT INTO credentials (id, person_id, technology, card_id, temporary, state, "
@@ -171,20 +183,70 @@ def build_people_only(path: Path, n: int) -> str:
     return url
 
 
-def load_only(url: str) -> None:
-    """(subprocess) load the controller's memory; print seconds and RSS."""
+def load_only(url: str, cache: str) -> None:
+    """(subprocess) load the controller's memory from the database; print seconds and RSS;
+    then write it to ``cache`` as the controller's cache writer does (not timed as start)."""
+    from controller import memory_cache
     from controller.memory import load_snapshot
     from db.engine import make_engine, make_session_factory
 
     before = rss_mib()
     factory = make_session_factory(make_engine(url))
+    with factory.begin() as s:
+        identity = memory_cache.ensure_identity(s)
     t = time.perf_counter()
     with factory() as s:
         snap = load_snapshot(s, ZoneInfo("Asia/Tokyo"))
     took = time.perf_counter() - t
     probe = snap.card("felica", card_id(len(snap.base.cred_id) // 2), 1)
     assert probe.person is not None
-    print(f"{took:.2f} {rss_mib():.0f} {before:.0f} {len(snap.base.cred_id)}")
+    rss = rss_mib()
+    t = time.perf_counter()
+    memory_cache.save(Path(cache), memory_cache.compact(snap), snap.version, identity)
+    wrote = time.perf_counter() - t
+    print(f"{took:.2f} {rss:.0f} {before:.0f} {len(snap.base.cred_id)} {wrote:.2f}")
+
+
+def load_cached(url: str, cache: str) -> None:
+    """(subprocess) the start-up path with the local cache, as Controller.start runs it: a
+    card is reported lost while "down" first, and must be lost in memory after the start."""
+    from sqlalchemy import update
+
+    from controller import memory_cache
+    from controller.feed import ChangeFeed
+    from controller.memory import load_snapshot
+    from db.engine import make_engine, make_session_factory
+    from db.models import Credential, CredentialState
+
+    before = rss_mib()
+    factory = make_session_factory(make_engine(url))
+    victim = card_id(7)
+    with factory.begin() as s:  # an ORM bulk update: recorded in the change feed
+        s.execute(
+            update(Credential)
+            .where(Credential.card_id == victim)
+            .values(state=CredentialState.LOST)
+        )
+    t = time.perf_counter()
+    with factory.begin() as s:
+        identity = memory_cache.ensure_identity(s)
+    with factory() as s:
+        cached = memory_cache.load(Path(cache), identity, memory_cache.feed_range(s))
+        assert cached is not None, "the cache was refused"
+        box = [load_snapshot(s, ZoneInfo("Asia/Tokyo"), cached)]
+    feed = ChangeFeed(factory, lambda: box[0], lambda snap: box.__setitem__(0, snap))
+    while feed.step():
+        pass
+    took = time.perf_counter() - t
+    lost = box[0].card("felica", victim, 1).credential
+    assert lost is not None and lost.state == CredentialState.LOST, lost
+    with factory.begin() as s:  # as it was, for the next run
+        s.execute(
+            update(Credential)
+            .where(Credential.card_id == victim)
+            .values(state=CredentialState.ACTIVE)
+        )
+    print(f"{took:.2f} {rss_mib():.0f} {before:.0f} {len(box[0].base.cred_id)}")
 
 
 def raw_scan(path: str) -> None:
@@ -201,14 +263,30 @@ def capacity(work: Path, n: int) -> None:
     url = build_people_only(path, n)
     print(f"  (built {n:,} cardholders in {time.perf_counter() - t:.0f} s)", flush=True)
     me = [sys.executable, "-m", "bench.bench_controller_scale"]
-    out = subprocess.run([*me, "--load-only", url], capture_output=True, text=True, check=True)
-    took, rss, base, count = out.stdout.split()
+    cache = str(work / f"people-{n}.cache.bin")
+    out = subprocess.run(
+        [*me, "--load-only", url, "--cache", cache], capture_output=True, text=True, check=True
+    )
+    took, rss, base, count, wrote = out.stdout.split()
     raw = subprocess.run([*me, "--raw-scan", str(path)], capture_output=True, text=True, check=True)
     raw_s, raw_rss, _ = raw.stdout.split()
     print(
-        f"start-up at {int(count):,} cardholders: {float(took):.1f} s, RSS {rss} MiB "
-        f"(interpreter + libraries alone {base} MiB) | raw scan of credentials {raw_s} s, "
-        f"RSS {raw_rss} MiB",
+        f"start-up at {int(count):,} cardholders, read from the database: {float(took):.1f} s, "
+        f"RSS {rss} MiB (interpreter + libraries alone {base} MiB; the cache file written in "
+        f"{float(wrote):.1f} s, {Path(cache).stat().st_size / 2**20:.0f} MiB) | raw scan of "
+        f"credentials {raw_s} s, RSS {raw_rss} MiB",
+        flush=True,
+    )
+    out = subprocess.run(
+        [*me, "--load-cached", url, "--cache", cache], capture_output=True, text=True, check=True
+    )
+    c_took, c_rss, c_base, _ = out.stdout.split()
+    raw = subprocess.run([*me, "--raw-scan", str(path)], capture_output=True, text=True, check=True)
+    raw_s, raw_rss, _ = raw.stdout.split()
+    print(
+        f"start-up at {int(count):,} cardholders from the local cache (+ a change made while "
+        f"down): {float(c_took):.2f} s, RSS {c_rss} MiB (interpreter + libraries alone "
+        f"{c_base} MiB) | raw scan of credentials {raw_s} s, RSS {raw_rss} MiB",
         flush=True,
     )
 
@@ -308,6 +386,10 @@ def scale_run(args: argparse.Namespace) -> None:
         f"{started:.1f} s, RSS +{rss_mib() - rss0:.0f} MiB",
         flush=True,
     )
+    t = time.perf_counter()
+    assert ctl.cache_writer is not None
+    ctl.cache_writer.saved.wait(600)  # its own thread; not measured with the taps
+    print(f"  (memory cache written {time.perf_counter() - t:.1f} s after the start)", flush=True)
     probe = Probe(ctl)
     rng = random.Random(7)
     try:
@@ -324,19 +406,22 @@ def scale_run(args: argparse.Namespace) -> None:
         ctl.recorder.commit_seconds.clear()
         ctl.recorder.batch_sizes.clear()
         before = probe.count
+        cpu = time.process_time()
         t = time.perf_counter()
         for i in range(args.burst):
             rin, _ = reader_ids(i % doors)
             present(ctl, rin, card_id(rng.randint(1, people)))
         probe.wait_count(before + args.burst)
         took = time.perf_counter() - t
+        cpu_ms = (time.process_time() - cpu) * 1000 / args.burst
         q2c = list(ctl.recorder.commit_seconds)
         batches = list(ctl.recorder.batch_sizes)
         print(
             f"{args.burst:,} presentations over {doors} doors at once: "
             f"{args.burst / took:,.0f}/s, queue-to-commit p50 {ms(pct(q2c, 50))} / "
             f"p99 {ms(pct(q2c, 99))} ({len(batches)} commits, largest {max(batches)}) | "
-            f"raw group commit of 100: {raw_group:,.0f} rows/s",
+            f"raw group commit of 100: {raw_group:,.0f} rows/s; CPU per presentation "
+            f"{cpu_ms:.2f} ms (all threads) | raw group commit {RAW_GROUP_CPU_MS:.3f} ms per row",
             flush=True,
         )
 
@@ -424,7 +509,18 @@ def scale_run(args: argparse.Namespace) -> None:
         )
     finally:
         ctl.stop()
-        engine.dispose()
+    # a restart of the same controller: the memory from its local cache, then the changes
+    # made since (the lost card above, the PIN door...)
+    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
+    t = time.perf_counter()
+    ctl.start()
+    print(
+        f"controller restart with its memory cache: {time.perf_counter() - t:.2f} s "
+        f"(first start {started:.1f} s)",
+        flush=True,
+    )
+    ctl.stop()
+    engine.dispose()
 
 
 def select_max_person() -> Any:
@@ -453,9 +549,14 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=3000)
     ap.add_argument("--load-only", help=argparse.SUPPRESS)
     ap.add_argument("--raw-scan", help=argparse.SUPPRESS)
+    ap.add_argument("--load-cached", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.load_only:
-        load_only(args.load_only)
+        load_only(args.load_only, args.cache)
+        return
+    if args.load_cached:
+        load_cached(args.load_cached, args.cache)
         return
     if args.raw_scan:
         raw_scan(args.raw_scan)

@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 REFUSED = (KeyError, ValueError, LookupError, TypeError)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's message without the statement and parameters SQLAlchemy appends."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}"
+
+
 class CommandRunner:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -46,6 +53,7 @@ class CommandRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.db_unavailable = False  # logged once per outage
 
     def start(self) -> None:
         with session_scope(self.ctl.sessions) as s:
@@ -65,20 +73,49 @@ class CommandRunner:
 
     def _run(self) -> None:
         while not self._stop.wait(self.ctl.cfg.controller.command_poll_seconds):
-            try:
-                self.poll()
-            except SQLAlchemyError:
-                log.warning("commands: database unavailable", exc_info=True)
-            except Exception:
-                log.exception("command poll failed")
+            self.poll_once()
+
+    def poll_once(self) -> None:
+        """One poll; a database that cannot be read is logged once when it goes and once
+        when it is back (it is polled every second: a traceback each time buried the log)."""
+        try:
+            self.poll()
+        except SQLAlchemyError as exc:
+            if not self.db_unavailable:
+                self.db_unavailable = True
+                log.warning(
+                    "commands: %s (%s): commands wait until it is back",
+                    Reason.DATABASE_UNAVAILABLE.value,
+                    _first_line(exc),
+                )
+            return
+        except Exception:
+            log.exception("command poll failed")
+            return
+        if self.db_unavailable:
+            self.db_unavailable = False
+            log.warning("commands: %s: polling again", Reason.DATABASE_RESTORED.value)
 
     def poll(self) -> None:
         """Hand the queued commands over (poller thread)."""
         with self._lock:
             busy = set(self.in_flight)
         with session_scope(self.ctl.sessions) as s:
-            # a command whose sender stopped waiting (a timed-out tap) never runs later
-            expire_overdue(s, self.ctl.clock())
+            # a command whose sender stopped waiting (a timed-out tap) never runs later; looked
+            # for first, so that a poll with nothing to expire takes no write lock from the
+            # doors' writer
+            now = self.ctl.clock()
+            overdue = s.scalar(
+                select(Command.id)
+                .where(
+                    Command.state == CommandState.QUEUED,
+                    Command.expires_at.is_not(None),
+                    Command.expires_at <= now,
+                )
+                .limit(1)
+            )
+            if overdue is not None:
+                expire_overdue(s, now)
             rows = s.execute(
                 select(Command.id, Command.kind, Command.payload, Command.operator_id)
                 .where(Command.state == CommandState.QUEUED)

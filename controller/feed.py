@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.memory import Snapshot, apply_changes
+from controller.memory import Snapshot, apply_changes, load_snapshot
 from db.changes import CHANNEL
 from db.models import Change
 
@@ -52,7 +52,7 @@ class ChangeFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: Any = None
-        self._down = False  # the database was unavailable on the last round
+        self.db_unavailable = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
@@ -69,13 +69,12 @@ class ChangeFeed:
             try:
                 self.step()
             except SQLAlchemyError as exc:
-                # the trace once per outage, then one line a round (a failover lasts seconds)
-                log.warning(
-                    "change feed: database unavailable (%s); the doors use memory",
-                    exc.__class__.__name__,
-                    exc_info=not self._down,
-                )
-                self._down = True
+                if not self.db_unavailable:  # one line per outage, not one per second
+                    self.db_unavailable = True
+                    log.warning(
+                        "change feed: database_unavailable (%s); the doors use memory",
+                        exc.__class__.__name__,
+                    )
                 self._close_listener()
                 self._stop.wait(1.0)
                 continue
@@ -83,10 +82,10 @@ class ChangeFeed:
                 log.exception("change feed round failed")
                 self._stop.wait(1.0)
                 continue
-            if self._down:
+            if self.db_unavailable:
                 # caught up from the version it had: nothing committed meanwhile is missed
-                log.info("change feed: database back; at version %d", self.get().version)
-                self._down = False
+                self.db_unavailable = False
+                log.warning("change feed: database_restored; at version %d", self.get().version)
             self._wait()
 
     def step(self) -> int:
@@ -106,6 +105,19 @@ class ChangeFeed:
             ).all()
             if not rows:
                 return 0
+            if rows[0][0] > snap.version + 1 and self._pruned_past(s, snap.version):
+                # the changes we missed are gone (db.changes.prune): read everything again
+                log.warning(
+                    "change feed: changes past version %d were pruned (memory_too_old): "
+                    "reading every cardholder again",
+                    snap.version,
+                )
+                fresh = load_snapshot(s, snap.zone)
+                s.rollback()
+                self.gaps.clear()
+                self.put(fresh)
+                self.applied.set()
+                return len(rows)
             seen = {r[0] for r in rows}
             for v in seen:
                 self.gaps.pop(v, None)
@@ -118,6 +130,13 @@ class ChangeFeed:
         self.put(fresh)
         self.applied.set()
         return len(rows)
+
+    @staticmethod
+    def _pruned_past(s: Session, version: int) -> bool:
+        """A version after ours is missing because it was pruned, not because it is still
+        in flight: the oldest change kept is past it."""
+        oldest = s.scalar(select(func.min(Change.version)))
+        return oldest is not None and int(oldest) > version + 1
 
     # --- waiting: LISTEN on PostgreSQL, a short sleep on SQLite ---------------------------
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import changes
 from db.checkpoints import SigningKeyError, create_checkpoints, load_key, public_hex, trusted_keys
 from db.engine import make_engine, make_session_factory
 from db.eventlog import append_audit
@@ -111,6 +112,18 @@ def expire_badges(session: Session, now: datetime) -> int:
 def expire_visitor_badges(config_path: str) -> int:
     with site(config_path) as (_cfg, factory), factory.begin() as s:
         return expire_badges(s, utcnow())
+
+
+# --- the change feed ----------
+
+
+def prune_changes(config_path: str) -> int:
+    """Keep the change feed to its last ``db.changes.KEEP_DAYS`` days."""
+    with site(config_path) as (_cfg, factory), factory.begin() as s:
+        pruned = changes.prune(s, utcnow() - timedelta(days=changes.KEEP_DAYS))
+    if pruned:
+        log.info("change feed: %d changes older than %d days pruned", pruned, changes.KEEP_DAYS)
+    return pruned
 
 
 # --- end of day ----------

@@ -3,7 +3,7 @@
 A ``Snapshot`` is immutable. It has two parts:
 
 - the **base**, loaded once at start into numpy arrays (a few dozen bytes per cardholder, so
-  millions fit like in a panel): credentials sorted by a hash of the card id (binary search),
+  millions fit like in a panel): credentials sorted by card id (binary search),
   people, last training and approved authorizations (sorted by person);
 - the **overlay**, small dicts of the rows changed since (from the change feed, db.changes),
   which win over the base.
@@ -12,10 +12,9 @@ The feed thread (controller.feed) builds a new Snapshot for each batch of change
 the controller's reference to it, an atomic assignment: the door thread always reads one
 consistent snapshot and never takes a lock.
 
-The card index uses Python's ``hash`` of the card id (SipHash with a per-process random key):
-two card ids of the same hash are both found and told apart by the overlay; an unknown card
-whose hash equals a known one's would need a 64-bit collision under a key an attacker cannot
-know.
+The card index holds the card ids themselves (UTF-8 bytes, sorted): a lookup compares the
+presented id exactly, and the arrays mean the same thing in every process, so the
+controller can keep them in a local file between runs (controller.memory_cache).
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ class PersonRec:
 
 @dataclass(frozen=True)
 class Base:
-    card_hash: np.ndarray
+    card_key: np.ndarray  # the card ids as bytes (numpy S), sorted
     cred_id: np.ndarray
     cred_tech: np.ndarray
     cred_state: np.ndarray
@@ -214,7 +213,7 @@ class Snapshot:
     def _credentials(self, card_id: str) -> list[tuple[CredentialFacts, int | None]]:
         b, ov = self.base, self.overlay
         found: dict[int, tuple[CredentialFacts, int | None]] = {}
-        lo, hi = _equal_range(b.card_hash, hash(card_id))
+        lo, hi = _equal_range(b.card_key, card_id.encode())
         for i in range(lo, hi):
             cid = int(b.cred_id[i])
             if cid not in ov.creds:
@@ -245,7 +244,7 @@ class Snapshot:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _equal_range(arr: np.ndarray, key: int) -> tuple[int, int]:
+def _equal_range(arr: np.ndarray, key: Any) -> tuple[int, int]:
     """Where ``key`` is in the sorted ``arr``. ``bisect`` in Python keeps the GIL: numpy's
     searchsorted releases it, and taking it back behind the feed, writer and reader threads
     cost the door thread up to a switch interval (5 ms) per lookup."""
@@ -285,19 +284,46 @@ class _Reader:
             self.own.close()
 
 
-def load_snapshot(session: Session, zone: ZoneInfo) -> Snapshot:
+def load_snapshot(
+    session: Session, zone: ZoneInfo, cached: tuple[Base, int] | None = None
+) -> Snapshot:
     """Read the decision facts of every cardholder (one pass per table); door policies carry
-    the site's ``zone`` (schedules and training days are read in its wall time)."""
-    conn = session.connection()
-    version = int(session.scalar(select(func.max(Change.version))) or 0)
-    reader = _Reader(conn)
-    try:
-        base = _load_base(reader)
-    finally:
-        reader.close()
+    the site's ``zone`` (schedules and training days are read in its wall time).
+
+    ``cached``: a base kept locally (controller.memory_cache) and the feed version it
+    reflects; the caller then applies the changes past that version (the door and visit
+    tables are small and always read)."""
+    if cached is not None:
+        base, version = cached
+    else:
+        conn = session.connection()
+        # the version first: a change committed during the read is applied again (idempotent)
+        version = int(session.scalar(select(func.max(Change.version))) or 0)
+        reader = _Reader(conn)
+        try:
+            base = _load_base(reader)
+        finally:
+            reader.close()
     return Snapshot(
         version, base, Overlay(), load_doors(session, zone), _load_visits(session, None), zone
     )
+
+
+def card_keys(cards: Sequence[str]) -> np.ndarray:
+    """Card ids as a numpy bytes array (as wide as the longest)."""
+    arr = np.array([c.encode() for c in cards])
+    return arr if arr.dtype.kind == "S" else np.zeros(0, "S1")
+
+
+def key_order(keys: np.ndarray) -> np.ndarray:
+    """The stable order that sorts ``keys`` (numpy bytes) bytewise: the bytes padded to a
+    multiple of 8 and read as big-endian integers, sorted column by column (``lexsort`` on
+    integers is many times faster than sorting strings)."""
+    if len(keys) == 0:
+        return np.zeros(0, np.int64)
+    width = -(-keys.dtype.itemsize // 8) * 8
+    words = np.ascontiguousarray(keys.astype(f"S{width}")).view(">u8").reshape(len(keys), -1)
+    return np.lexsort(words.T[::-1])
 
 
 def _ordinals(days: Sequence[Any]) -> np.ndarray:
@@ -315,7 +341,7 @@ def _load_base(conn: _Reader) -> Base:
     techs: list[str] = []
     tech_code: dict[str, int] = {}
     state_code = {s: i for i, s in enumerate(STATES)}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("hash", "id", "tech", "state", "person")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("key", "id", "tech", "state", "person")}
     # the database maps states to codes, so the common columns come back as plain integers
     state_sql = " ".join(f"WHEN '{st}' THEN {i}" for st, i in state_code.items())
     for batch in conn.batches(
@@ -328,13 +354,15 @@ def _load_base(conn: _Reader) -> Base:
             if t not in tech_code:
                 tech_code[t] = len(techs)
                 techs.append(t)
-        parts["hash"].append(np.fromiter(map(hash, cards), np.int64, n))
+        parts["key"].append(card_keys(cards))
         parts["id"].append(np.array(ids, np.int64))
         parts["tech"].append(np.fromiter(map(tech_code.__getitem__, tks), np.uint8, n))
         parts["state"].append(np.array(states, np.uint8))
         parts["person"].append(np.array(pids, np.int64))
     cat = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in parts.items()}
-    order = np.argsort(cat["hash"], kind="stable")
+    if not parts["key"]:
+        cat["key"] = np.zeros(0, "S1")
+    order = key_order(cat["key"])
     cat = {k: v[order] for k, v in cat.items()}
     # the rare columns (validity, PIN, wrong PINs, visitor badges): a second, sparse pass
     count = len(cat["id"])
@@ -431,7 +459,7 @@ def _load_base(conn: _Reader) -> Base:
     aorder = np.argsort(acat["person"], kind="stable")
     acat = {k: v[aorder] for k, v in acat.items()}
     return Base(
-        card_hash=cat["hash"],
+        card_key=cat["key"],
         cred_id=cat["id"],
         cred_tech=cat["tech"],
         cred_state=cat["state"],

@@ -72,6 +72,12 @@ JOBS = (
         "verify the chains and checkpoints; open an incident on failure",
     ),
     JobSpec(
+        "nyutai.prune_changes",
+        jobs.prune_changes,
+        lambda tz: CronTrigger(hour=3, minute=30, timezone=tz),
+        "keep the change feed to its last days",
+    ),
+    JobSpec(
         "nyutai.backup_database",
         jobs.backup_database,
         lambda tz: CronTrigger(hour=3, minute=0, timezone=tz),
@@ -114,6 +120,18 @@ def start_scheduler(cfg: SiteConfig, session_factory: sessionmaker[Session]) -> 
         timezone=cfg.site.timezone,
     )
     scheduler.start(paused=True)  # reconcile stored jobs before anything can fire
+    try:
+        _reconcile(scheduler, cfg)
+    except BaseException:
+        scheduler.shutdown(wait=False)  # a half-reconciled scheduler must not run
+        raise
+    scheduler.resume()
+    for job in scheduler.get_jobs():
+        log.info("job %s next run %s", job.id, job.next_run_time)
+    return scheduler
+
+
+def _reconcile(scheduler: BackgroundScheduler, cfg: SiteConfig) -> None:
     args = [str(cfg.path)]
     wanted = {spec.id for spec in JOBS}
     for job in scheduler.get_jobs():
@@ -142,7 +160,3 @@ def start_scheduler(cfg: SiteConfig, session_factory: sessionmaker[Session]) -> 
             misfire_grace_time=MISFIRE_GRACE_SECONDS,
             max_instances=1,
         )
-    scheduler.resume()
-    for job in scheduler.get_jobs():
-        log.info("job %s next run %s", job.id, job.next_run_time)
-    return scheduler

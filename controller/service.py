@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from alembic.runtime.migration import MigrationContext
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
 
 from controller.daemon import BUSY_TIMEOUT_MS, Controller
 from controller.scheduler import start_scheduler
@@ -17,6 +19,7 @@ from db.engine import make_engine, make_session_factory
 from db.files import keep_files_private
 from db.migrate import current_heads
 from domain.config import SiteConfig
+from domain.reasons import Reason
 from hardware.sdnotify import notify
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,23 @@ def run_until_signalled(controller: Controller, stop: threading.Event | None = N
         log.info("controller stopped; every strike is locked")
 
 
+DUTY_ATTEMPTS = 20
+
+
 def start_duties(controller: Controller) -> BackgroundScheduler:
-    """The scheduled evidence duties (APScheduler 3) run in the controller process only."""
+    """The scheduled evidence duties (APScheduler 3) run in the controller process only.
+    The doors are already working: a job table locked by their writes past the short busy
+    timeout is tried again, not a reason to stop the controller."""
+    for _ in range(DUTY_ATTEMPTS - 1):
+        try:
+            return start_scheduler(controller.cfg, controller.sessions)
+        except OperationalError as exc:
+            log.warning(
+                "scheduled duties not started (%s: %s); trying again",
+                Reason.DATABASE_UNAVAILABLE.value,
+                exc.__class__.__name__,
+            )
+            time.sleep(0.5)
     return start_scheduler(controller.cfg, controller.sessions)
 
 

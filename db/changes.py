@@ -17,9 +17,10 @@ commit first, which the reader handles by re-reading the gaps it saw for a while
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from db.models import Area, Authorization, Change, Credential, Door, Person, SiteSetting, Training
@@ -107,6 +108,24 @@ def _bulk(state: ORMExecuteState) -> None:
         for r in state.session.connection().execute(q)
     ]
     _write(state.session, rows)
+
+
+KEEP_DAYS = 7
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Delete the changes recorded before ``before``, always keeping the newest one (the
+    feed's position, and on SQLite the highest version, which must never be handed out
+    again). A controller whose memory is older than what is kept reads everything again
+    (controller.feed, controller.memory_cache); one that runs reads the feed within a
+    second, so only a controller stopped for ``KEEP_DAYS`` meets that."""
+    newest = session.scalar(select(func.max(Change.version)))
+    if newest is None:
+        return 0
+    result = session.execute(
+        delete(Change).where(Change.changed_at < before, Change.version < newest)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def install() -> None:
