@@ -21,10 +21,17 @@ fsynced there, then its callback runs, so doors keep working from memory. Every
 once: a work whose first ``seq`` is already in the table was written before a crash and is
 skipped (``seq`` is the idempotency key). A ``database_unavailable`` alarm is raised (in the
 journal, with the outage's start time) and restored when the journal is written.
+
+A commit that neither returns nor fails (a PostgreSQL primary waiting for a synchronous
+standby that is down, a server that stopped answering mid-commit) counts as an outage too:
+the database work runs on its own thread, and after ``COMMIT_PATIENCE_SECONDS`` the writer
+journals the works and releases their strikes. Whether the hung commit lands later or not,
+the journal's replay writes each work exactly once (the ``seq`` check above).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -61,6 +68,8 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
 ALARM_AFTER_SECONDS = 2.0  # a busy database for a moment is not an outage
 MAX_BATCH = 2_000
+# the longest a person at the door waits on a database that neither commits nor fails
+COMMIT_PATIENCE_SECONDS = 2.0
 EVENTS = cast(Table, Event.__table__)  # Core inserts: the ORM's bulk path costs more
 PRESENCE = cast(Table, PresenceRow.__table__)
 
@@ -416,6 +425,10 @@ def _apply(s: Session, ops: list[Op]) -> None:
         PresenceEnter.apply_many(s, run)
 
 
+class CommitHung(Exception):
+    """The database neither committed nor failed within the patience."""
+
+
 class Recorder:
     def __init__(
         self,
@@ -445,6 +458,10 @@ class Recorder:
         self._alarm_event: int | None = None
         self._last_try = 0.0
         self.alarm_after = ALARM_AFTER_SECONDS
+        self.commit_patience = COMMIT_PATIENCE_SECONDS
+        # database work runs here, so a commit that hangs holds no door (see the module doc)
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recorder-db")
+        self._hung: concurrent.futures.Future[None] | None = None
         self.commit_seconds: deque[float] = deque(maxlen=10_000)  # queue-to-commit, for bench
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
 
@@ -480,6 +497,7 @@ class Recorder:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._db.shutdown(wait=False)
 
     # --- door thread --------------------------------------------------------------------
 
@@ -564,20 +582,51 @@ class Recorder:
                 self.post(w.on_done)
         self.batch_sizes.append(len(works))
 
+    def _in_db_thread(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the database thread; a hang past the patience is an outage."""
+        future = self._db.submit(fn)
+        try:
+            future.result(timeout=self.commit_patience)
+        except concurrent.futures.TimeoutError:
+            self._hung = future
+            raise CommitHung from None
+
+    def _db_free(self) -> bool:
+        if self._hung is None:
+            return True
+        if not self._hung.done():
+            return False
+        if self._hung.exception() is None:
+            log.warning(
+                "the database finished a commit that had hung; the journal's replay skips it"
+            )
+        self._hung = None
+        return True
+
     def _write(self, works: list[Work]) -> None:
         try:
-            self._commit(works)
+            self._in_db_thread(lambda: self._commit(works))
+        except CommitHung:
+            log.warning(
+                "database commit hung for %.1f s: journalling (database_unavailable)",
+                self.commit_patience,
+            )
+            self._go_offline(works)
+            return
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, IntegrityError):
                 self._integrity(works, exc)
                 return
             log.warning("database cannot be written (%s): journalling", exc.__class__.__name__)
-            self.offline_since = self.monotonic()
-            self._offline_wall = self.clock()
-            self._last_try = self.monotonic()
-            self._to_journal(works)
+            self._go_offline(works)
             return
         self._done(works)
+
+    def _go_offline(self, works: list[Work]) -> None:
+        self.offline_since = self.monotonic()
+        self._offline_wall = self.clock()
+        self._last_try = self.monotonic()
+        self._to_journal(works)
 
     def _commit(self, works: list[Work]) -> None:
         rows = [r for w in works for r in w.rows]
@@ -630,9 +679,11 @@ class Recorder:
         if now - self._last_try < RETRY_SECONDS:
             return
         self._last_try = now
+        if not self._db_free():
+            return  # the hung commit still holds the database thread (and its row locks)
         try:
             self._drain()
-        except (OperationalError, DBAPIError):
+        except (OperationalError, DBAPIError, CommitHung):
             log.info("database still unavailable; %d bytes journalled", self.journal.size())
 
     def _raise_unavailable(self) -> None:
@@ -650,6 +701,13 @@ class Recorder:
     def _drain(self) -> None:
         """Write the journal to the database in order, each work at most once."""
         works = self.journal.works()
+        # the writer thread waits (within the patience) while the database thread writes, so
+        # no work is appended between reading the journal and clearing it
+        self._in_db_thread(lambda: self._write_journalled(works))
+        self.journal.clear()
+        self._restored(works)
+
+    def _write_journalled(self, works: list[dict[str, Any]]) -> None:
         for start in range(0, len(works), 500):
             chunk = works[start : start + 500]
             with self.sessions() as s, _short_wait(s):
@@ -669,7 +727,8 @@ class Recorder:
                     _insert_events(s, rows)
                 _apply(s, ops)
                 s.commit()
-        self.journal.clear()
+
+    def _restored(self, works: list[dict[str, Any]]) -> None:
         if works:
             log.warning("wrote %d works kept while the database was unavailable", len(works))
         raised = self._alarm_event is not None

@@ -147,6 +147,14 @@ class PgPair:
         """The primary dies as in a power cut: no shutdown checkpoint, clients cut off."""
         self._ctl(self.primary_dir, "-m", "immediate", "stop")
 
+    def stop_standby(self) -> None:
+        """The standby goes away: a synchronous primary now waits at every commit."""
+        self._ctl(self.standby_dir, "-m", "immediate", "stop")
+
+    def start_standby(self) -> None:
+        self._start(self.standby_dir, self.standby_port, "standby.log")
+        self._wait_streaming()
+
     def promote_standby(self) -> None:
         self._ctl(self.standby_dir, "-w", "promote")
 
