@@ -63,6 +63,15 @@ class Occupancy:
     def leave(self, area_id: int, person_id: int) -> Occupant | None:
         return self._areas.get(area_id, {}).pop(person_id, None)
 
+    def replace_person(self, person_id: int, areas: dict[int, Occupant]) -> None:
+        """Set where a person is to ``areas`` (what the database says: another controller
+        moved them, controller.sharing)."""
+        for aid, people in self._areas.items():
+            if aid not in areas:
+                people.pop(person_id, None)
+        for aid, occupant in areas.items():
+            self._areas.setdefault(aid, {})[person_id] = occupant
+
     def is_forgiven(self, person_id: int, area_id: int) -> bool:
         return (person_id, area_id) in self._forgiven or (person_id, None) in self._forgiven
 

@@ -51,6 +51,7 @@ from db.models import Decision as D
 from db.models import Presence as PresenceRow
 from db.snapshots import store_snapshot
 from db.types import utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 from domain.reasons import AlarmKind, Reason
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class RaiseAlarm(Op):
             silent=self.silent,
             detail=self.detail,
         )
+        alarm.controller = ctx.get("controller")
         snap_id = ctx.get("snapshots", {}).get(self.snapshot_event_id)
         if snap_id is not None:
             alarm.snapshot_id = snap_id
@@ -211,7 +213,7 @@ class Status(Op):
 
     def apply(self, s: Session, ctx: dict[str, Any]) -> None:
         publish(s, self.kind, self.key, self.state, self.at, detail=self.detail,
-                last_card=self.last_card)  # fmt: skip
+                last_card=self.last_card, controller=ctx.get("controller"))  # fmt: skip
         s.flush()
 
 
@@ -351,6 +353,9 @@ class Recorder:
         self._alarm_event: int | None = None
         self._last_try = 0.0
         self.alarm_after = ALARM_AFTER_SECONDS
+        # several controllers on one database (db.controllers): this one's chain and id range
+        self.controller_id = DEFAULT_CONTROLLER_ID
+        self.id_range = (0, 1 << 62)
         self.commit_seconds: deque[float] = deque(maxlen=10_000)  # queue-to-commit, for bench
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
 
@@ -358,9 +363,12 @@ class Recorder:
 
     def load_head(self) -> None:
         """Read the chain head and the next event id (one indexed lookup each)."""
+        low, high = self.id_range
         with self.sessions() as s:
-            seq, head = chain_head(s, Event)
-            top = s.scalar(select(func.max(Event.id))) or 0
+            seq, head = chain_head(s, Event, self.controller_id)
+            top = s.scalar(
+                select(func.max(Event.id)).where(Event.id >= low, Event.id < high)
+            ) or max(low, 0)
         pending = self.journal.works()
         for w in pending:
             for row in w["events"]:
@@ -413,6 +421,7 @@ class Recorder:
             for d in work.events:
                 row = {**EVENT_DEFAULTS, **{k: v for k, v in d.fields.items() if v is not None}}
                 row["id"] = d.id
+                row["controller"] = self.controller_id
                 row["seq"] = self._seq + 1
                 row["prev_hash"] = self._hash
                 row["hash"] = chain_hash(self._hash, canonical_dict(Event, row, EVENT_FIELDS))
@@ -488,9 +497,10 @@ class Recorder:
     def _commit(self, works: list[Work]) -> None:
         rows = [r for w in works for r in w.rows]
         with self.sessions() as s:
+            s.info["controller"] = self.controller_id  # the change feed's origin
             if rows:
                 s.execute(EVENTS.insert(), rows)
-            ctx: dict[str, Any] = {}
+            ctx: dict[str, Any] = {"controller": self.controller_id}
             for w in works:
                 for op in w.ops:
                     op.apply(s, ctx)
@@ -562,8 +572,12 @@ class Recorder:
         for start in range(0, len(works), 500):
             chunk = works[start : start + 500]
             with self.sessions() as s:
+                s.info["controller"] = self.controller_id
                 seqs = [w["events"][0]["seq"] for w in chunk if w["events"]]
-                have = set(s.scalars(select(Event.seq).where(Event.seq.in_(seqs))) if seqs else [])
+                mine = Event.controller == self.controller_id
+                have = set(
+                    s.scalars(select(Event.seq).where(mine, Event.seq.in_(seqs))) if seqs else []
+                )
                 rows: list[dict[str, Any]] = []
                 ops: list[Op] = []
                 for w in chunk:
@@ -576,7 +590,7 @@ class Recorder:
                     ops.extend(_op_from_json(o) for o in w["ops"])
                 if rows:
                     s.execute(EVENTS.insert(), rows)
-                ctx: dict[str, Any] = {}
+                ctx: dict[str, Any] = {"controller": self.controller_id}
                 for op in ops:
                     op.apply(s, ctx)
                 s.commit()

@@ -23,6 +23,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from db.models import Area, Authorization, Change, Credential, Door, Person, SiteSetting, Training
+from db.models import Presence as PresenceRow
 from db.models import Visit as VisitRow
 from db.types import utcnow
 
@@ -38,6 +39,8 @@ TRACKED: dict[str, str | None] = {
     Area.__tablename__: None,
     Door.__tablename__: None,
     SiteSetting.__tablename__: None,
+    # who is inside: areas may span controllers, each learns the others' crossings here
+    PresenceRow.__tablename__: "person_id",
 }
 
 
@@ -58,8 +61,10 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
+    origin = session.info.get("controller")  # a controller's recorder names itself
     for r in rows:
         r["changed_at"] = now
+        r["origin"] = origin
     conn = session.connection()
     conn.execute(insert(Change), rows)
     if conn.dialect.name == "postgresql":

@@ -398,6 +398,7 @@ DAEMON_REASONS = {
     Reason.GRANTED_CARD_PIN_PURPOSE,
     Reason.DATABASE_UNAVAILABLE,
     Reason.DATABASE_RESTORED,
+    Reason.DOOR_CLAIMED,  # a refused start-up (db.controllers), never a door decision
 }
 
 

@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         api,
         audit_log,
         authorizations,
+        controllers,
         dashboard,
         events,
         events_recent,
@@ -47,6 +48,7 @@ def init_app(app: Flask) -> None:
         audit_log,
         simulator,
         admin,
+        controllers,
         api,
     ):
         app.register_blueprint(module.bp)
