@@ -36,13 +36,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
+from db import changes
 from db.chain import EVENT_FIELDS, canonical_dict, chain_hash
 from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
@@ -180,6 +183,73 @@ class PresenceLeave(Op):
         if self.area_id is not None:
             q = q.where(PresenceRow.area_id == self.area_id)
         s.execute(q)
+
+
+def apply_ops(s: Session, ops: list[Op], ctx: dict[str, Any]) -> None:
+    """Apply a batch's operations in order, the presence ones as a set (few statements for
+    a whole batch, whatever its size: several controllers write presence at once)."""
+    presence = [op for op in ops if isinstance(op, PresenceEnter | PresenceLeave)]
+    for op in ops:
+        if not isinstance(op, PresenceEnter | PresenceLeave):
+            op.apply(s, ctx)
+    if presence:
+        write_presence(s, presence)
+
+
+def write_presence(s: Session, ops: list[PresenceEnter | PresenceLeave]) -> None:
+    """The final presence of every (person, area) the ops touch, in their order, written as
+    one DELETE and one upsert (another controller may insert the same row meanwhile), with
+    one change row per person for the other controllers' feeds."""
+    final: dict[tuple[int, int], PresenceEnter | None] = {}
+    wipe: set[int] = set()  # people leaving every area (a guard's forgive)
+    for op in ops:
+        if isinstance(op, PresenceEnter):
+            final[(op.person_id, op.area_id)] = op
+        elif op.area_id is not None:
+            final[(op.person_id, op.area_id)] = None
+        else:
+            wipe.add(op.person_id)
+            for key in [k for k in final if k[0] == op.person_id]:
+                final[key] = None
+    table = cast(Table, PresenceRow.__table__)
+    conn = s.connection()
+    if wipe:
+        conn.execute(delete(table).where(table.c.person_id.in_(sorted(wipe))))
+    gone = sorted(k for k, v in final.items() if v is None)
+    if gone:
+        conn.execute(delete(table).where(tuple_(table.c.person_id, table.c.area_id).in_(gone)))
+    rows = [
+        {
+            "person_id": op.person_id,
+            "area_id": op.area_id,
+            "entered_at": op.entered_at,
+            "event_id": op.event_id,
+            "escort_person_id": op.escort_person_id,
+            "visit_id": op.visit_id,
+        }
+        for _k, op in sorted(final.items(), key=lambda kv: kv[0])
+        if op is not None
+    ]
+    if rows:
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            mod = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = mod(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.person_id, table.c.area_id],
+                set_={k: stmt.excluded[k] for k in rows[0] if k not in ("person_id", "area_id")},
+            )
+            conn.execute(stmt, rows)
+        else:  # pragma: no cover - the two databases nyutai runs on are above
+            conn.execute(
+                delete(table).where(
+                    tuple_(table.c.person_id, table.c.area_id).in_(
+                        [(r["person_id"], r["area_id"]) for r in rows]
+                    )
+                )
+            )
+            conn.execute(table.insert(), rows)
+    changes.record(s, PresenceRow.__tablename__, {k[0] for k in final} | wipe)
 
 
 @_op
@@ -501,9 +571,7 @@ class Recorder:
             if rows:
                 s.execute(EVENTS.insert(), rows)
             ctx: dict[str, Any] = {"controller": self.controller_id}
-            for w in works:
-                for op in w.ops:
-                    op.apply(s, ctx)
+            apply_ops(s, [op for w in works for op in w.ops], ctx)
             s.commit()
 
     def _integrity(self, works: list[Work], exc: IntegrityError) -> None:
@@ -591,8 +659,7 @@ class Recorder:
                 if rows:
                     s.execute(EVENTS.insert(), rows)
                 ctx: dict[str, Any] = {"controller": self.controller_id}
-                for op in ops:
-                    op.apply(s, ctx)
+                apply_ops(s, ops, ctx)
                 s.commit()
         self.journal.clear()
         if works:

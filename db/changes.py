@@ -71,6 +71,15 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
 
 
+def record(session: Session, table: str, person_ids: set[int]) -> None:
+    """Record changes written with Core statements, which the session events do not see
+    (the recorder's set-based presence writes): one row per person."""
+    _write(
+        session,
+        [{"table_name": table, "row_id": None, "person_id": p} for p in sorted(person_ids)],
+    )
+
+
 def _after_flush(session: Session, _ctx: Any) -> None:
     rows: list[dict[str, Any]] = []
     for obj in session.new:

@@ -55,11 +55,17 @@ def id_range(number: int) -> tuple[int, int]:
     return low, low + (1 << ID_BITS)
 
 
-def event_chains(session: Session) -> list[str]:
-    """The controllers that have an events chain (rows, or a registration), default first.
-    ``chain_log`` of each is its log name."""
-    have = set(session.scalars(select(Event.controller).distinct()))
-    have |= set(session.scalars(select(ControllerRow.code)))
+def event_chains(session: Session, *, scan: bool = False) -> list[str]:
+    """The controllers that have an events chain, default first (``chain_log`` of each is
+    its log name): every registered controller, and the default one if it wrote rows (two
+    index lookups). ``scan`` also reads every row's controller (verification: a row whose
+    controller never registered is checked too)."""
+    have = set(session.scalars(select(ControllerRow.code)))
+    default = select(Event.id).where(Event.controller == DEFAULT_CONTROLLER_ID).limit(1)
+    if session.scalar(default) is not None:
+        have.add(DEFAULT_CONTROLLER_ID)
+    if scan:
+        have |= set(session.scalars(select(Event.controller).distinct()))
     if not have:
         have = {DEFAULT_CONTROLLER_ID}
     return sorted(have, key=lambda c: (c != DEFAULT_CONTROLLER_ID, c))

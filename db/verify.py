@@ -400,7 +400,7 @@ def verify_all(
     """Every controller's events chain (the default controller's first), then the audit log."""
     from db.controllers import event_chains
 
-    names = [chain_log(c) for c in event_chains(session)] + ["audit"]
+    names = [chain_log(c) for c in event_chains(session, scan=True)] + ["audit"]
     return VerifyResult(
         [
             verify_log(
