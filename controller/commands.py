@@ -157,7 +157,7 @@ class CommandRunner:
                     s, int(p["alarm_id"]), operator_id, str(p.get("comment", ""))[:2000], now
                 )
                 s.flush()
-                still = alarm_rows.audible_unacknowledged(s)
+                still = alarm_rows.audible_unacknowledged(s, self.ctl.controller_id)
                 cmd = s.get(Command, cmd_id)
                 if cmd is not None:
                     cmd.state = CommandState.DONE

@@ -199,8 +199,9 @@ class Controller:
             log.warning("doors taken over from a controller no longer running: %s", taken)
         self.recorder.id_range = id_range(number)
         with self.sessions() as session:
-            self.occupancy.load(session)
             self.facts = load_snapshot(session, self.cfg.zone)
+            # after the snapshot: a presence change in between comes again through the feed
+            self.occupancy.load(session)
             self.reader_states, self.camera_states = supervision.load_states(session)
         self.recorder.load_head()
         self._import_legacy_journal()

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
 ALARM_AFTER_SECONDS = 2.0  # a busy database for a moment is not an outage
 MAX_BATCH = 2_000
+# PostgreSQL deadlock_detected and serialization_failure: another writer, not an outage
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+TRANSIENT_ATTEMPTS = 3
 EVENTS = cast(Table, Event.__table__)  # Core inserts: the ORM's bulk path costs more
 EVENT_COLUMNS = tuple(c.key for c in EVENTS.columns)
 # scalar column defaults, applied before hashing so the hashed value is the stored one
@@ -551,7 +554,7 @@ class Recorder:
 
     def _write(self, works: list[Work]) -> None:
         try:
-            self._commit(works)
+            self._commit_retrying(works)
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, IntegrityError):
                 self._integrity(works, exc)
@@ -563,6 +566,19 @@ class Recorder:
             self._to_journal(works)
             return
         self._done(works)
+
+    def _commit_retrying(self, works: list[Work]) -> None:
+        """Commit; a deadlock or serialization failure with another writer (several
+        controllers on one PostgreSQL) is retried at once: it is no outage."""
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                self._commit(works)
+                return
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                log.info("commit met another writer (%s): retrying (%d)", code, attempt)
 
     def _commit(self, works: list[Work]) -> None:
         rows = [r for w in works for r in w.rows]
