@@ -48,7 +48,7 @@ from controller.state import (
     Result,
     Stop,
 )
-from db.controllers import id_range, register
+from db.controllers import id_range, lock_registrations, register
 from db.engine import make_engine, make_session_factory
 from db.models import CommandState, Direction, OfflineMode
 from db.models import Decision as D
@@ -189,6 +189,8 @@ class Controller:
     def start(self) -> None:
         started = time.monotonic()
         with self.sessions.begin() as session:
+            # one controller at a time brings the shared rows (areas) in line and registers
+            lock_registrations(session)
             sync_site(session, self.cfg)
             # claim the doors (DoorClaimed: another running controller has one) in the same
             # transaction: a refused start changes nothing

@@ -20,7 +20,7 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.chain import chain_log, chain_where, log_controller  # noqa: F401 - re-exported
@@ -46,6 +46,41 @@ class DoorClaimed(RuntimeError):
             f"(alive); controller {me!r} cannot claim it: give each door to one controller "
             "in the site file (doors.<code>.controller)"
         )
+
+
+def number_of(event_id: int) -> int:
+    """The number of the controller whose range holds ``event_id``."""
+    return (event_id >> ID_BITS) + 1
+
+
+def id_ranges(session: Session) -> list[int]:
+    """The controller numbers whose id ranges may hold events (1 always: rows appended
+    outside any controller, and sites that never registered one, use the first range)."""
+    return sorted(set(session.scalars(select(ControllerRow.number))) | {1})
+
+
+def range_heads(session: Session) -> dict[int, int]:
+    """The newest event id in each controller's range (one index lookup per controller)."""
+    out: dict[int, int] = {}
+    for n in id_ranges(session):
+        lo, hi = id_range(n)
+        top = session.scalar(select(func.max(Event.id)).where(Event.id >= lo, Event.id < hi))
+        if top is not None:
+            out[n] = int(top)
+    return out
+
+
+def ids_between(cursor: dict[int, int], upper: dict[int, int]) -> ColumnElement[bool]:
+    """Events past ``cursor`` and up to ``upper`` in each controller's id range: how a reader
+    that follows the log by id sees every writer (each controller's ids grow in the order
+    it commits; two controllers' ids do not interleave)."""
+    parts = []
+    for n, top in upper.items():
+        lo, _hi = id_range(n)
+        after = max(cursor.get(n, lo - 1), lo - 1)
+        if top > after:
+            parts.append(and_(Event.id > after, Event.id <= top))
+    return or_(*parts) if parts else false()
 
 
 def id_range(number: int) -> tuple[int, int]:
@@ -78,10 +113,23 @@ def controller_codes(session: Session) -> list[str]:
     return sorted(codes)
 
 
+REGISTRATION_LOCK = 0x6E79757461690003  # pg_advisory_xact_lock key (db.eventlog: ...01, ...02)
+
+
+def lock_registrations(session: Session) -> None:
+    """Hold the registration lock to the end of the transaction (SQLite: its write lock)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REGISTRATION_LOCK})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE controllers SET code = code WHERE number = -1"))
+
+
 def register(session: Session, me: str, doors: list[str], now: datetime) -> tuple[int, list[str]]:
     """Register controller ``me`` (heartbeat now) and claim ``doors``; returns its number and
     the doors taken over from a silent controller. Raises DoorClaimed (the caller rolls
     back). Run in its own transaction, before anything else of the controller."""
+    lock_registrations(session)  # two controllers registering at once: distinct numbers
     row = session.scalar(select(ControllerRow).where(ControllerRow.code == me))
     if row is None:
         number = int(session.scalar(select(func.max(ControllerRow.number))) or 0) + 1
