@@ -593,7 +593,10 @@ class Recorder:
     def _integrity(self, works: list[Work], exc: IntegrityError) -> None:
         if "seq" in str(exc.orig) or "events" in str(exc.orig):
             # another writer took our chain positions: never release on an unwritten row
-            log.critical("events chain taken by another writer; rows kept in the journal")
+            log.critical(
+                "events chain taken by another writer; rows kept in the journal (%s)",
+                str(exc.orig).splitlines()[0] if exc.orig is not None else exc,
+            )
             self._to_journal(works, run_callbacks=False)
             return
         # one bad operation must not lose the others: write the works one by one
