@@ -82,11 +82,26 @@ class PresenceSharing:
 
     # --- the feed thread: what the others wrote --------------------------------------------
 
+    def areas(self) -> set[int]:
+        """The areas this controller has doors in: the only presence it decides on."""
+        facts = self.ctl.facts
+        if facts is None:
+            return set()
+        out = set()
+        for code in self.ctl.cfg.doors:
+            policy = facts.door(code)
+            if policy is not None:
+                out.add(policy.area.id)
+        return out
+
     def from_feed(self, people: set[int], session: Session, read_started: float) -> None:
+        mine = self.areas()
+        if not mine:
+            return
         rows = session.execute(
             select(PresenceRow, Person.kind)
             .join(Person, Person.id == PresenceRow.person_id)
-            .where(PresenceRow.person_id.in_(people))
+            .where(PresenceRow.person_id.in_(people), PresenceRow.area_id.in_(mine))
         ).all()
         found: dict[int, dict[int, Occupant]] = {p: {} for p in people}
         for row, kind in rows:
@@ -97,14 +112,16 @@ class PresenceSharing:
                 row.escort_person_id,
                 row.visit_id,
             )
-        self.ctl.queue.put(Call(lambda: self._apply(found, read_started)))
+        self.ctl.queue.put(Call(lambda: self._apply(found, read_started, mine)))
 
-    def _apply(self, found: dict[int, dict[int, Occupant]], read_started: float) -> None:
+    def _apply(
+        self, found: dict[int, dict[int, Occupant]], read_started: float, scope: set[int]
+    ) -> None:
         occ = self.ctl.occupancy
         for person, areas in found.items():
             if self.pending.get(person) or self.local_at.get(person, -1.0) >= read_started:
                 continue  # our own newer decision: the read is older than memory
-            occ.replace_person(person, areas)
+            occ.replace_person(person, areas, scope)
             self.applied += 1
 
 
