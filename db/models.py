@@ -321,7 +321,11 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # the controller that wrote the row; each controller's rows form their own chain
-    controller: Mapped[str] = mapped_column(String(64), default=DEFAULT_CONTROLLER_ID)
+    # (server default too: a row inserted by hand lands in the default chain, whose
+    # verification names it)
+    controller: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_CONTROLLER_ID, server_default=DEFAULT_CONTROLLER_ID
+    )
     # tamper-evident chain (filled by db.eventlog): position and SHA-256 hex
     seq: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str | None] = mapped_column(String(64))

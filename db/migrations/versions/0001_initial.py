@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 02:14:00.566983
+Create Date: 2026-12-07 03:06:37.114274
 """
 from __future__ import annotations
 
@@ -451,7 +451,7 @@ def upgrade() -> None:
     )
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('controller', sa.String(length=64), nullable=False),
+    sa.Column('controller', sa.String(length=64), server_default='main', nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('prev_hash', sa.String(length=64), nullable=True),
     sa.Column('hash', sa.String(length=64), nullable=True),
