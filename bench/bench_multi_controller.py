@@ -266,8 +266,9 @@ def main() -> None:
             per_all = 1000 * sum(r["cpu"] for r in together) / sum(r["n"] for r in together)
             print(
                 f"controller CPU per 1,000 presentations: alone {per:.2f} s, "
-                f"{args.controllers} at once {per_all:.2f} s each (equal: the processes are "
-                "limited by the cores they get, not by each other or the database)"
+                f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
+                "controllers only share cores; more means work caused by the others: shared "
+                "presence, database waits)"
             )
             print(f"  (cores on this machine: {os.cpu_count()}; other work may share them)")
     finally:
