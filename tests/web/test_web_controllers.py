@@ -115,3 +115,22 @@ def test_status_page_shows_each_controllers_health(
     assert "稼働中" in a and "応答なし" in b  # bldg-b's heartbeat is five minutes old
     assert '<td class="backlog">7</td>' in a and "sr-out" in a and "server-room-door" in a
     assert "2026-04-01 09:00:00" in a  # the last event, in the site's zone
+
+
+def test_the_verify_page_checks_each_controllers_chain(
+    app: Flask, site: Site, auth: Auth, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    add_events(session_factory, site)
+    auth.login("auditor")
+    ok = auth.post("/audit/verify", {}, page="/audit/verify").text
+    assert ok.count("改ざんなし") == 3  # bldg-a's chain, bldg-b's chain, the audit log
+    assert "bldg-a" in ok and "bldg-b" in ok
+    with session_factory() as s:
+        s.execute(
+            update(Event)
+            .where(Event.controller == "bldg-a", Event.seq == 3)
+            .values(reason="granted_escorted")
+        )
+        s.commit()
+    broken = auth.post("/audit/verify", {}, page="/audit/verify").text
+    assert broken.count("改ざんなし") == 2 and "最初の不整合行: 3" in broken
