@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Alarm, AlarmState
@@ -42,17 +42,16 @@ def raise_alarm(
     return alarm
 
 
-def audible_unacknowledged(session: Session) -> bool:
-    """True while any audible, non-silent alarm waits for acknowledgement."""
+def audible_unacknowledged(session: Session, controller: str | None = None) -> bool:
+    """True while any audible, non-silent alarm waits for acknowledgement; ``controller``:
+    only that controller's alarms (and those no controller raised) sound its siren."""
     kinds = [k.value for k in AUDIBLE_ALARMS]
-    return (
-        session.scalar(
-            select(Alarm.id)
-            .where(Alarm.state == AlarmState.RAISED, Alarm.kind.in_(kinds), Alarm.silent.is_(False))
-            .limit(1)
-        )
-        is not None
+    q = select(Alarm.id).where(
+        Alarm.state == AlarmState.RAISED, Alarm.kind.in_(kinds), Alarm.silent.is_(False)
     )
+    if controller is not None:
+        q = q.where(or_(Alarm.controller == controller, Alarm.controller.is_(None)))
+    return session.scalar(q.limit(1)) is not None
 
 
 def _alarm_in_state(session: Session, alarm_id: int, expected: AlarmState, why: str) -> Alarm:

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller import alarms as alarm_rows
@@ -60,11 +60,25 @@ class CommandRunner:
             # an enrolment waits for a card in memory: a restart ended it
             s.execute(
                 update(Command)
-                .where(Command.state == CommandState.RUNNING)
+                .where(Command.state == CommandState.RUNNING, self._mine())
                 .values(state=CommandState.FAILED, result={"error": "interrupted by a restart"})
             )
         self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
         self._thread.start()
+
+    def _mine(self) -> Any:
+        """Commands for this controller (db.commands.route), and those for any controller."""
+        return or_(Command.controller == self.ctl.controller_id, Command.controller.is_(None))
+
+    def _take_unrouted(self, s: Any, cmd_id: int) -> bool:
+        """A command for any controller is taken by the first that names itself on it."""
+        result = s.execute(
+            update(Command)
+            .where(Command.id == cmd_id, Command.controller.is_(None))
+            .values(controller=self.ctl.controller_id)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,14 +131,22 @@ class CommandRunner:
             if overdue is not None:
                 expire_overdue(s, now)
             rows = s.execute(
-                select(Command.id, Command.kind, Command.payload, Command.operator_id)
-                .where(Command.state == CommandState.QUEUED)
+                select(
+                    Command.id,
+                    Command.kind,
+                    Command.payload,
+                    Command.operator_id,
+                    Command.controller,
+                )  # fmt: skip
+                .where(Command.state == CommandState.QUEUED, self._mine())
                 .order_by(Command.id)
                 .limit(50)
             ).all()
-        for cmd_id, kind, payload, operator_id in rows:
-            if cmd_id in busy:
-                continue
+            taken = [
+                r for r in rows
+                if r[0] not in busy and (r[4] is not None or self._take_unrouted(s, r[0]))
+            ]  # fmt: skip
+        for cmd_id, kind, payload, operator_id, _target in taken:
             p = dict(payload or {})
             if kind in (CommandKind.ACK_ALARM, CommandKind.CLEAR_ALARM):
                 self._alarm_command(cmd_id, kind, p, operator_id)
@@ -173,7 +195,7 @@ class CommandRunner:
                     s, int(p["alarm_id"]), operator_id, str(p.get("comment", ""))[:2000], now
                 )
                 s.flush()
-                still = alarm_rows.audible_unacknowledged(s)
+                still = alarm_rows.audible_unacknowledged(s, self.ctl.controller_id)
                 cmd = s.get(Command, cmd_id)
                 if cmd is not None:
                     cmd.state = CommandState.DONE

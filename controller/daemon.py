@@ -37,6 +37,7 @@ from controller.feed import ChangeFeed
 from controller.memory import Snapshot, load_snapshot
 from controller.occupancy import Occupancy
 from controller.recorder import FinishCommand, RaiseAlarm, Recorder, StoreSnapshot, Work
+from controller.sharing import Heartbeat, PresenceSharing
 from controller.site import sync_site
 from controller.state import (
     Call,
@@ -48,11 +49,12 @@ from controller.state import (
     Result,
     Stop,
 )
+from db.controllers import id_range, lock_registrations, register
 from db.engine import make_engine, make_session_factory
 from db.models import CommandState, Direction, OfflineMode
 from db.models import Decision as D
 from db.types import utcnow
-from domain.config import SiteConfig
+from domain.config import DEFAULT_CONTROLLER_ID, SiteConfig
 from domain.reasons import AUDIBLE_ALARMS, AlarmKind, Reason
 from hardware import ContactChanged, ExitRequested, TamperChanged, open_backend
 from hardware.base import Backend
@@ -87,8 +89,12 @@ class Controller:
         backend: Backend | None = None,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        controller_id: str | None = None,
     ) -> None:
+        # a site file may describe the whole site: this process runs only its own doors
+        cfg = cfg.for_controller(controller_id)
         self.cfg = cfg
+        self.controller_id = cfg.controller_id
         self.clock = clock
         self.monotonic = monotonic
         if session_factory is None:
@@ -111,15 +117,20 @@ class Controller:
         self.lockdowns: dict[str, dict[str, Any]] = {}
         self.recorder = Recorder(
             session_factory,
-            cfg.data_path("journal.jsonl"),
+            cfg.data_path(journal_name(self.controller_id)),
             lambda fn: self.queue.put(Call(fn)),
             clock=clock,
             monotonic=monotonic,
         )
+        self.recorder.controller_id = self.controller_id
         self.facts: Snapshot | None = None  # swapped whole by the feed thread
         self.feed = ChangeFeed(session_factory, self._get_facts, self._put_facts)
         self.cache_seconds = memory_cache.CACHE_SECONDS
         self.cache_writer: memory_cache.CacheWriter | None = None
+        # areas spanning controllers: the others' presence changes (controller.sharing)
+        self.sharing = PresenceSharing(self)
+        self.feed.on_presence = self.sharing.from_feed
+        self.heartbeat = Heartbeat(self)
         self.pin_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
         self.pin_checks: set[int] = set()  # tokens of PIN checks not yet answered
         self.reader_states: dict[str, str] = {}  # reader -> online/offline (supervision)
@@ -188,13 +199,24 @@ class Controller:
         started = time.monotonic()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         with self.sessions.begin() as session:
+            # one controller at a time brings the shared rows (areas) in line and registers
+            lock_registrations(session)
             sync_site(session, self.cfg)
+            # claim the doors (DoorClaimed: another running controller has one) in the same
+            # transaction: a refused start changes nothing
+            number, taken = register(
+                session, self.controller_id, list(self.cfg.doors), self.clock()
+            )
+        if taken:
+            log.warning("doors taken over from a controller no longer running: %s", taken)
             identity = memory_cache.ensure_identity(session)
-        cache_path = self.cfg.data_path(memory_cache.FILENAME)
+        self.recorder.id_range = id_range(number)
+        cache_path = self.cfg.data_path(memory_cache.filename(self.controller_id))
         with self.sessions() as session:
-            self.occupancy.load(session)
             cached = memory_cache.load(cache_path, identity, memory_cache.feed_range(session))
             self.facts = load_snapshot(session, self.cfg.zone, cached)
+            # after the snapshot: a presence change in between comes again through the feed
+            self.occupancy.load(session)
             self.reader_states, self.camera_states = supervision.load_states(session)
             self.lockdowns = remote.load_lockdowns(session)
         if self.lockdowns:
@@ -263,6 +285,7 @@ class Controller:
         self.feed.start()
         self.cache_writer.start()
         self.commands.start()
+        self.heartbeat.start()
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
         for camera in self.cameras.values():
@@ -285,6 +308,7 @@ class Controller:
             self.queue.put(Stop())
             self._thread.join(timeout)
         self._lock_everything()
+        self.heartbeat.stop()
         self.commands.stop()
         self.feed.stop()
         if self.cache_writer is not None:
@@ -380,7 +404,7 @@ class Controller:
             if now_mono - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 self._last_heartbeat = now_mono
                 with self.unit():
-                    self.status("controller", "controller", "running")
+                    self.status("controller", self.controller_id, "running")
         except SQLAlchemyError:
             log.warning("database unavailable for commands; doors go on", exc_info=True)
         except Exception:
@@ -406,6 +430,7 @@ class Controller:
                 try:
                     if ok:
                         self._finish_crossings()
+                        self.sharing.track(self._work)
                 finally:
                     work, after = self._work, self._after
                     self._work, self._after = None, []
@@ -634,12 +659,21 @@ class Controller:
 
     def _publish_all(self) -> None:
         with self.unit():
-            self.status("controller", "controller", "running")
+            self.status("controller", self.controller_id, "running")
             for code, runtime in self.doors.items():
                 self.status("door", code, "open" if runtime.hw.is_open else "closed")
 
     def finish_command(self, command_id: int, state: str, result: dict[str, Any]) -> None:
         self.work.ops.append(FinishCommand(command_id, state, result, self.clock()))
+
+
+def journal_name(controller_id: str) -> str:
+    """The controller's journal file: several controllers may share one data folder."""
+    return (
+        "journal.jsonl"
+        if controller_id == DEFAULT_CONTROLLER_ID
+        else f"journal-{controller_id}.jsonl"
+    )
 
 
 def _chain_calls(fns: list[Callable[[], None]]) -> Callable[[], None]:

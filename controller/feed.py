@@ -53,6 +53,10 @@ class ChangeFeed:
         self._thread: threading.Thread | None = None
         self._listener: Any = None
         self.db_unavailable = False
+        # presence changes written by others (another controller, a guard's forgive):
+        # on_presence(person ids, the session, monotonic time the read began)
+        self.origin: str | None = None
+        self.on_presence: Callable[[set[int], Session, float], None] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
@@ -98,7 +102,10 @@ class ChangeFeed:
             if self.gaps:
                 cond = or_(cond, Change.version.in_(list(self.gaps)))
             rows = s.execute(
-                select(Change.version, Change.table_name, Change.row_id, Change.person_id)
+                select(
+                    Change.version, Change.table_name, Change.row_id, Change.person_id,
+                    Change.origin,
+                )  # fmt: skip
                 .where(cond)
                 .order_by(Change.version)
                 .limit(MAX_BATCH)
@@ -125,7 +132,14 @@ class ChangeFeed:
             for v in range(snap.version + 1, top):
                 if v not in seen:
                     self.gaps.setdefault(v, now)
-            fresh = apply_changes(snap, s, [tuple(r) for r in rows])  # type: ignore[misc]
+            fresh = apply_changes(snap, s, [tuple(r[:4]) for r in rows])  # type: ignore[misc]
+            moved = {
+                int(r[3])
+                for r in rows
+                if r[1] == "presence" and r[3] is not None and r[4] != self.origin
+            }
+            if moved and self.on_presence is not None:
+                self.on_presence(moved, s, now)
             s.rollback()
         self.put(fresh)
         self.applied.set()

@@ -55,11 +55,21 @@ from controller.memory import (
 )
 from db.models import Change, SiteSetting
 from db.types import utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 FILENAME = "memory-cache.bin"
+
+
+def filename(controller_id: str) -> str:
+    """The controller's own cache file: several controllers may share one data folder."""
+    return (
+        FILENAME if controller_id == DEFAULT_CONTROLLER_ID else f"memory-cache-{controller_id}.bin"
+    )
+
+
 IDENTITY_KEY = "database_id"
 CACHE_SECONDS = 3600.0
 ARRAYS = tuple(f.name for f in fields(Base) if f.type in ("np.ndarray", np.ndarray))

@@ -63,6 +63,17 @@ class Occupancy:
     def leave(self, area_id: int, person_id: int) -> Occupant | None:
         return self._areas.get(area_id, {}).pop(person_id, None)
 
+    def replace_person(
+        self, person_id: int, areas: dict[int, Occupant], scope: set[int] | None = None
+    ) -> None:
+        """Set where a person is to ``areas`` (what the database says: another controller
+        moved them, controller.sharing), within the areas of ``scope`` (None: all)."""
+        for aid, people in self._areas.items():
+            if aid not in areas and (scope is None or aid in scope):
+                people.pop(person_id, None)
+        for aid, occupant in areas.items():
+            self._areas.setdefault(aid, {})[person_id] = occupant
+
     def is_forgiven(self, person_id: int, area_id: int) -> bool:
         return (person_id, area_id) in self._forgiven or (person_id, None) in self._forgiven
 

@@ -44,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
+from db import changes
 from db.chain import EVENT_FIELDS, canonical_dict, chain_hash
 from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
@@ -61,6 +62,7 @@ from db.models import Decision as D
 from db.models import Presence as PresenceRow
 from db.snapshots import store_snapshot
 from db.types import utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 from domain.reasons import AlarmKind, Reason
 
 log = logging.getLogger(__name__)
@@ -70,19 +72,12 @@ ALARM_AFTER_SECONDS = 2.0  # a busy database for a moment is not an outage
 MAX_BATCH = 2_000
 # the longest a person at the door waits on a database that neither commits nor fails
 COMMIT_PATIENCE_SECONDS = 2.0
+# PostgreSQL deadlock_detected and serialization_failure: another writer, not an outage
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+TRANSIENT_ATTEMPTS = 3
 EVENTS = cast(Table, Event.__table__)  # Core inserts: the ORM's bulk path costs more
-PRESENCE = cast(Table, PresenceRow.__table__)
 
 
-def _upsert(insert: Callable[[Table], Any]) -> Any:
-    ins = insert(PRESENCE)
-    again = ("entered_at", "event_id", "escort_person_id", "visit_id")
-    return ins.on_conflict_do_update(
-        index_elements=["person_id", "area_id"], set_={k: ins.excluded[k] for k in again}
-    )
-
-
-_UPSERTS: dict[str, Any] = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(pg_insert)}
 EVENT_COLUMNS = tuple(c.key for c in EVENTS.columns)
 # scalar column defaults, applied before hashing so the hashed value is the stored one
 EVENT_DEFAULTS = {
@@ -142,6 +137,7 @@ class RaiseAlarm(Op):
             silent=self.silent,
             detail=self.detail,
         )
+        alarm.controller = ctx.get("controller")
         snap_id = ctx.get("snapshots", {}).get(self.snapshot_event_id)
         if snap_id is not None:
             alarm.snapshot_id = snap_id
@@ -172,34 +168,8 @@ class PresenceEnter(Op):
     escort_person_id: int | None = None
     visit_id: int | None = None
 
-    def values(self) -> dict[str, Any]:
-        return {
-            "person_id": self.person_id,
-            "area_id": self.area_id,
-            "entered_at": self.entered_at,
-            "event_id": self.event_id,
-            "escort_person_id": self.escort_person_id,
-            "visit_id": self.visit_id,
-        }
-
     def apply(self, s: Session, ctx: dict[str, Any]) -> None:
-        PresenceEnter.apply_many(s, [self])
-
-    @staticmethod
-    def apply_many(s: Session, ops: list[PresenceEnter]) -> None:
-        """Entries in order, as one upsert on (person, area) given many rows (executemany):
-        a Core statement built once, no ORM object, no flush."""
-        dialect = s.get_bind().dialect.name
-        if dialect in _UPSERTS:
-            s.execute(_UPSERTS[dialect], [op.values() for op in ops])
-            return
-        for op in ops:
-            s.execute(
-                delete(PRESENCE).where(
-                    PRESENCE.c.person_id == op.person_id, PRESENCE.c.area_id == op.area_id
-                )
-            )
-            s.execute(PRESENCE.insert(), [op.values()])
+        write_presence(s, [self])
 
 
 @_op
@@ -213,6 +183,73 @@ class PresenceLeave(Op):
         if self.area_id is not None:
             q = q.where(PresenceRow.area_id == self.area_id)
         s.execute(q)
+
+
+def apply_ops(s: Session, ops: list[Op], ctx: dict[str, Any]) -> None:
+    """Apply a batch's operations in order, the presence ones as a set (few statements for
+    a whole batch, whatever its size: several controllers write presence at once)."""
+    presence = [op for op in ops if isinstance(op, PresenceEnter | PresenceLeave)]
+    for op in ops:
+        if not isinstance(op, PresenceEnter | PresenceLeave):
+            op.apply(s, ctx)
+    if presence:
+        write_presence(s, presence)
+
+
+def write_presence(s: Session, ops: list[PresenceEnter | PresenceLeave]) -> None:
+    """The final presence of every (person, area) the ops touch, in their order, written as
+    one DELETE and one upsert (another controller may insert the same row meanwhile), with
+    one change row per person for the other controllers' feeds."""
+    final: dict[tuple[int, int], PresenceEnter | None] = {}
+    wipe: set[int] = set()  # people leaving every area (a guard's forgive)
+    for op in ops:
+        if isinstance(op, PresenceEnter):
+            final[(op.person_id, op.area_id)] = op
+        elif op.area_id is not None:
+            final[(op.person_id, op.area_id)] = None
+        else:
+            wipe.add(op.person_id)
+            for key in [k for k in final if k[0] == op.person_id]:
+                final[key] = None
+    table = cast(Table, PresenceRow.__table__)
+    conn = s.connection()
+    if wipe:
+        conn.execute(delete(table).where(table.c.person_id.in_(sorted(wipe))))
+    gone = sorted(k for k, v in final.items() if v is None)
+    if gone:
+        conn.execute(delete(table).where(tuple_(table.c.person_id, table.c.area_id).in_(gone)))
+    rows = [
+        {
+            "person_id": op.person_id,
+            "area_id": op.area_id,
+            "entered_at": op.entered_at,
+            "event_id": op.event_id,
+            "escort_person_id": op.escort_person_id,
+            "visit_id": op.visit_id,
+        }
+        for _k, op in sorted(final.items(), key=lambda kv: kv[0])
+        if op is not None
+    ]
+    if rows:
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            mod = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = mod(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.person_id, table.c.area_id],
+                set_={k: stmt.excluded[k] for k in rows[0] if k not in ("person_id", "area_id")},
+            )
+            conn.execute(stmt, rows)
+        else:  # pragma: no cover - the two databases nyutai runs on are above
+            conn.execute(
+                delete(table).where(
+                    tuple_(table.c.person_id, table.c.area_id).in_(
+                        [(r["person_id"], r["area_id"]) for r in rows]
+                    )
+                )
+            )
+            conn.execute(table.insert(), rows)
+    changes.record(s, PresenceRow.__tablename__, {k[0] for k in final} | wipe)
 
 
 @_op
@@ -246,7 +283,7 @@ class Status(Op):
 
     def apply(self, s: Session, ctx: dict[str, Any]) -> None:
         publish(s, self.kind, self.key, self.state, self.at, detail=self.detail,
-                last_card=self.last_card)  # fmt: skip
+                last_card=self.last_card, controller=ctx.get("controller"))  # fmt: skip
         s.flush()
 
 
@@ -408,23 +445,6 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _apply(s: Session, ops: list[Op]) -> None:
-    """The operations in order; a run of entries (one per granted presentation at a door
-    without a contact) goes as one statement."""
-    ctx: dict[str, Any] = {}
-    run: list[PresenceEnter] = []
-    for op in ops:
-        if isinstance(op, PresenceEnter):
-            run.append(op)
-            continue
-        if run:
-            PresenceEnter.apply_many(s, run)
-            run = []
-        op.apply(s, ctx)
-    if run:
-        PresenceEnter.apply_many(s, run)
-
-
 class CommitHung(Exception):
     """The database neither committed nor failed within the patience."""
 
@@ -462,6 +482,9 @@ class Recorder:
         # database work runs here, so a commit that hangs holds no door (see the module doc)
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recorder-db")
         self._hung: concurrent.futures.Future[None] | None = None
+        # several controllers on one database (db.controllers): this one's chain and id range
+        self.controller_id = DEFAULT_CONTROLLER_ID
+        self.id_range = (0, 1 << 62)
         self.commit_seconds: deque[float] = deque(maxlen=10_000)  # queue-to-commit, for bench
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
 
@@ -469,9 +492,12 @@ class Recorder:
 
     def load_head(self) -> None:
         """Read the chain head and the next event id (one indexed lookup each)."""
+        low, high = self.id_range
         with self.sessions() as s:
-            seq, head = chain_head(s, Event)
-            top = s.scalar(select(func.max(Event.id))) or 0
+            seq, head = chain_head(s, Event, self.controller_id)
+            top = s.scalar(
+                select(func.max(Event.id)).where(Event.id >= low, Event.id < high)
+            ) or max(low, 0)
         pending = self.journal.works()
         for w in pending:
             for row in w["events"]:
@@ -525,6 +551,7 @@ class Recorder:
             for d in work.events:
                 row = {**EVENT_DEFAULTS, **{k: v for k, v in d.fields.items() if v is not None}}
                 row["id"] = d.id
+                row["controller"] = self.controller_id
                 row["seq"] = self._seq + 1
                 row["prev_hash"] = self._hash
                 row["hash"] = chain_hash(self._hash, canonical_dict(Event, row, EVENT_FIELDS))
@@ -605,7 +632,7 @@ class Recorder:
 
     def _write(self, works: list[Work]) -> None:
         try:
-            self._in_db_thread(lambda: self._commit(works))
+            self._in_db_thread(lambda: self._commit_retrying(works))
         except CommitHung:
             log.warning(
                 "database commit hung for %.1f s: journalling (database_unavailable)",
@@ -628,18 +655,36 @@ class Recorder:
         self._last_try = self.monotonic()
         self._to_journal(works)
 
+    def _commit_retrying(self, works: list[Work]) -> None:
+        """Commit; a deadlock or serialization failure with another writer (several
+        controllers on one PostgreSQL) is retried at once: it is no outage."""
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                self._commit(works)
+                return
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                log.info("commit met another writer (%s): retrying (%d)", code, attempt)
+
     def _commit(self, works: list[Work]) -> None:
         rows = [r for w in works for r in w.rows]
         with self.sessions() as s:
+            s.info["controller"] = self.controller_id  # the change feed's origin
             if rows:
                 _insert_events(s, rows)
-            _apply(s, [op for w in works for op in w.ops])
+            ctx: dict[str, Any] = {"controller": self.controller_id}
+            apply_ops(s, [op for w in works for op in w.ops], ctx)
             s.commit()
 
     def _integrity(self, works: list[Work], exc: IntegrityError) -> None:
         if "seq" in str(exc.orig) or "events" in str(exc.orig):
             # another writer took our chain positions: never release on an unwritten row
-            log.critical("events chain taken by another writer; rows kept in the journal")
+            log.critical(
+                "events chain taken by another writer; rows kept in the journal (%s)",
+                str(exc.orig).splitlines()[0] if exc.orig is not None else exc,
+            )
             self._to_journal(works, run_callbacks=False)
             return
         # one bad operation must not lose the others: write the works one by one
@@ -711,8 +756,12 @@ class Recorder:
         for start in range(0, len(works), 500):
             chunk = works[start : start + 500]
             with self.sessions() as s, _short_wait(s):
+                s.info["controller"] = self.controller_id
                 seqs = [w["events"][0]["seq"] for w in chunk if w["events"]]
-                have = set(s.scalars(select(Event.seq).where(Event.seq.in_(seqs))) if seqs else [])
+                mine = Event.controller == self.controller_id
+                have = set(
+                    s.scalars(select(Event.seq).where(mine, Event.seq.in_(seqs))) if seqs else []
+                )
                 rows: list[dict[str, Any]] = []
                 ops: list[Op] = []
                 for w in chunk:
@@ -725,7 +774,8 @@ class Recorder:
                     ops.extend(_op_from_json(o) for o in w["ops"])
                 if rows:
                     _insert_events(s, rows)
-                _apply(s, ops)
+                ctx: dict[str, Any] = {"controller": self.controller_id}
+                apply_ops(s, ops, ctx)
                 s.commit()
 
     def _restored(self, works: list[dict[str, Any]]) -> None:

@@ -43,11 +43,14 @@ def check_schema(url: str) -> None:
         )
 
 
-def build_controller(cfg: SiteConfig) -> Controller:
-    check_wiring(cfg)
+def build_controller(cfg: SiteConfig, controller_id: str | None = None) -> Controller:
+    """The controller ``controller_id`` (default: the file's [controller] id) of the site."""
+    check_wiring(cfg.for_controller(controller_id))
     check_schema(cfg.database_url)
     engine = make_engine(cfg.database_url, synchronous_full=True, busy_timeout_ms=BUSY_TIMEOUT_MS)
-    return Controller(cfg, session_factory=make_session_factory(engine))
+    return Controller(
+        cfg, session_factory=make_session_factory(engine), controller_id=controller_id
+    )
 
 
 def run_until_signalled(controller: Controller, stop: threading.Event | None = None) -> None:

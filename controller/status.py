@@ -20,6 +20,7 @@ def publish(
     *,
     detail: dict[str, Any] | None = None,
     last_card: str | None = None,
+    controller: str | None = None,
 ) -> None:
     row = session.scalar(
         select(DeviceStatus).where(DeviceStatus.kind == kind, DeviceStatus.key == key)
@@ -29,6 +30,8 @@ def publish(
         session.add(row)
     row.state = state
     row.updated_at = now
+    if controller is not None:
+        row.controller = controller
     if detail is not None:
         row.detail = detail
     if last_card is not None:

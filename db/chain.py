@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Boolean, Integer, String
 
 from db.models import AuditLog, Base, DeletionRecord, Event
 from db.types import UTCDateTime
+from domain.config import DEFAULT_CONTROLLER_ID
 
 GENESIS = "0" * 64
 FORMAT_VERSION = 1
@@ -81,6 +82,42 @@ DELETION_FIELDS = (
 
 LOG_MODELS: dict[str, type[Event] | type[AuditLog]] = {"events": Event, "audit": AuditLog}
 LOG_FIELDS: dict[str, tuple[str, ...]] = {"events": EVENT_FIELDS, "audit": AUDIT_FIELDS}
+
+# Several controllers on one database: each controller's events are a chain of their own,
+# named "events" for the default controller (the name a site with one controller always
+# had) and "events@ID" for another. ``controller`` is not inside the canonical form (format
+# version 1 stays): a row moved to another chain breaks both chains' links instead.
+
+
+def chain_log(controller: str) -> str:
+    """The log name of a controller's events chain (checkpoints, deletion records)."""
+    return "events" if controller == DEFAULT_CONTROLLER_ID else f"events@{controller}"
+
+
+def log_controller(log: str) -> str | None:
+    """The controller of an events chain's log name; None for the audit log."""
+    if log == "events":
+        return DEFAULT_CONTROLLER_ID
+    if log.startswith("events@") and len(log) > len("events@"):
+        return log[len("events@") :]
+    if log in LOG_MODELS:
+        return None
+    raise ValueError(f"unknown log {log!r}")
+
+
+def log_model(log: str) -> type[Event] | type[AuditLog]:
+    """The table of a log name (ValueError for an unknown name)."""
+    return AuditLog if log_controller(log) is None else Event
+
+
+def log_fields(log: str) -> tuple[str, ...]:
+    return AUDIT_FIELDS if log_controller(log) is None else EVENT_FIELDS
+
+
+def chain_where(log: str) -> tuple[Any, ...]:
+    """Conditions selecting one chain's rows of its table (none for the audit log)."""
+    c = log_controller(log)
+    return () if c is None else (Event.controller == c,)
 
 
 def format_time(v: datetime) -> str:

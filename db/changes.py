@@ -24,6 +24,7 @@ from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from db.models import Area, Authorization, Change, Credential, Door, Person, SiteSetting, Training
+from db.models import Presence as PresenceRow
 from db.models import Visit as VisitRow
 from db.types import utcnow
 
@@ -39,6 +40,8 @@ TRACKED: dict[str, str | None] = {
     Area.__tablename__: None,
     Door.__tablename__: None,
     SiteSetting.__tablename__: None,
+    # who is inside: areas may span controllers, each learns the others' crossings here
+    PresenceRow.__tablename__: "person_id",
 }
 
 
@@ -59,12 +62,23 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
+    origin = session.info.get("controller")  # a controller's recorder names itself
     for r in rows:
         r["changed_at"] = now
+        r["origin"] = origin
     conn = session.connection()
     conn.execute(insert(Change), rows)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+def record(session: Session, table: str, person_ids: set[int]) -> None:
+    """Record changes written with Core statements, which the session events do not see
+    (the recorder's set-based presence writes): one row per person."""
+    _write(
+        session,
+        [{"table_name": table, "row_id": None, "person_id": p} for p in sorted(person_ids)],
+    )
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.chain import LOG_MODELS, checkpoint_message
+from db.chain import chain_log, checkpoint_message, log_controller, log_model
 from db.eventlog import chain_head
 from db.models import Checkpoint
 from db.types import utcnow
@@ -135,8 +135,12 @@ def create_checkpoints(
     """
     now = now or utcnow()
     made = []
-    for log_name, model in LOG_MODELS.items():
-        seq, head = chain_head(session, model)
+    from db.controllers import event_chains
+
+    logs = [chain_log(c) for c in event_chains(session)] + ["audit"]
+    for log_name in logs:  # one checkpoint per chain: each controller's, and the audit log's
+        model = log_model(log_name)
+        seq, head = chain_head(session, model, log_controller(log_name))
         if seq == 0:
             continue
         if daily:

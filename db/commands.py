@@ -17,6 +17,12 @@ owner of door state) carries it out and writes ``result``. Payloads by kind:
                     time, then relock (a manager's remote momentary unlock)
 - ``lockdown``      {"area": code, "reason": str}: every card refused at the area's doors
 - ``lift_lockdown`` {"area": code, "reason": str}
+
+Several controllers on one database: each command names the controller that carries it out
+(``Command.controller``), the owner of its reader, door or alarm (``route``), and only that
+controller takes it. A ``forgive`` concerns an area, which may have doors on several
+controllers: one command is queued for each of them (each keeps its own memory of who is
+inside), and ``enqueue`` returns the first.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Command, CommandState
+from db import controllers as ctl_rows
+from db.models import Area, Command, CommandState
 from db.types import utcnow
 
 
@@ -71,16 +78,46 @@ def enqueue(
     command is not carried out any more."""
     created = now or utcnow()
     expires_at = created + timedelta(seconds=expires_in) if expires_in is not None else None
-    cmd = Command(
-        kind=kind.value,
-        payload=payload,
-        operator_id=operator_id,
-        created_at=created,
-        expires_at=expires_at,
-    )
-    session.add(cmd)
+    cmds = [
+        Command(
+            kind=kind.value,
+            payload=payload,
+            operator_id=operator_id,
+            created_at=created,
+            expires_at=expires_at,
+            controller=target,
+        )
+        for target in route(session, kind, payload)
+    ]
+    session.add_all(cmds)
     session.flush()
-    return cmd
+    return cmds[0]
+
+
+def route(session: Session, kind: CommandKind, payload: dict[str, Any]) -> list[str | None]:
+    """The controllers that carry a command out ([None]: any; a reader or door no controller
+    has claimed yet is left to whichever takes it, which refuses what it does not run)."""
+    try:
+        if "reader" in payload:
+            return [ctl_rows.controller_of_reader(session, str(payload["reader"]))]
+        if "door" in payload:
+            return [ctl_rows.controller_of_door(session, str(payload["door"]))]
+        if "alarm_id" in payload:
+            return [ctl_rows.controller_of_alarm(session, int(payload["alarm_id"]))]
+        if kind == CommandKind.FORGIVE:
+            area = payload.get("area_id")
+            targets: list[str | None] = list(
+                ctl_rows.controllers_of_area(session, int(area) if area is not None else None)
+            )
+            return targets or [None]
+        if kind in (CommandKind.LOCKDOWN, CommandKind.LIFT_LOCKDOWN) and "area" in payload:
+            # an area may have doors on several controllers: each locks its own doors
+            area_id = session.scalar(select(Area.id).where(Area.code == str(payload["area"])))
+            if area_id is not None:
+                return list(ctl_rows.controllers_of_area(session, area_id)) or [None]
+    except (TypeError, ValueError):
+        pass  # a malformed payload: the controller refuses it with a reason
+    return [None]
 
 
 def is_expired(cmd: Command, now: datetime) -> bool:

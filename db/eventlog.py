@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from db.chain import GENESIS, canonical_audit, canonical_event, chain_hash
 from db.models import AuditLog, Event
+from domain.config import DEFAULT_CONTROLLER_ID
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,17 @@ def _lock(session: Session, table: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEYS[table]})
 
 
-def chain_head(session: Session, model: type[Event] | type[AuditLog]) -> tuple[int, str]:
-    """(seq, hash) of the newest chained row; after a purge of everything, the tombstone's."""
+def chain_head(
+    session: Session, model: type[Event] | type[AuditLog], controller: str | None = None
+) -> tuple[int, str]:
+    """(seq, hash) of the newest chained row; after a purge of everything, the tombstone's.
+    Events: the chain of ``controller`` (the default controller's when None)."""
+    from db.chain import chain_log, chain_where
+
+    log_name = "audit" if model is AuditLog else chain_log(controller or DEFAULT_CONTROLLER_ID)
     row = session.execute(
         select(model.seq, model.hash)
-        .where(model.seq.is_not(None))
+        .where(model.seq.is_not(None), *chain_where(log_name))
         .order_by(model.seq.desc())
         .limit(1)
     ).first()
@@ -58,7 +65,6 @@ def chain_head(session: Session, model: type[Event] | type[AuditLog]) -> tuple[i
         return int(row[0] or 0), str(row[1])
     from db.models import DeletionRecord
 
-    log_name = "events" if model is Event else "audit"
     tomb = session.execute(
         select(DeletionRecord.to_seq, DeletionRecord.last_hash)
         .where(DeletionRecord.log == log_name)
@@ -85,8 +91,9 @@ def _append(session: Session, row: Event | AuditLog) -> None:
     canon = canonical_event if isinstance(row, Event) else canonical_audit
     _fill_defaults(row)
     _lock(session, table)
+    controller = getattr(row, "controller", None) if isinstance(row, Event) else None
     for attempt in range(1, APPEND_ATTEMPTS + 1):
-        seq, prev = chain_head(session, model)
+        seq, prev = chain_head(session, model, controller)
         row.seq = seq + 1
         row.prev_hash = prev
         row.hash = chain_hash(prev, canon(row))  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime, utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 from domain.search import KEY_LENGTH, search_key
 from domain.vocabulary import (  # noqa: F401 - re-exported: the models' column values
     AlarmState,
@@ -194,6 +195,8 @@ class Door(Base):
     ask_purpose: Mapped[bool] = mapped_column(Boolean, default=False)
     snapshot_on_entry: Mapped[bool] = mapped_column(Boolean, default=False)
     camera: Mapped[str | None] = mapped_column(String(64))
+    # the controller that runs this door (claimed at its start-up: db.controllers)
+    controller: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[created]
 
     area: Mapped[Area] = relationship(back_populates="doors")
@@ -311,11 +314,20 @@ class Event(Base):
         Index("ix_events_decision_occurred", "decision", "occurred_at", "id"),
         Index("ix_events_visitor_occurred", "visitor", "occurred_at", "id"),
         Index("ix_events_visit_id", "visit_id"),
+        Index("ix_events_controller_occurred", "controller", "occurred_at", "id"),
+        # one chain per controller: seq is unique within its controller's chain
+        UniqueConstraint("controller", "seq", name="uq_events_controller_seq"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # the controller that wrote the row; each controller's rows form their own chain
+    # (server default too: a row inserted by hand lands in the default chain, whose
+    # verification names it)
+    controller: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_CONTROLLER_ID, server_default=DEFAULT_CONTROLLER_ID
+    )
     # tamper-evident chain (filled by db.eventlog): position and SHA-256 hex
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -388,6 +400,8 @@ class Alarm(Base):
     restored_at: Mapped[datetime | None]  # the condition ended (door closed, tamper restored)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the controller that raised it (None: raised by the web or a job)
+    controller: Mapped[str | None] = mapped_column(String(64))
 
     door: Mapped[Door | None] = relationship()
     area: Mapped[Area | None] = relationship()
@@ -576,7 +590,8 @@ class Checkpoint(Base):
     __tablename__ = "checkpoints"
 
     id: Mapped[intpk]
-    log: Mapped[str] = mapped_column(String(16))  # "events" or "audit"
+    # "audit", or an events chain: "events" (the default controller) or "events@ID"
+    log: Mapped[str] = mapped_column(String(80))
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
@@ -613,7 +628,7 @@ class DeletionRecord(Base):
 
     id: Mapped[intpk]
     created_at: Mapped[created]
-    log: Mapped[str] = mapped_column(String(16))
+    log: Mapped[str] = mapped_column(String(80))  # a chain name, as Checkpoint.log
     from_seq: Mapped[int] = mapped_column(BigInteger)
     to_seq: Mapped[int] = mapped_column(BigInteger)
     from_time: Mapped[datetime]
@@ -663,6 +678,9 @@ class Command(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # not carried out after this (a CLI tap that timed out); see db.commands.claim
     expires_at: Mapped[datetime | None]
+    # the controller that carries it out: the owner of its reader or door (db.controllers);
+    # None: any controller (a command about no door)
+    controller: Mapped[str | None] = mapped_column(String(64))
 
 
 class Change(Base):
@@ -683,6 +701,32 @@ class Change(Base):
     row_id: Mapped[int | None] = mapped_column(BigInteger)
     person_id: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime]
+    # the controller whose recorder wrote the change (None: the web, the CLI, a job): a
+    # controller skips its own presence changes, which its memory already holds
+    origin: Mapped[str | None] = mapped_column(String(64))
+
+
+class ControllerRow(Base):
+    """One row per controller process id: its heartbeat and health for the status page.
+
+    ``number`` (1, 2, ...) is given at first registration and never reused: event ids of
+    controller n are allocated from ``[(n-1) * 2**40, n * 2**40)`` (db.controllers), so
+    several controllers allocate ids in memory without meeting.
+    """
+
+    __tablename__ = "controllers"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    # health, written with each heartbeat (off the door thread)
+    last_event_at: Mapped[datetime | None]
+    journal_backlog: Mapped[int] = mapped_column(Integer, default=0)  # works not yet in the DB
+    offline_readers: Mapped[list[Any] | None] = mapped_column(JSON)
+    doors: Mapped[list[Any] | None] = mapped_column(JSON)  # door codes it runs
 
 
 class DeviceStatus(Base):
@@ -698,6 +742,7 @@ class DeviceStatus(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_card: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+    controller: Mapped[str | None] = mapped_column(String(64))  # who published it
 
 
 class SiteSetting(Base):

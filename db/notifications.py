@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from db.controllers import id_range, ids_between, number_of, range_heads
 from db.models import Event, Notification, Person, SiteSetting, Visit
 from db.types import utcnow
 from domain.vocabulary import Decision, Direction, NotificationKind, NotificationState
@@ -160,25 +161,34 @@ def queue_for_visit(
     return rows
 
 
-def _cursor(session: Session, now: datetime) -> int:
+def _cursor(session: Session, now: datetime) -> dict[int, int]:
+    """The last event id scanned in each controller's id range (db.controllers): several
+    controllers write events, each in its own range."""
     row = session.get(SiteSetting, CURSOR_KEY)
     if row is not None and isinstance(row.value, int):
-        return row.value
+        return {1: row.value}  # written by a version with one controller
+    if row is not None and isinstance(row.value, dict):
+        return {int(k): int(v) for k, v in row.value.items()}
     # first run: look back one day (no mails about last year's visits), by the time index
-    first = session.scalar(
-        select(func.min(Event.id)).where(Event.occurred_at >= now - timedelta(days=1))
-    )
-    if first is None:
-        return int(session.scalar(select(func.max(Event.id))) or 0)
-    return int(first) - 1
+    out: dict[int, int] = {}
+    for n, top in range_heads(session).items():
+        lo, hi = id_range(n)
+        first = session.scalar(
+            select(func.min(Event.id)).where(
+                Event.occurred_at >= now - timedelta(days=1), Event.id >= lo, Event.id < hi
+            )
+        )
+        out[n] = top if first is None else int(first) - 1
+    return out
 
 
-def _set_cursor(session: Session, value: int, now: datetime) -> None:
+def _set_cursor(session: Session, value: dict[int, int], now: datetime) -> None:
+    stored = {str(k): v for k, v in sorted(value.items())}
     row = session.get(SiteSetting, CURSOR_KEY)
     if row is None:
-        session.add(SiteSetting(key=CURSOR_KEY, value=value, updated_at=now))
+        session.add(SiteSetting(key=CURSOR_KEY, value=stored, updated_at=now))
     else:
-        row.value, row.updated_at = value, now
+        row.value, row.updated_at = stored, now
 
 
 def scan_first_entries(
@@ -194,13 +204,12 @@ def scan_first_entries(
     commits."""
     now = now or utcnow()
     cursor = _cursor(session, now)
-    upper = int(session.scalar(select(func.max(Event.id))) or 0)
+    upper = range_heads(session)  # per controller: rows committed from here on wait
     events: Sequence[Event] = session.scalars(
         select(Event)
         .options(joinedload(Event.door))
         .where(
-            Event.id > cursor,
-            Event.id <= upper,
+            ids_between(cursor, upper),
             Event.visit_id.is_not(None),
             Event.decision == Decision.GRANTED,
             Event.direction == Direction.IN,
@@ -208,8 +217,15 @@ def scan_first_entries(
         .order_by(Event.id)
         .limit(batch)
     ).all()
-    # a full batch: continue after its last row next time; else everything up to ``upper``
-    last = events[-1].id if len(events) == batch else upper
+    # a full batch: continue after its last row next time (ids ascend range by range: the
+    # ranges before the last row's are done); else everything up to ``upper``
+    if len(events) == batch:
+        stop = number_of(events[-1].id)
+        last = {n: top for n, top in upper.items() if n < stop}
+        last[stop] = events[-1].id
+        last.update({n: c for n, c in cursor.items() if n > stop})
+    else:
+        last = {**cursor, **upper}
     queued = 0
     for ev in events:
         visit = session.get(Visit, ev.visit_id)
@@ -227,7 +243,7 @@ def scan_first_entries(
             )
         )
     if last != cursor:
-        _set_cursor(session, int(last), now)
+        _set_cursor(session, last, now)
     return queued
 
 

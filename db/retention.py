@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from db.chain import LOG_MODELS, canonical_deletion
+from db.chain import canonical_deletion, chain_where, log_controller, log_model
 from db.checkpoints import public_hex, sign
 from db.eventlog import append_audit, chain_head
 from db.models import AuditLog, DeletionRecord, Operator, Role
@@ -134,28 +134,39 @@ def check_allowed(
     return None
 
 
+def _known_log(log_name: str) -> bool:
+    try:
+        log_model(log_name)
+    except ValueError:
+        return False
+    return True
+
+
 def plan_purge(session: Session, log_name: str, before: datetime) -> PurgePlan | None:
     """The chain prefix older than ``before`` (stopping at the first newer row), or None."""
-    if log_name not in LOG_MODELS:
-        raise ValueError(f"unknown log {log_name!r}")
-    model = LOG_MODELS[log_name]
-    first_seq = session.scalar(select(func.min(model.seq)).where(model.seq.is_not(None)))
+    model = log_model(log_name)  # ValueError for an unknown log
+    mine = chain_where(log_name)  # one controller's chain: never another's rows
+    first_seq = session.scalar(select(func.min(model.seq)).where(model.seq.is_not(None), *mine))
     if first_seq is None:
         return None
     stop = session.scalar(
-        select(func.min(model.seq)).where(model.seq.is_not(None), model.occurred_at >= before)
+        select(func.min(model.seq)).where(
+            model.seq.is_not(None), model.occurred_at >= before, *mine
+        )
     )
-    to_seq = (stop - 1) if stop is not None else chain_head(session, model)[0]
+    to_seq = (
+        (stop - 1) if stop is not None else chain_head(session, model, log_controller(log_name))[0]
+    )
     if to_seq < first_seq:
         return None
     in_range = (model.seq >= first_seq) & (model.seq <= to_seq)
     count, t0, t1 = session.execute(
         select(func.count(), func.min(model.occurred_at), func.max(model.occurred_at)).where(
-            in_range
+            in_range, *mine
         )
     ).one()
-    first_hash = session.scalar(select(model.hash).where(model.seq == first_seq))
-    last_hash = session.scalar(select(model.hash).where(model.seq == to_seq))
+    first_hash = session.scalar(select(model.hash).where(model.seq == first_seq, *mine))
+    last_hash = session.scalar(select(model.hash).where(model.seq == to_seq, *mine))
     return PurgePlan(
         log_name, first_seq, to_seq, t0, t1, int(count), str(first_hash), str(last_hash)
     )
@@ -185,7 +196,7 @@ def purge(
     from db.verify import verify_log  # verify imports checkpoints; keep import order simple
 
     now = now or utcnow()
-    if log_name not in LOG_MODELS:
+    if not _known_log(log_name):
         raise _refuse(session, "unknown_log", f"no log {log_name!r}", log_name, before, None)
     reason = check_allowed(session, before, now, zone)
     if reason:
@@ -230,9 +241,11 @@ def purge(
             session, "nothing_to_purge", "no records before that time", log_name, before, None
         )
 
-    model = LOG_MODELS[log_name]
+    model = log_model(log_name)
     session.execute(
-        delete(model).where(model.seq >= plan.from_seq, model.seq <= plan.to_seq),
+        delete(model).where(
+            model.seq >= plan.from_seq, model.seq <= plan.to_seq, *chain_where(log_name)
+        ),
         execution_options={"synchronize_session": False},
     )
     rec = DeletionRecord(

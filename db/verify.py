@@ -30,11 +30,14 @@ from sqlalchemy.types import NullType
 
 from db.chain import (
     GENESIS,
-    LOG_FIELDS,
-    LOG_MODELS,
     canonical_deletion,
     canonical_values,
     chain_hash,
+    chain_log,
+    chain_where,
+    log_controller,
+    log_fields,
+    log_model,
     normalizers,
     raw_hasher,
 )
@@ -62,10 +65,16 @@ class Finding:
     row_id: int | None
     message: str
 
+    @property
+    def controller(self) -> str | None:
+        """The controller whose events chain this is (None: the audit log)."""
+        return log_controller(self.log)
+
     def __str__(self) -> str:
         where = f"seq {self.seq}" if self.seq is not None else "no seq"
         rid = f" (id {self.row_id})" if self.row_id is not None else ""
-        return f"{self.log}: {self.kind} at {where}{rid}: {self.message}"
+        who = f" (controller {self.controller})" if self.controller is not None else ""
+        return f"{self.log}{who}: {self.kind} at {where}{rid}: {self.message}"
 
 
 @dataclass
@@ -109,8 +118,9 @@ class _Walker:
     def __init__(self, session: Session, log: str, result: LogResult, max_findings: int) -> None:
         self.session = session
         self.log = log
-        self.model = LOG_MODELS[log]
-        self.fields = LOG_FIELDS[log]
+        self.model = log_model(log)
+        self.fields = log_fields(log)
+        self.where = chain_where(log)  # one controller's chain of the events table
         self.norms = normalizers(self.model, self.fields)
         dialect = session.get_bind().dialect.name
         # the fast path: the driver's values, no SQLAlchemy result types, a precomputed list
@@ -136,7 +146,7 @@ class _Walker:
         cols = [c.label(f"f_{f}") for c, f in zip(cols, self.fields, strict=True)]
         stmt = (
             select(m.id, m.seq, m.prev_hash, m.hash, *cols)
-            .where(m.seq >= start_seq)
+            .where(m.seq >= start_seq, *self.where)
             .order_by(m.seq)
             .execution_options(yield_per=BATCH)
         )
@@ -153,7 +163,9 @@ class _Walker:
     def seq_of_hash(self, hash_: str | None) -> int | None:
         if hash_ is None:
             return None
-        return self.session.scalar(select(self.model.seq).where(self.model.hash == hash_).limit(1))
+        return self.session.scalar(
+            select(self.model.seq).where(self.model.hash == hash_, *self.where).limit(1)
+        )
 
     def walk(self, start_seq: int, start_prev: str, wanted: set[int]) -> dict[int, str]:
         """Check rows from ``start_seq``; return the stored hashes of the ``wanted`` seqs."""
@@ -275,9 +287,11 @@ def verify_log(
     max_findings: int = 20,
     progress: Progress | None = None,
 ) -> LogResult:
-    """Check one log ("events" or "audit"); ``trusted_keys`` None skips signature checks.
+    """Check one log ("audit", or a controller's events chain: "events", "events@ID");
+    ``trusted_keys`` None skips signature checks.
     ``progress(log, rows_done, rows_total)`` is called every few thousand rows."""
-    model = LOG_MODELS[log]
+    model = log_model(log)
+    mine = chain_where(log)
     result = LogResult(log)
     w = _Walker(session, log, result, max_findings)
     if trusted_keys is None:
@@ -308,12 +322,15 @@ def verify_log(
             )
         start_seq, start_prev = t.to_seq + 1, t.last_hash
     if tombs:
-        left = session.scalar(select(func.count()).select_from(model).where(model.seq < start_seq))
+        left = session.scalar(
+            select(func.count()).select_from(model).where(model.seq < start_seq, *mine)
+        )
         if left:
             w.add(INSERTED, None, None, f"{left} rows lie inside a purged range")
 
     # 2. rows outside the chain (written without append_*)
-    for rid in session.scalars(select(model.id).where(model.seq.is_(None)).limit(max_findings)):
+    unchained = select(model.id).where(model.seq.is_(None), *mine).limit(max_findings)
+    for rid in session.scalars(unchained):
         w.add(INSERTED, None, rid, "this row has no sequence number: it was not appended")
 
     # 3. checkpoints
@@ -333,14 +350,14 @@ def verify_log(
         anchors = [c for c in good_cps if c.created_at <= since and c.seq >= start_seq]
         if anchors:
             a = max(anchors, key=lambda c: c.seq)
-            stored = session.scalar(select(model.hash).where(model.seq == a.seq))
+            stored = session.scalar(select(model.hash).where(model.seq == a.seq, *mine))
             if stored != a.hash:
                 w.add(ALTERED, a.seq, None, f"the row differs from signed checkpoint {a.id}")
             start_seq, start_prev = a.seq + 1, a.hash
 
     wanted = {c.seq for c in good_cps if c.seq >= start_seq}
     if progress is not None:
-        top = session.scalar(select(func.max(model.seq))) or 0
+        top = session.scalar(select(func.max(model.seq)).where(*mine)) or 0
         total = max(0, top - start_seq + 1)
         progress(log, 0, total)
         w.progress = lambda n: progress(log, n, total)
@@ -380,6 +397,10 @@ def verify_all(
     max_findings: int = 20,
     progress: Progress | None = None,
 ) -> VerifyResult:
+    """Every controller's events chain (the default controller's first), then the audit log."""
+    from db.controllers import event_chains
+
+    names = [chain_log(c) for c in event_chains(session, scan=True)] + ["audit"]
     return VerifyResult(
         [
             verify_log(
@@ -390,6 +411,6 @@ def verify_all(
                 max_findings=max_findings,
                 progress=progress,
             )
-            for name in LOG_MODELS
+            for name in names
         ]
     )

@@ -28,6 +28,9 @@ CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 # The site's zone when the file names none: the one place this default is written. Every
 # other module gets the zone handed down (``SiteConfig.zone``), so a site elsewhere works.
 DEFAULT_TIMEZONE = "Asia/Tokyo"
+# The controller id of a site with one controller (a file without [controller] id, doors
+# without ``controller``): existing site files and the demo keep working unchanged.
+DEFAULT_CONTROLLER_ID = "main"
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,8 @@ class DatabaseSection:
 
 @dataclass(frozen=True)
 class ControllerSection:
+    # this controller's id: it runs the doors whose ``controller`` names it (docs/controller.md)
+    id: str = DEFAULT_CONTROLLER_ID
     gpio_backend: str = "sim"
     command_poll_seconds: float = 0.25
     pin_max_attempts: int = 5
@@ -159,6 +164,9 @@ class DoorSection:
     ask_purpose: bool = False
     snapshot_on_entry: bool = False
     camera: str | None = None
+    # the controller that runs this door (its readers, strike, contact, camera); a site file
+    # may describe the whole site. None: the file's own [controller] id.
+    controller: str | None = None
     gpio: GpioSection = field(default_factory=GpioSection)
 
 
@@ -204,6 +212,54 @@ class SiteConfig:
     def data_path(self, relative: str) -> Path:
         p = Path(relative)
         return p if p.is_absolute() else self.data_dir / p
+
+    @property
+    def controller_id(self) -> str:
+        """The id of the controller this file (as loaded) runs."""
+        return self.controller.id
+
+    def door_controller(self, code: str) -> str:
+        """The id of the controller that owns door ``code``."""
+        return self.doors[code].controller or self.controller.id
+
+    def controller_ids(self) -> list[str]:
+        """Every controller the file names (its own first)."""
+        ids = [self.controller.id]
+        for code in self.doors:
+            c = self.door_controller(code)
+            if c not in ids:
+                ids.append(c)
+        return ids
+
+    def for_controller(self, controller_id: str | None = None) -> SiteConfig:
+        """The file as one controller process sees it: only the doors it owns, their readers
+        and cameras (areas, people and policy stay site-wide). Readers and cameras no door
+        uses stay with the file's own controller. ``controller_id`` overrides the file's
+        ``[controller] id`` (``nyutai controller --id``)."""
+        me = controller_id or self.controller.id
+        owner = {code: self.door_controller(code) for code in self.doors}
+        doors = {c: d for c, d in self.doors.items() if owner[c] == me}
+        used_readers = {
+            r: owner[c]
+            for c, d in self.doors.items()
+            for r in (d.entry_reader, d.exit_reader)
+            if r is not None
+        }
+        used_cameras = {d.camera: owner[c] for c, d in self.doors.items() if d.camera}
+        file_id = self.controller.id
+        readers = {r: sec for r, sec in self.readers.items() if used_readers.get(r, file_id) == me}
+        cameras = {c: sec for c, sec in self.cameras.items() if used_cameras.get(c, file_id) == me}
+        # pin every door's owner down: the view's own [controller] id becomes ``me``
+        doors = {c: dataclasses.replace(d, controller=me) for c, d in doors.items()}
+        return dataclasses.replace(
+            self,
+            controller=dataclasses.replace(self.controller, id=me),
+            doors=doors,
+            readers=readers,
+            cameras=cameras,
+            # the alarm outputs are wired to the file's own controller
+            alarm_outputs=dict(self.alarm_outputs) if me == file_id else {},
+        )
 
     def reader_door(self, reader_id: str) -> tuple[str, str] | None:
         """(door code, direction 'in'/'out') of a reader, or None if no door uses it."""
@@ -359,6 +415,7 @@ def _check_semantics(cfg: SiteConfig) -> None:
     for key in ("idle_timeout_minutes", "session_lifetime_hours", "reauth_minutes"):
         if getattr(cfg.web, key) < 1:
             raise ConfigError(p, f"web.{key}", "a whole number of at least 1")
+    _check_code(p, "controller.id", cfg.controller.id)
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")
     for i, proxy in enumerate(cfg.web.trusted_proxies):
@@ -413,6 +470,8 @@ def _check_semantics(cfg: SiteConfig) -> None:
             raise ConfigError(p, f"doors.{code}", "an exit_reader or exit_button = true")
         if door.ask_purpose and not cfg.purposes:
             raise ConfigError(p, f"doors.{code}.ask_purpose", "a [purposes] table of codes to type")
+        if door.controller is not None:
+            _check_code(p, f"doors.{code}.controller", door.controller)
         if door.camera is not None and door.camera not in cfg.cameras:
             raise ConfigError(
                 p,
@@ -435,6 +494,7 @@ def _check_code(path: Path, key: str, code: str) -> None:
 
 
 __all__ = [
+    "DEFAULT_CONTROLLER_ID",
     "DEFAULT_TIMEZONE",
     "ConfigError",
     "SiteConfig",

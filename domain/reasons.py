@@ -90,6 +90,7 @@ class Reason(enum.StrEnum):
     SYSTEM_UNAVAILABLE = "system_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     DATABASE_RESTORED = "database_restored"
+    DOOR_CLAIMED = "door_claimed"  # start-up refused: another running controller has the door
 
 
 REASON_TEXT: dict[Reason, Sentence] = {
@@ -245,6 +246,10 @@ REASON_TEXT: dict[Reason, Sentence] = {
     Reason.DATABASE_UNAVAILABLE: Sentence(
         "データベースに書き込めません。記録は制御装置に保管しています。",
         "The database cannot be written: rows are kept on the controller's disk.",
+    ),
+    Reason.DOOR_CLAIMED: Sentence(
+        "この扉は稼働中の別の制御装置が管理しています。制御装置を起動しません。",
+        "Another running controller runs this door: the controller does not start.",
     ),
     Reason.DATABASE_RESTORED: Sentence(
         "データベースが復旧し、保管した記録を書き込みました。",

@@ -75,17 +75,40 @@ def db_upgrade(config_path: Path) -> None:
 
 
 @main.command()
-@config_option
-def controller(config_path: Path) -> None:
+@click.option(
+    "--config",
+    "--site",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The site file (TOML); it may describe the whole site.",
+)
+@click.option(
+    "--id",
+    "controller_id",
+    default=None,
+    help="This controller's id (default: [controller] id of the file); it runs only the "
+    "doors the file gives it.",
+)
+def controller(config_path: Path, controller_id: str | None) -> None:
     """Run the access controller daemon (doors, readers, alarms)."""
     from controller.service import SchemaOutOfDate, build_controller, run_until_signalled
+    from db.controllers import DoorClaimed
 
     cfg = _load(config_path)
+    if controller_id is not None and controller_id not in cfg.controller_ids():
+        raise click.ClickException(
+            f"unknown_controller: the site file names no controller {controller_id!r} "
+            f"(it names: {', '.join(cfg.controller_ids())})"
+        )
     try:
-        ctl = build_controller(cfg)
+        ctl = build_controller(cfg, controller_id)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
-    run_until_signalled(ctl)
+    try:
+        run_until_signalled(ctl)
+    except DoorClaimed as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -327,7 +327,12 @@ def _people(session: Session, requested_by: int | None, approved_by: int | None)
 
 @main.command("purge")
 @config_option
-@click.option("--log", "log_name", type=click.Choice(["events", "audit"]), required=True)
+@click.option(
+    "--log",
+    "log_name",
+    required=True,
+    help="audit, events (the default controller's chain) or events@ID (controller ID's).",
+)
 @click.option("--before", required=True, help="Purge records before this date (YYYY-MM-DD).")
 @click.option(
     "--approval",
@@ -350,11 +355,18 @@ def purge_cmd(
     Carries out a purge asked for and approved in the console, once: the log and the date
     must be the approved ones, and the approval must be less than a day old."""
     from db.approvals import ApprovalError, mark_done, take_for_cli
+    from db.chain import log_model
     from db.checkpoints import SigningKeyError, load_key
     from db.models import ApprovalKind
     from db.retention import PurgeRefused, plan_purge, purge
     from nyutai.progress import terminal_progress
 
+    try:
+        log_model(log_name)
+    except ValueError:
+        raise click.BadParameter(
+            f"unknown_log: {log_name!r} (audit, events or events@CONTROLLER)", param_hint="--log"
+        ) from None
     cfg = _load(config_path)
     cutoff = _local_midnight(cfg, before, "--before")
     with _factory(cfg)() as s:

@@ -167,3 +167,38 @@ def test_the_site_zone_comes_from_the_file(tmp_path: Path) -> None:
 )
 def test_a_column_of_times_names_its_zone(name: str, label: str) -> None:
     assert zone_label(ZoneInfo(name), 2026) == label
+
+
+def test_a_whole_site_file_gives_each_controller_its_own_doors(tmp_path: Path) -> None:
+    text = BASE.replace('gpio_backend = "sim"', 'id = "bldg-a"\ngpio_backend = "sim"').replace(
+        'area = "mynumber-room"', 'area = "mynumber-room"\ncontroller = "bldg-b"'
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.controller_id == "bldg-a" and cfg.controller_ids() == ["bldg-a", "bldg-b"]
+    a, b = cfg.for_controller(), cfg.for_controller("bldg-b")
+    assert set(a.doors) == {"server-room-door"} and set(a.readers) == {"sr-in", "sr-out"}
+    assert set(b.doors) == {"mynumber-front", "mynumber-back"}
+    assert set(b.readers) == {"mn-front-in", "mn-front-out", "mn-back-in", "mn-back-out"}
+    assert b.controller_id == "bldg-b" and set(b.areas) == set(cfg.areas)  # areas: site-wide
+    assert a.alarm_outputs and not b.alarm_outputs  # wired to the file's own controller
+    # a file without [controller] id: one controller, "main", runs every door
+    plain = load_config(DEMO_SITE, data_dir=tmp_path)
+    assert plain.controller_ids() == ["main"]
+    assert set(plain.for_controller().doors) == set(plain.doors)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda t: t.replace('gpio_backend = "sim"', 'id = "Bldg A"\ngpio_backend = "sim"'),
+         "controller.id"),
+        (lambda t: t.replace('name = "サーバ室 扉"', 'name = "サーバ室 扉"\ncontroller = "x y"'),
+         "doors.server-room-door.controller"),
+    ],
+)  # fmt: skip
+def test_a_bad_controller_id_is_named(
+    tmp_path: Path, change: Callable[[str], str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, change(BASE)))
+    assert err.value.key == key

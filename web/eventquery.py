@@ -22,6 +22,7 @@ from sqlalchemy.types import NullType
 
 from db.models import Alarm, Area, Decision, Door, Event, Person
 from db.search import matching_people
+from domain.config import CODE_CHARS
 from domain.csvsafe import SafeCsvWriter
 from domain.reasons import Reason, sentence
 from domain.words import word
@@ -53,6 +54,7 @@ class EventFilter:
     reason: str | None = None
     visitors_only: bool = False
     alarms_only: bool = False
+    controller: str | None = None  # the controller that wrote the row (several on one DB)
     errors: list[str] = field(default_factory=list)
 
 
@@ -77,6 +79,12 @@ def _int(value: str, name: str) -> int:
     return n
 
 
+def _controller_id(value: str) -> str:
+    if len(value) > 64 or not set(value) <= CODE_CHARS:
+        raise FilterError("controller", _("unknown value"))
+    return value
+
+
 def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
     """Read filters from request arguments; a bad value is dropped and named in ``errors``."""
     f = EventFilter()
@@ -88,6 +96,7 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo) -> EventFilter:
         "person": lambda v: setattr(f, "person", v.strip()[:200]),
         "decision": lambda v: setattr(f, "decision", Decision(v).value),
         "reason": lambda v: setattr(f, "reason", Reason(v).value),
+        "controller": lambda v: setattr(f, "controller", _controller_id(v)),
     }
     for key, step in steps.items():
         value = (args.get(key) or "").strip()
@@ -135,6 +144,8 @@ def filtered(f: EventFilter, session: Session) -> Select[Event]:
         q = q.where(Event.area_id == f.area_id)
     if f.door_id is not None:
         q = q.where(Event.door_id == f.door_id)
+    if f.controller:
+        q = q.where(Event.controller == f.controller)
     if f.decision:
         q = q.where(Event.decision == f.decision)
     if f.reason:
@@ -306,6 +317,7 @@ CSV_COLUMNS = (
     ("escort", "立会者", "Escort"),
     ("card", "カードID", "Card id"),
     ("hash", "ハッシュ", "Hash"),
+    ("controller", "制御装置", "Controller"),  # the chain the row belongs to
 )
 
 
@@ -333,6 +345,7 @@ def _csv_batches(
             who.name,
             escort.name,
             ev.area_id,
+            ev.controller,
         )
         .outerjoin(who, who.id == ev.person_id)
         .outerjoin(escort, escort.id == ev.escort_person_id)
@@ -444,6 +457,7 @@ def csv_stream(
                 person,
                 escort,
                 area_id,
+                controller,
             ) = r
             if reason not in sentences:
                 sentences[reason] = sentence(reason, locale)
@@ -463,6 +477,7 @@ def csv_stream(
                     escort or "",
                     card or "",
                     digest or "",
+                    controller or "",
                 )
             )
         w.writerows(out)  # every cell through domain.csvsafe (formula escaping)

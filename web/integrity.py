@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.chain import GENESIS, canonical_audit, canonical_event, chain_hash
+from db.chain import (
+    GENESIS,
+    canonical_audit,
+    canonical_event,
+    chain_hash,
+    chain_where,
+    log_controller,
+)
 from db.models import AuditLog, Event
 
 BATCH = 2000
@@ -26,13 +33,15 @@ class ChainResult:
 
 
 def verify_chain(session: Session, log: str) -> ChainResult:
-    model: Any = Event if log == "events" else AuditLog
-    canon: Any = canonical_event if log == "events" else canonical_audit
+    events = log_controller(log) is not None  # "events" or "events@ID": one controller's
+    model: Any = Event if events else AuditLog
+    canon: Any = canonical_event if events else canonical_audit
+    mine = chain_where(log)
     prev, expected_seq, count = GENESIS, 1, 0
     last_seq = 0
     while True:
         rows = session.scalars(
-            select(model).where(model.seq > last_seq).order_by(model.seq).limit(BATCH)
+            select(model).where(model.seq > last_seq, *mine).order_by(model.seq).limit(BATCH)
         ).all()
         if not rows:
             return ChainResult(True, count)

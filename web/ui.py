@@ -28,6 +28,7 @@ NAV = (
     ("approvals.index", _l("Approvals"), "approvals.view"),
     ("audit_log.index", _l("Audit log"), "audit.view"),
     ("admin.index", _l("Administration"), "admin.view"),
+    ("controllers.index", _l("Controllers"), "live.view"),
     ("simulator.index", _l("Simulator"), "simulator.use"),
 )
 

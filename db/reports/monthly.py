@@ -679,14 +679,33 @@ class _Snapshots:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.head = int(session.scalar(select(func.max(Event.seq))) or 0)
+        # Several controllers: one chain each (db.controllers). The head is then the sum of
+        # the chains' heads, which grows with every append to any of them; which rows came
+        # after it cannot be told from one number, so a snapshot is valid only while no
+        # chain has grown since (the report then computes afresh: correct, slower).
+        from db.controllers import event_chains
+
+        heads = {
+            c: int(session.scalar(select(func.max(Event.seq)).where(Event.controller == c)) or 0)
+            for c in event_chains(session)
+        }
+        self.multi = sum(1 for h in heads.values() if h) > 1
+        self.head = sum(heads.values())
+        # the one chain of a site with one controller (a (controller, seq) index range)
+        self.chain = max(heads, key=lambda c: heads[c])
         self._first_after: dict[int, datetime | None] = {}
 
     def _late(self, upto_seq: int) -> datetime | None:
         """The earliest instant of an event appended after ``upto_seq`` (a seq index range)."""
+        if self.multi:
+            return None if upto_seq == self.head else _EPOCH
         if upto_seq not in self._first_after:
             self._first_after[upto_seq] = _aware(
-                self.session.scalar(select(func.min(Event.occurred_at)).where(Event.seq > upto_seq))
+                self.session.scalar(
+                    select(func.min(Event.occurred_at)).where(
+                        Event.controller == self.chain, Event.seq > upto_seq
+                    )
+                )
             )
         return self._first_after[upto_seq]
 

@@ -403,6 +403,7 @@ DAEMON_REASONS = {
     Reason.LOCKDOWN,
     Reason.LOCKDOWN_STARTED,
     Reason.LOCKDOWN_LIFTED,
+    Reason.DOOR_CLAIMED,  # a refused start-up (db.controllers), never a door decision
 }
 
 

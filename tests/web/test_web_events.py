@@ -264,4 +264,4 @@ def test_export_rows_match_the_events(site: Site, session_factory) -> None:  # t
         assert r[7:10] == [word("decision", e.decision, "en"), e.reason, sentence(e.reason, "en")]
         purpose = e.purpose or ""
         assert r[10] == ("'" + purpose if purpose.startswith("=") else purpose)
-        assert r[12:] == [e.raw_card_id or "", e.hash]
+        assert r[12:] == [e.raw_card_id or "", e.hash, e.controller]

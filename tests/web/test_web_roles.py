@@ -59,6 +59,8 @@ EXPECTED: dict[str, tuple[str, set[str] | str]] = {
     # issue 13: guards search the last 24 hours; everyone on the console gets the live stream
     "events_recent.index": ("GET", {"guard", "manager", "auditor"}),
     "live.stream": ("GET", ALL),
+    # issue 11: each controller's health (heartbeat, journal, offline readers)
+    "controllers.index": ("GET", ALL),
     "people_csv.import_form": ("GET", {"manager"}),
     "people_csv.preview": ("POST", {"manager"}),
     "people_csv.confirm": ("POST", {"manager"}),

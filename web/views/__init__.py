@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         api,
         audit_log,
         authorizations,
+        controllers,
         dashboard,
         doors,
         events,
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> None:
         audit_log,
         simulator,
         admin,
+        controllers,
         api,
     ):
         app.register_blueprint(module.bp)

@@ -99,7 +99,12 @@ def verify() -> ResponseReturnValue:
         from web.audit import audit
 
         db = get_session()
-        results = {name: verify_chain(db, name) for name in ("events", "audit")}
+        from db.chain import chain_log
+        from db.controllers import event_chains
+
+        # every controller's events chain, then the audit log
+        names = [chain_log(c) for c in event_chains(db, scan=True)] + ["audit"]
+        results = {name: verify_chain(db, name) for name in names}
         audit(
             "integrity.verify",
             "log",

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from sqlalchemy import select
 
+from db.controllers import controller_codes
 from db.models import Area, Decision, Door
 from db.types import utcnow
 from domain.reasons import Reason
@@ -35,6 +36,7 @@ def index() -> ResponseReturnValue:
         f=f,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
+        controllers=controller_codes(db),
         decisions=list(Decision),
         reasons=list(Reason),
     )

@@ -13,6 +13,7 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from db.controllers import controller_codes
 from db.models import Area, Decision, Door
 from db.types import utcnow
 from domain.reasons import Reason
@@ -43,6 +44,7 @@ def index() -> ResponseReturnValue:
         f=f,
         areas=db.scalars(select(Area).order_by(Area.code)).all(),
         doors=db.scalars(select(Door).order_by(Door.code)).all(),
+        controllers=controller_codes(db),
         decisions=list(Decision),
         reasons=list(Reason),
         endpoint="events_recent.index",

@@ -24,6 +24,7 @@ from flask_babel import get_locale
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from db.controllers import ids_between, number_of, range_heads
 from db.models import Alarm, AlarmState, Area, Door, Event, Person, Presence
 from domain.reasons import ALARM_TEXT, AlarmKind, sentence
 from domain.words import word
@@ -97,7 +98,38 @@ def _presence(db: Session) -> dict[str, int]:
     }
 
 
-def _events(db: Session, after: int, locale: str, zone: ZoneInfo) -> list[dict[str, Any]]:
+def encode_position(last: dict[int, int]) -> str:
+    """The stream's position: the last event id sent, one per controller id range
+    (db.controllers); a plain id while every event is in the first range."""
+    if set(last) <= {1}:
+        return str(last.get(1, 0))
+    return ",".join(f"{n}:{i}" for n, i in sorted(last.items()))
+
+
+def decode_position(value: str) -> dict[int, int] | None:
+    """``encode_position``'s text back (None: missing or not one)."""
+    value = value.strip()
+    if not value:
+        return None
+    out: dict[int, int] = {}
+    for part in value.split(",")[:64]:
+        n_text, sep, i_text = part.partition(":")
+        if not sep:  # a plain id: the range it lies in
+            i = parse_id(n_text, MAX_BIG_ID)
+            if i is None:
+                return None
+            out[number_of(i)] = i
+            continue
+        n, i = parse_id(n_text), parse_id(i_text, MAX_BIG_ID)
+        if n is None or i is None:
+            return None
+        out[n] = i
+    return out
+
+
+def _events(
+    db: Session, after: dict[int, int], locale: str, zone: ZoneInfo
+) -> list[dict[str, Any]]:
     who = aliased(Person)
     rows = db.execute(
         select(
@@ -112,7 +144,7 @@ def _events(db: Session, after: int, locale: str, zone: ZoneInfo) -> list[dict[s
         )
         .outerjoin(Door, Door.id == Event.door_id)
         .outerjoin(who, who.id == Event.person_id)
-        .where(Event.id > after)
+        .where(ids_between(after, {**after, **range_heads(db)}))
         .order_by(Event.id)
         .limit(EVENTS_PER_POLL)
     ).all()
@@ -132,7 +164,7 @@ def _events(db: Session, after: int, locale: str, zone: ZoneInfo) -> list[dict[s
     ]
 
 
-def _message(kind: str, data: Any, ident: int | None = None) -> str:
+def _message(kind: str, data: Any, ident: int | str | None = None) -> str:
     head = f"id: {ident}\n" if ident is not None else ""
     return f"{head}event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -151,8 +183,8 @@ def stream() -> ResponseReturnValue:
         locale, zone = str(get_locale() or "ja"), site_zone()
         seconds = float(current_app.config.get("NYUTAI_STREAM_SECONDS", STREAM_SECONDS))
         poll = float(current_app.config.get("NYUTAI_STREAM_POLL_SECONDS", POLL_SECONDS))
-        last = parse_id(
-            request.headers.get("Last-Event-ID") or request.args.get("last", ""), MAX_BIG_ID
+        last = decode_position(
+            request.headers.get("Last-Event-ID") or request.args.get("last", "")
         )
         factory = session_factory()
     except BaseException:
@@ -175,8 +207,9 @@ def stream() -> ResponseReturnValue:
             while True:
                 with factory() as db:
                     if last is None:  # a fresh page: only what happens from now on
-                        last = int(db.scalar(select(func.max(Event.id))) or 0)
-                        yield _message("hello", {"last": last}, last)
+                        last = range_heads(db)
+                        yield _message("hello", {"last": encode_position(last)},
+                                       encode_position(last))  # fmt: skip
                     alarms = open_alarms(db, locale, zone)
                     signature = _alarm_signature(db)
                     presence = _presence(db)
@@ -192,8 +225,8 @@ def stream() -> ResponseReturnValue:
                     yield _message("presence", presence)
                     presence_seen = presence
                 for ev in events:
-                    yield _message("event", ev, ev["id"])
-                    last = ev["id"]
+                    last[number_of(ev["id"])] = ev["id"]
+                    yield _message("event", ev, encode_position(last))
                 if time.monotonic() >= end:
                     return
                 time.sleep(poll)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 01:08:10.048210
+Create Date: 2026-12-07 03:17:40.204025
 """
 from __future__ import annotations
 
@@ -41,17 +41,32 @@ def upgrade() -> None:
     sa.Column('row_id', sa.BigInteger(), nullable=True),
     sa.Column('person_id', sa.BigInteger(), nullable=True),
     sa.Column('changed_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('origin', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('version', name=op.f('pk_changes'))
     )
     op.create_table('checkpoints',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('log', sa.String(length=16), nullable=False),
+    sa.Column('log', sa.String(length=80), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('signature', sa.LargeBinary(), nullable=False),
     sa.Column('public_key', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkpoints'))
+    )
+    op.create_table('controllers',
+    sa.Column('number', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('started_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('heartbeat_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('host', sa.String(length=200), nullable=True),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('last_event_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('journal_backlog', sa.Integer(), nullable=False),
+    sa.Column('offline_readers', sa.JSON(), nullable=True),
+    sa.Column('doors', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('number', name=op.f('pk_controllers')),
+    sa.UniqueConstraint('code', name=op.f('uq_controllers_code'))
     )
     op.create_table('device_status',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -61,6 +76,7 @@ def upgrade() -> None:
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.Column('last_card', sa.String(length=64), nullable=True),
     sa.Column('updated_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('controller', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_device_status')),
     sa.UniqueConstraint('kind', 'key', name=op.f('uq_device_status_kind'))
     )
@@ -151,6 +167,7 @@ def upgrade() -> None:
     sa.Column('ask_purpose', sa.Boolean(), nullable=False),
     sa.Column('snapshot_on_entry', sa.Boolean(), nullable=False),
     sa.Column('camera', sa.String(length=64), nullable=True),
+    sa.Column('controller', sa.String(length=64), nullable=True),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_doors_area_id_areas')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_doors')),
@@ -158,6 +175,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('doors', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_doors_area_id'), ['area_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_doors_controller'), ['controller'], unique=False)
 
     op.create_table('occupancy_snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -216,6 +234,7 @@ def upgrade() -> None:
     sa.Column('restored_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('snapshot_id', sa.Integer(), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=True),
+    sa.Column('controller', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['acknowledged_by'], ['operators.id'], name=op.f('fk_alarms_acknowledged_by_operators')),
     sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_alarms_area_id_areas')),
     sa.ForeignKeyConstraint(['cleared_by'], ['operators.id'], name=op.f('fk_alarms_cleared_by_operators')),
@@ -319,6 +338,7 @@ def upgrade() -> None:
     sa.Column('processed_at', db.types.UTCDateTime(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('expires_at', db.types.UTCDateTime(), nullable=True),
+    sa.Column('controller', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_commands_operator_id_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commands'))
     )
@@ -328,7 +348,7 @@ def upgrade() -> None:
     op.create_table('deletion_records',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(), nullable=False),
-    sa.Column('log', sa.String(length=16), nullable=False),
+    sa.Column('log', sa.String(length=80), nullable=False),
     sa.Column('from_seq', sa.BigInteger(), nullable=False),
     sa.Column('to_seq', sa.BigInteger(), nullable=False),
     sa.Column('from_time', db.types.UTCDateTime(), nullable=False),
@@ -431,6 +451,7 @@ def upgrade() -> None:
     )
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('controller', sa.String(length=64), server_default='main', nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('prev_hash', sa.String(length=64), nullable=True),
     sa.Column('hash', sa.String(length=64), nullable=True),
@@ -462,10 +483,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['snapshot_id'], ['snapshots.id'], name=op.f('fk_events_snapshot_id_snapshots')),
     sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_events_visit_id_visits')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
-    sa.UniqueConstraint('seq', name=op.f('uq_events_seq'))
+    sa.UniqueConstraint('controller', 'seq', name='uq_events_controller_seq')
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_area_occurred', ['area_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_controller_occurred', ['controller', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_events_decision_occurred', ['decision', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_events_door_occurred', ['door_id', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_events_occurred_id', ['occurred_at', 'id'], unique=False)
@@ -565,6 +587,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_occurred_id')
         batch_op.drop_index('ix_events_door_occurred')
         batch_op.drop_index('ix_events_decision_occurred')
+        batch_op.drop_index('ix_events_controller_occurred')
         batch_op.drop_index('ix_events_area_occurred')
 
     op.drop_table('events')
@@ -619,6 +642,7 @@ def downgrade() -> None:
     op.drop_table('operators')
     op.drop_table('occupancy_snapshots')
     with op.batch_alter_table('doors', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_doors_controller'))
         batch_op.drop_index(batch_op.f('ix_doors_area_id'))
 
     op.drop_table('doors')
@@ -639,6 +663,7 @@ def downgrade() -> None:
 
     op.drop_table('login_throttle')
     op.drop_table('device_status')
+    op.drop_table('controllers')
     op.drop_table('checkpoints')
     op.drop_table('changes')
     op.drop_table('areas')

@@ -1,0 +1,281 @@
+"""Several controllers on one PostgreSQL (issue 11): 4 controllers x 16 doors, all at once.
+
+    NYUTAI_BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        python -m bench.bench_multi_controller [--controllers 4] [--doors 16] [--burst 2000]
+
+A fresh database is made on that server (dropped afterwards) with one whole-site file:
+``--controllers`` controllers, each running ``--doors`` doors (no door contact: a grant is a
+crossing at once, so presence is written and shared through the change feed as in an area
+spanning controllers; the doors of every controller are spread over two areas). Each
+controller is its own process (``--worker``), as on site. Every controller puts ``--burst``
+presentations of random staff cards on its doors' readers at once (in and out mixed);
+measured per process: presentations/s until the last reader's feedback (given after the
+commit), and queue-to-commit (the recorder's own clock).
+
+Printed: one controller alone (the baseline, same database, same run), then all controllers
+at once: aggregate presentations/s (all presentations / wall time from the common start to
+the last feedback) beside the baseline, their ratio, and the p99 queue-to-commit of each.
+Goal: aggregate >= 3x one controller, p99 <= 50 ms. The machine may be shared: read the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PEOPLE = 2_000
+
+
+def card(i: int) -> str:
+    return f"0B{i:014X}"
+
+
+def site_file(path: Path, url: str, controllers: int, doors: int, shared: bool = False) -> None:
+    """Each controller's doors in two areas of its own (buildings), or with ``shared`` in
+    two areas every controller has doors in (every crossing matters to every controller)."""
+    lines = [
+        "[site]",
+        'name = "bench"',
+        "[database]",
+        f'url = "{url}"',
+        "[controller]",
+        'id = "c0"',
+        'gpio_backend = "sim"',
+    ]
+    groups = [""] if shared else [f"c{c}-" for c in range(controllers)]
+    for g in groups:
+        for side in ("north", "south"):
+            lines += [f"[areas.{g}{side}]", f'name = "{g}{side}"', 'antipassback = "alert"']
+    for c in range(controllers):
+        for d in range(doors):
+            code = f"c{c}-d{d:02d}"
+            lines += [
+                f"[doors.{code}]",
+                f'area = "{"" if shared else f"c{c}-"}{"north" if d % 2 == 0 else "south"}"',
+                f'name = "{code}"',
+                f'controller = "c{c}"',
+                f'entry_reader = "{code}-in"',
+                f'exit_reader = "{code}-out"',
+                f"[readers.{code}-in]",
+                f'url = "sim:{code}-in"',
+                f"[readers.{code}-out]",
+                f'url = "sim:{code}-out"',
+            ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def seed(site: Path) -> None:
+    from sqlalchemy import select
+
+    from controller.site import sync_site
+    from db.engine import make_engine, make_session_factory, session_scope
+    from db.migrate import upgrade
+    from db.models import Area, Authorization, AuthorizationState, Credential, Person, Training
+    from domain.config import load_config
+
+    cfg = load_config(site)
+    upgrade(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    with session_scope(make_session_factory(engine)) as s:
+        sync_site(s, cfg)
+        areas = list(s.scalars(select(Area)))
+        today = datetime.now(UTC).astimezone(cfg.zone).date()
+        for i in range(1, PEOPLE + 1):
+            p = Person(name=f"staff {i}", designated=True)
+            s.add(p)
+            s.flush()
+            s.add(Credential(person_id=p.id, technology="felica", card_id=card(i)))
+            s.add(Training(person_id=p.id, course="c", completed_on=today - timedelta(days=30)))
+            for a in areas:
+                s.add(
+                    Authorization(
+                        person_id=p.id,
+                        area_id=a.id,
+                        state=AuthorizationState.APPROVED,
+                        approved_at=datetime.now(UTC),
+                    )
+                )
+    engine.dispose()
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+# --- one controller process ------------------------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Start controller ``--id``, say ready, wait for the go file, present ``--burst``."""
+    import logging
+
+    from bench.bench_controller_scale import Probe, present
+    from controller.daemon import Controller
+    from db.engine import make_engine, make_session_factory
+    from domain.config import load_config
+    from hardware.sim import SimBackend
+
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_config(args.site)
+    engine = make_engine(cfg.database_url, pool_size=10)
+    ctl = Controller(
+        cfg,
+        session_factory=make_session_factory(engine),
+        backend=SimBackend(),
+        controller_id=args.id,
+    )
+    ctl.start()
+    probe = Probe(ctl)
+    readers = [r for r in ctl.readers]
+    rng = random.Random(args.id)
+    cards = [card(rng.randint(1, PEOPLE)) for _ in range(args.burst)]
+    where = [rng.choice(readers) for _ in range(args.burst)]
+    print("ready", flush=True)
+    go = Path(args.go)
+    while not go.exists():
+        time.sleep(0.001)
+    ctl.recorder.commit_seconds.clear()
+    ctl.recorder.batch_sizes.clear()
+    start = time.time()
+    cpu0 = time.process_time()  # every thread of this controller process
+    t0 = time.perf_counter()
+    for r, c in zip(where, cards, strict=True):
+        present(ctl, r, c)
+    import faulthandler
+
+    faulthandler.dump_traceback_later(180, exit=True)  # a hang shows its threads' stacks
+    probe.wait_count(args.burst, timeout=600)
+    faulthandler.cancel_dump_traceback_later()
+    took = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    end = time.time()
+    q2c = list(ctl.recorder.commit_seconds)
+    ctl.stop()
+    engine.dispose()
+    print(
+        json.dumps(
+            {
+                "id": args.id,
+                "n": args.burst,
+                "start": start,
+                "end": end,
+                "rate": args.burst / took,
+                "p50": pct(q2c, 50),
+                "p99": pct(q2c, 99),
+                "commits": len(ctl.recorder.batch_sizes),
+                "cpu": cpu,
+            }
+        ),
+        flush=True,
+    )
+
+
+def run(site: Path, ids: list[str], burst: int, tmp: Path) -> list[dict[str, Any]]:
+    go = tmp / f"go-{'-'.join(ids)}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_multi_controller", "--worker", "--id", cid,
+             "--site", str(site), "--burst", str(burst), "--go", str(go)],
+            stdout=subprocess.PIPE, stderr=(tmp / f"{cid}.err").open("ab"), text=True, cwd=ROOT,
+        )  # fmt: skip
+        for cid in ids
+    ]
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"a controller did not start: {line!r}")
+    go.touch()
+    out = []
+    for p in procs:
+        assert p.stdout is not None
+        data = p.stdout.read()
+        p.wait(600)
+        out.append(json.loads(data.strip().splitlines()[-1]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--id", default="c0")
+    ap.add_argument("--site", default="")
+    ap.add_argument("--go", default="")
+    ap.add_argument("--controllers", type=int, default=4)
+    ap.add_argument("--doors", type=int, default=16)
+    ap.add_argument("--burst", type=int, default=2_000)
+    ap.add_argument(
+        "--shared", action="store_true", help="every controller's doors in the same two areas"
+    )
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    server = os.environ.get("NYUTAI_BENCH_PG_URL")
+    if not server:
+        sys.exit("set NYUTAI_BENCH_PG_URL to a PostgreSQL server (a database is made on it)")
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"nyutai_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_s:
+            tmp = Path(os.environ.get("NYUTAI_BENCH_LOGS") or tmp_s)
+            site = tmp / "site.toml"
+            site_file(site, url, args.controllers, args.doors, args.shared)
+            print(
+                "areas: "
+                + ("two, spanning every controller" if args.shared else "two per controller")
+            )
+            seed(site)
+            ids = [f"c{i}" for i in range(args.controllers)]
+            alone = run(site, ids[:1], args.burst, tmp)[0]
+            together = run(site, ids, args.burst, tmp)
+            span = max(r["end"] for r in together) - min(r["start"] for r in together)
+            agg = sum(r["n"] for r in together) / span
+            print(
+                f"one controller alone ({args.doors} doors, {args.burst} presentations at once): "
+                f"{alone['rate']:,.0f}/s, queue-to-commit p50 {alone['p50'] * 1000:.1f} ms / "
+                f"p99 {alone['p99'] * 1000:.1f} ms"
+            )
+            print(
+                f"{args.controllers} controllers x {args.doors} doors at once: aggregate "
+                f"{agg:,.0f}/s = {agg / alone['rate']:.2f}x one controller (goal >= 3x); "
+                "queue-to-commit p99 per controller: "
+                + ", ".join(f"{r['id']} {r['p99'] * 1000:.1f} ms" for r in together)
+                + " (goal <= 50 ms)"
+            )
+            per = 1000 * alone["cpu"] / alone["n"]
+            per_all = 1000 * sum(r["cpu"] for r in together) / sum(r["n"] for r in together)
+            print(
+                f"controller CPU per 1,000 presentations: alone {per:.2f} s, "
+                f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
+                "controllers only share cores; more means work caused by the others: shared "
+                "presence, database waits)"
+            )
+            print(f"  (cores on this machine: {os.cpu_count()}; other work may share them)")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
