@@ -62,7 +62,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
 log = logging.getLogger(__name__)
 
-TODAY_LIMIT = 100  # today's list: open visits up to the end of the local day
+TODAY_LIMIT = 50  # today's list: open visits up to the end of the local day (each renders
+# three forms: 100 of them cost the guard's page 140 ms of CPU; filters narrow the rest)
 UPCOMING_PAGE = 25  # upcoming visits per page (keyset by start time and id)
 EXIT_REASON_MAX = 500
 PHOTO_READ_LIMIT = 1024 * 1024 + 1  # store_photo refuses anything over its own limit
