@@ -3,9 +3,10 @@
 A form's ``<select>`` is rendered with the first ``PICK_LIMIT`` candidates in name order
 (plus the one already chosen); a search field beside it (static/app.js, ``picker``) asks a
 JSON endpoint for at most ``PICK_LIMIT`` people whose name matches what is typed and
-replaces the options. Every endpoint answers from one bounded, index-served query
-(db.search for the name part, each part of it bounded on its own index), so a site with a million people costs what a site with
-fifty does. Without JavaScript the select still offers the first ``PICK_LIMIT``.
+replaces the options. Every endpoint answers from bounded, index-served queries (db.search
+for the name part, each part of it bounded on its own index), so a site with a million
+people costs what a site with fifty does. Without JavaScript the select still offers the
+first ``PICK_LIMIT``.
 """
 
 from __future__ import annotations
