@@ -376,6 +376,8 @@ class _LocalTimes:
         self.hours: dict[str, str] = {}  # "2026-08-31 18" (UTC) -> "2026-09-01 03" (local)
 
     def __call__(self, v: Any) -> str:
+        if type(v) is datetime and v.tzinfo is None and v.year >= 1000:
+            v = v.isoformat(" ")  # PostgreSQL's naive UTC: one C call, then as SQLite's text
         if type(v) is str and len(v) >= 19 and v[0] != "0":  # SQLite: "2026-08-31 18:00:29.1"
             prefix = self.hours.get(v[:13])
             if prefix is not None:  # the zone is whole hours off UTC now: only the hour moves
