@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,8 +35,9 @@ MIX = [
 ]
 
 
-def serve(url: str, port: int, threads: int) -> None:
-    """The child: the app under waitress, as web/serve.py runs it."""
+def serve(url: str, port: int, threads: int, fd: int | None = None) -> None:
+    """The child: the app under waitress, as web/serve.py runs it (``fd``: a listening socket
+    shared by several such children, which the kernel hands connections to in turn)."""
     import logging
 
     from waitress import serve as waitress_serve
@@ -45,6 +47,10 @@ def serve(url: str, port: int, threads: int) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "queue depth" per request
 
     app = create_app(test_config={"SECRET_KEY": "bench-" + "x" * 40, "NYUTAI_DATABASE_URL": url})
+    if fd is not None:
+        sock = socket.socket(fileno=fd)
+        waitress_serve(app, sockets=[sock], threads=threads, ident="nyutai")
+        return
     waitress_serve(app, host="127.0.0.1", port=port, threads=threads, ident="nyutai")
 
 
@@ -114,18 +120,30 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=MIX_CLIENTS)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--port", type=int, default=18431)
+    ap.add_argument(
+        "--processes", type=int, default=1, help="console processes sharing one socket"
+    )
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child
+    ap.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # the child's shared socket
     a = ap.parse_args()
     if a.serve:
-        serve(a.url, a.port, a.serve)
+        serve(a.url, a.port, a.serve, a.fd)
         return
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {a.url}, mix: {', '.join(MIX)}")
     _prepare(a.url)
     for threads in [int(x) for x in a.threads.split(",")]:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_mix", "--url", a.url, "--port", str(a.port)]
-            + ["--serve", str(threads)]
-        )
+        cmd = [sys.executable, "-m", "bench.bench_mix", "--url", a.url, "--port", str(a.port)]
+        cmd += ["--serve", str(threads)]
+        listener = None
+        if a.processes > 1:  # one listening socket, inherited by every child
+            listener = socket.create_server(("127.0.0.1", a.port), backlog=128)
+            fd = listener.fileno()
+            children = [
+                subprocess.Popen(cmd + ["--fd", str(fd)], pass_fds=(fd,))
+                for _ in range(a.processes)
+            ]
+        else:
+            children = [subprocess.Popen(cmd)]
         try:
             for _ in range(100):  # wait for the port
                 try:
@@ -136,12 +154,16 @@ def main() -> None:
             base, _ = run(a.port, 1, min(5.0, a.seconds))
             times, errors = run(a.port, a.clients, a.seconds)
         finally:
-            child.terminate()
-            child.wait()
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait()
+            if listener is not None:
+                listener.close()
         print(
-            f"waitress threads={threads:2d}: {a.clients} clients {len(times) / a.seconds:6.1f} "
-            f"req/s, p50 {statistics.median(times):6.1f} ms, p95 {_pct(times, 0.95):6.1f}, "
-            f"p99 {_pct(times, 0.99):6.1f}, errors {errors}"
+            f"waitress {a.processes} process(es) x threads={threads:2d}: {a.clients} clients "
+            f"{len(times) / a.seconds:6.1f} req/s, p50 {statistics.median(times):6.1f} ms, "
+            f"p95 {_pct(times, 0.95):6.1f}, p99 {_pct(times, 0.99):6.1f}, errors {errors}"
         )
         print(
             f"  baseline 1 client: p50 {statistics.median(base):6.1f} ms, "

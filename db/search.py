@@ -139,6 +139,36 @@ def name_filter(dialect: str, text: str, person: Any = Person) -> ColumnElement[
     return or_(*conds)
 
 
+def name_branches(
+    dialect: str, text: str, person: Any = Person
+) -> list[tuple[ColumnElement[bool], tuple[Any, ...]]]:
+    """``name_filter`` split into parts that one index each serves in a known order:
+    ``(condition, order)``, where an empty order keeps the caller's (kind, name, id) order
+    (``ix_people_kind_name`` walks it) and a kana part is walked by ``ix_people_name_kana``.
+
+    A bounded caller runs each part with its own LIMIT and merges the few rows. The OR of
+    ``name_filter`` makes SQLite collect every match of every part (MULTI-INDEX OR) and sort
+    them before the LIMIT: 「佐藤」 among 200,000 people checked 12,000 candidates (1.1 s)."""
+    key = normalise(text)
+    if not key:
+        return [(false(), ())]
+    if len(key) >= MIN_TRIGRAM:
+        return [(name_filter(dialect, text, person), ())]
+    out: list[tuple[ColumnElement[bool], tuple[Any, ...]]] = []
+    for start in sorted({text.strip(), key, key.translate(_TO_KATAKANA)} - {""}):
+        if dialect == "sqlite":
+            top = start + "\U0010ffff"
+            by_name = and_(person.name >= start, person.name < top)
+            by_kana = and_(person.name_kana >= start, person.name_kana < top)
+        else:
+            like = _like_escape(start) + "%"
+            by_name = person.name.like(like, escape="\\")
+            by_kana = person.name_kana.like(like, escape="\\")
+        out.append((by_name, ()))
+        out.append((by_kana, (person.name_kana, person.id)))
+    return out
+
+
 def matching_people(session: Session, text: str) -> Select[int]:
     """Ids of the people whose name or kana matches ``text`` (see ``name_filter``)."""
     return select(Person.id).where(name_filter(session.get_bind().dialect.name, text))

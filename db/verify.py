@@ -19,12 +19,13 @@ with fresh hashes: signed checkpoints catch both up to the latest checkpoint.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import Connection, Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -49,6 +50,63 @@ Progress = Callable[[str, int, int], None]
 # a Core row (id, seq, prev_hash, hash, *fields), read by index in the hot loop
 _Row = Any
 BATCH = 5000  # rows fetched per round trip while walking a chain
+_CURSORS = itertools.count(1)  # names of PostgreSQL server-side cursors, unique per process
+
+
+class _DriverRow(tuple[Any, ...]):
+    """A driver's row ``(id, seq, prev_hash, hash, *fields)`` with the names the walk's rare
+    paths read (a SQLAlchemy Row per row cost more than the read itself)."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> Any:
+        return self[0]
+
+    @property
+    def seq(self) -> Any:
+        return self[1]
+
+    @property
+    def prev_hash(self) -> Any:
+        return self[2]
+
+    @property
+    def hash(self) -> Any:
+        return self[3]
+
+
+def _driver_rows(conn: Connection, stmt: Select[Any]) -> Iterator[_DriverRow] | None:
+    """``stmt``'s rows straight from the DBAPI cursor of the session's connection (inside its
+    transaction), ``BATCH`` at a time: a PostgreSQL server-side cursor (constant memory) or
+    an SQLite cursor. None when a bound value would need SQLAlchemy's processing (the caller
+    then executes ``stmt`` itself): only plain values are handed to the driver here."""
+    dialect = conn.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        return None
+    compiled = stmt.compile(dialect=dialect)
+    if any(b.type.bind_processor(dialect) is not None for b in compiled.binds.values()):
+        return None
+    params = compiled.construct_params()
+    dbapi: Any = conn.connection.driver_connection
+    if dialect.name == "postgresql":
+        cur = dbapi.cursor(name=f"nyutai_verify_{next(_CURSORS)}")
+        args: Any = params  # psycopg: named (pyformat) parameters
+    else:
+        cur = dbapi.cursor()
+        args = tuple(params[k] for k in compiled.positiontup or ())
+
+    def rows() -> Iterator[_DriverRow]:
+        try:
+            cur.execute(str(compiled), args)
+            while batch := cur.fetchmany(BATCH):
+                yield from map(_DriverRow, batch)
+        finally:
+            cur.close()
+
+    return rows()
+
+
 ALTERED = "altered"
 INSERTED = "inserted"
 DELETED = "deleted"
@@ -150,8 +208,14 @@ class _Walker:
             .order_by(m.seq)
             .execution_options(yield_per=BATCH)
         )
+        conn = self.session.connection()
+        if self.raw:
+            driver = _driver_rows(conn, stmt)
+            if driver is not None:
+                yield from driver
+                return
         # Core on the session's connection: no ORM result machinery per row; whole batches
-        for batch in self.session.connection().execute(stmt).partitions():
+        for batch in conn.execute(stmt).partitions():
             yield from batch
 
     def row_hash(self, row: _Row) -> str:

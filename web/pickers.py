@@ -3,9 +3,10 @@
 A form's ``<select>`` is rendered with the first ``PICK_LIMIT`` candidates in name order
 (plus the one already chosen); a search field beside it (static/app.js, ``picker``) asks a
 JSON endpoint for at most ``PICK_LIMIT`` people whose name matches what is typed and
-replaces the options. Every endpoint answers from one bounded, index-served query
-(db.search for the name part), so a site with a million people costs what a site with
-fifty does. Without JavaScript the select still offers the first ``PICK_LIMIT``.
+replaces the options. Every endpoint answers from bounded, index-served queries (db.search
+for the name part, each part of it bounded on its own index), so a site with a million
+people costs what a site with fifty does. Without JavaScript the select still offers the
+first ``PICK_LIMIT``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from db.models import Person
-from db.search import name_filter
+from db.search import name_branches
 
 PICK_LIMIT = 50
 QUERY_MAX = 100
@@ -25,9 +26,19 @@ QUERY_MAX = 100
 def pick(session: Session, query: Select[Person], text: str) -> dict[str, Any]:
     """``{"results": [{"id", "label"}], "more": bool}`` for a picker's search field."""
     text = text.strip()[:QUERY_MAX]
-    if text:
-        query = query.where(name_filter(session.get_bind().dialect.name, text))
-    people = list(session.scalars(query.limit(PICK_LIMIT + 1)))
+    if not text:
+        people = list(session.scalars(query.limit(PICK_LIMIT + 1)))
+    else:
+        # each part of the name match bounded on its own index, then merged in name order
+        # (db.search.name_branches): never every match of a common family name sorted
+        found: dict[int, Person] = {}
+        for cond, order in name_branches(session.get_bind().dialect.name, text):
+            q = query.where(cond)
+            if order:
+                q = q.order_by(None).order_by(*order)
+            for p in session.scalars(q.limit(PICK_LIMIT + 1)):
+                found.setdefault(p.id, p)
+        people = sorted(found.values(), key=lambda p: (p.kind, p.name, p.id))
     return {
         "results": [{"id": p.id, "label": label(p)} for p in people[:PICK_LIMIT]],
         "more": len(people) > PICK_LIMIT,

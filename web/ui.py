@@ -160,7 +160,11 @@ def nav_items() -> list[tuple[str, Any, str]]:
 
 def filter_args() -> dict[str, str]:
     """The current query arguments minus paging, to build the next link or the CSV link."""
-    return {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
+    return {
+        k: v
+        for k, v in request.args.items()
+        if k not in ("after", "before", "today_after") and v
+    }
 
 
 def _label(table: dict[str, Any]) -> Any:

@@ -41,7 +41,7 @@ def _fill(factory: sessionmaker[Session]) -> None:
                     direction="in",
                     visitor=bool(i % 2),
                     raw_card_id=None if i % 4 == 0 else f"0102{i:04X}",
-                    purpose='会議, "quoted"' if i % 5 == 0 else None,
+                    purpose='会議, "quoted" 100%s %(x)s' if i % 5 == 0 else None,  # % marks
                     detail=d,
                 ),
             )

@@ -100,3 +100,27 @@ def test_every_csv_writer_uses_the_one_helper() -> None:
         if re.search(r"\bcsv\.(writer|DictWriter)\(", text):
             offenders.append(rel.as_posix())
     assert offenders == []
+
+
+def test_batch_writer_escapes_every_kind_of_cell() -> None:
+    """writerows checks a column at a time: a hostile cell deep in a clean column, a cell
+    holding a newline before ``=`` (not a formula start), bools, floats, enum members and
+    ragged rows must all come out as ``csv_cell`` makes them one by one."""
+    from enum import StrEnum
+
+    from domain.csvsafe import SafeCsvWriter, csv_cell
+
+    class Code(StrEnum):
+        BAD = "=bad"
+
+    rows: list[tuple[object, ...]] = [(i, f"name {i}", None, "ok") for i in range(500)]
+    rows[321] = (321, "\t=1", None, "ok")
+    rows[17] = (17, "line\n=not a start", 1.5, True)
+    rows[400] = (-4, "-3", Code.BAD, "")
+    ragged: list[list[object]] = [["a"], ["+b", 2, "@c"]]
+    for batch in (rows, ragged):
+        buf = io.StringIO()
+        SafeCsvWriter(buf).writerows(batch)
+        got = list(csv.reader(io.StringIO(buf.getvalue())))
+        assert got == [[csv_cell(v) for v in row] for row in batch]
+    _assert_inert(buf.getvalue())

@@ -97,6 +97,39 @@ def test_upcoming_list_pages_instead_of_growing(
     assert "来訪者025" in second and "来訪者027" in second and "来訪者000" not in second
 
 
+def test_todays_list_pages_instead_of_growing(
+    app: Flask, site: Site, auth: Auth, session_factory: Any
+) -> None:
+    from web.views.visitors import TODAY_LIMIT
+
+    with session_factory() as s:
+        start = utcnow() - timedelta(hours=1)
+        for i in range(TODAY_LIMIT + 3):
+            p = Person(kind="visitor", name=f"本日客{i:03d}")
+            s.add(p)
+            s.flush()
+            s.add(
+                Visit(
+                    visitor_id=p.id,
+                    area_id=site.server_room,
+                    purpose="点検",
+                    escort_id=site.tanaka,
+                    expected_from=start + timedelta(seconds=i),
+                    expected_until=start + timedelta(hours=3),
+                )
+            )
+        s.commit()
+    auth.login("guard")
+    first = auth.client.get("/visitors/").text
+    shown = _section(first, "visit-list").count('<li id="visit-')
+    assert shown == TODAY_LIMIT and "本日客000" in first and f"本日客{TODAY_LIMIT:03d}" not in first
+    next_url = first.split('id="today-next" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = auth.client.get(next_url).text
+    rest = _section(second, "visit-list")
+    assert rest.count('<li id="visit-') == 3 and f"本日客{TODAY_LIMIT + 2:03d}" in rest
+    assert "本日客000" not in rest and 'id="today-next"' not in second
+
+
 def test_a_visit_in_the_past_is_refused(
     app: Flask, site: Site, auth: Auth, session_factory: Any
 ) -> None:

@@ -91,7 +91,13 @@ def index() -> ResponseReturnValue:
     q = select(Person).order_by(Person.kind, Person.name, Person.id)
     text = request.args.get("q", "").strip()[:100]
     if text:
-        q = q.where(or_(name_filter(db.get_bind().dialect.name, text), Person.employee_no == text))
+        # the matches first (index-served), then their order: as one OR beside the ORDER BY,
+        # SQLite walked every person in name order testing each (0.5 s at 200,000 people for
+        # a name nobody has); the sort is bounded by the number of matches
+        hits = select(Person.id).where(
+            or_(name_filter(db.get_bind().dialect.name, text), Person.employee_no == text)
+        )
+        q = q.where(Person.id.in_(hits))
     kind = request.args.get("kind", "staff")
     if kind in ("staff", "visitor"):
         q = q.where(Person.kind == kind)
