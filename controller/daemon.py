@@ -207,9 +207,9 @@ class Controller:
             number, taken = register(
                 session, self.controller_id, list(self.cfg.doors), self.clock()
             )
+            identity = memory_cache.ensure_identity(session)
         if taken:
             log.warning("doors taken over from a controller no longer running: %s", taken)
-            identity = memory_cache.ensure_identity(session)
         self.recorder.id_range = id_range(number)
         cache_path = self.cfg.data_path(memory_cache.filename(self.controller_id))
         with self.sessions() as session:

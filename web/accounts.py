@@ -169,9 +169,10 @@ def revoke_api_token(
     *,
     actor: Operator | None = None,
     actor_name: str | None = None,
+    reason: str | None = None,
 ) -> bool:
-    """Revoke one token (audited with its owner and the actor); False if there is no such
-    token. Flushes; the caller commits."""
+    """Revoke one token (audited with its owner, the actor and the reason); False if there
+    is no such token. Flushes; the caller commits."""
     from db.models import ApiToken
 
     row = session.get(ApiToken, token_id)
@@ -190,7 +191,11 @@ def revoke_api_token(
             target_type="api_token",
             target_id=str(token_id),
             before={"revoked_at": was.isoformat() if was else None},
-            after={"operator": owner.username if owner else None, "label": row.label},
+            after={
+                "operator": owner.username if owner else None,
+                "label": row.label,
+                **({"reason": reason} if reason else {}),
+            },
         ),
     )
     return True

@@ -38,6 +38,7 @@ from db import throttle
 from db.models import Operator, OperatorMfa, Role, SessionStage, WebSession
 from db.types import utcnow
 from web import totp
+from web.accounts import revoke_operator_tokens
 from web.audit import audit
 from web.auth import client_address, known_address, too_many
 from web.clock import now as clock
@@ -289,12 +290,18 @@ def enrol() -> ResponseReturnValue:
         totp.store_enrolment(db, op.id, seed, key, when, last_step=step)
         codes = totp.new_recovery_codes(db, op.id, when)
         session.pop("mfa_seed", None)
+        # a replaced factor may be a lost phone: tokens made under the old one end with it
+        revoked = revoke_operator_tokens(db, op.id) if replacing else 0
         audit(
             "mfa.reenrol" if replacing else "mfa.enrol",
             "operator",
             op.id,
             operator=op,
-            after={"method": "totp", "recovery_codes": len(codes)},
+            after={
+                "method": "totp",
+                "recovery_codes": len(codes),
+                **({"api_tokens_revoked": revoked} if replacing else {}),
+            },
         )
         if ws is not None:
             _complete(ws, op, "enrolled")
@@ -335,7 +342,15 @@ def disable() -> ResponseReturnValue:
         return again
     db = get_session()
     if totp.remove_enrolment(db, current_user.id):
-        audit("mfa.disable", "operator", current_user.id, before={"method": "totp"})
+        # the factor that guarded them is gone: so are the operator's API tokens
+        revoked = revoke_operator_tokens(db, current_user.id)
+        audit(
+            "mfa.disable",
+            "operator",
+            current_user.id,
+            before={"method": "totp"},
+            after={"api_tokens_revoked": revoked},
+        )
         db.commit()
         flash(_("The second factor is turned off."), "info")
     return redirect(url_for("auth.account"))

@@ -184,7 +184,7 @@ def test_recovery_code_works_once(
 
 
 def test_guard_enrols_optionally_and_is_then_asked_for_codes(
-    app: Flask, site: Site, auth: Auth, clock: Clock
+    app: Flask, site: Site, auth: Auth, clock: Clock, session_factory: Any
 ) -> None:
     auth.login("guard")
     assert "mfa-start" in auth.client.get("/account").text
@@ -194,8 +194,19 @@ def test_guard_enrols_optionally_and_is_then_asked_for_codes(
     assert resp.headers["Location"].startswith("/login/mfa")
     clock.advance(seconds=30)
     assert _code_step(auth, pyotp.TOTP(seed).at(clock.now)).status_code == 302
+    from web.accounts import create_api_token
+
+    with session_factory() as s:
+        guard = s.scalars(select(Operator).where(Operator.username == "guard")).one()
+        _tid, token = create_api_token(s, guard, "SIEM")
+        s.commit()
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/v1/alarms", headers=headers).status_code == 200
     # turning it off needs a recent proof of identity: here, the sign-in a moment ago
     auth.post("/mfa/disable", page="/account")
+    # the factor that guarded the account is gone, and the account's tokens with it
+    assert api.get("/api/v1/alarms", headers=headers).status_code == 401
     auth.post("/logout")
     assert auth.login("guard").headers["Location"] == "/dashboard"
 

@@ -99,13 +99,16 @@ def test_the_token_page_lists_without_secrets_and_revokes(
     admin.login("administrator")
     page = admin.client.get("/admin/tokens").text
     assert f"/admin/tokens/{tid}/revoke" in page
-    resp = admin.post(f"/admin/tokens/{tid}/revoke", {}, page="/admin/tokens")
+    # a revocation says why (issue 12: revoke confirmation with a reason)
+    admin.post(f"/admin/tokens/{tid}/revoke", {"reason": " "}, page="/admin/tokens")
+    assert _get(app, "/api/v1/alarms", token) == 200
+    resp = admin.post(f"/admin/tokens/{tid}/revoke", {"reason": "SIEM 更改"}, page="/admin/tokens")
     assert resp.status_code == 302
     assert _get(app, "/api/v1/alarms", token) == 401
     with session_factory() as s:
         row = s.scalars(select(AuditLog).where(AuditLog.action == "api_token.revoke")).one()
         assert row.username == "administrator" and row.target_id == str(tid)
-        assert row.after["operator"] == "auditor"
+        assert row.after["operator"] == "auditor" and row.after["reason"] == "SIEM 更改"
 
 
 def test_cli_token_rows_name_the_actor(

@@ -448,7 +448,11 @@ def token_revoke(token_id: int) -> ResponseReturnValue:
     from web.accounts import revoke_api_token
 
     db = get_session()
-    if not revoke_api_token(db, token_id, actor=db.get(Operator, current_user.id)):
+    reason = request.form.get("reason", "").strip()[:200]
+    if not reason:
+        flash(_("Give the reason for revoking the token."), "error")
+        return redirect(url_for("admin.tokens"))
+    if not revoke_api_token(db, token_id, actor=db.get(Operator, current_user.id), reason=reason):
         abort(404)
     db.commit()
     flash(_("The token is revoked."), "info")
