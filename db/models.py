@@ -220,7 +220,8 @@ class Authorization(Base):
     # {"mon": [["08:00", "20:00"]], ...} in the site's wall time; None = any time
     schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     default_purpose: Mapped[str | None] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default=AuthorizationState.APPROVED)
+    # a row made without a state waits for a second person, never lets anyone in (issue 12)
+    state: Mapped[str] = mapped_column(String(16), default=AuthorizationState.PENDING)
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     approved_at: Mapped[datetime | None]
     created_at: Mapped[created]

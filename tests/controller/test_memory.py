@@ -74,7 +74,11 @@ def test_changes_through_the_feed(
         s.add(Training(person_id=person.id, course="再研修", completed_on=cred.created_at.date()))
         area_id = s.scalar(select(Area.id).where(Area.code == "server-room"))
         s.execute(delete(Authorization).where(Authorization.person_id == person.id))
-        s.add(Authorization(person_id=person.id, area_id=area_id, default_purpose="保守"))
+        s.add(
+            Authorization(
+                person_id=person.id, area_id=area_id, default_purpose="保守", state="approved"
+            )
+        )
         sato = s.scalar(select(Credential).where(Credential.card_id == DEMO_CARDS["sato"][1]))
         assert sato is not None
         s.delete(sato)

@@ -263,8 +263,8 @@ def test_training_reminders(factory) -> None:  # type: ignore[no-untyped-def]
             [
                 Training(person_id=soon.id, course="年次研修", completed_on=date(2025, 6, 20)),
                 Training(person_id=fine.id, course="年次研修", completed_on=date(2026, 5, 1)),
-                Authorization(person_id=soon.id, area_id=area.id),
-                Authorization(person_id=fine.id, area_id=area.id),
+                Authorization(person_id=soon.id, area_id=area.id, state="approved"),
+                Authorization(person_id=fine.id, area_id=area.id, state="approved"),
             ]
         )
     with factory.begin() as s:

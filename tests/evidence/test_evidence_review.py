@@ -55,12 +55,17 @@ def world(session_factory):  # type: ignore[no-untyped-def]
         auths = {}
         for n, done in trainings.items():
             s.add(Training(person_id=people[n].id, course="年次研修", completed_on=done))
-            a = Authorization(person_id=people[n].id, area_id=areas[0].id, created_at=OLD)
+            a = Authorization(
+                person_id=people[n].id, area_id=areas[0].id, created_at=OLD, state="approved"
+            )
             s.add(a)
             auths[n] = a
         # a recent authorization is not "unused" yet, even though never used
         auths["new"] = Authorization(
-            person_id=people["used"].id, area_id=areas[1].id, created_at=NOW - timedelta(days=10)
+            person_id=people["used"].id,
+            area_id=areas[1].id,
+            created_at=NOW - timedelta(days=10),
+            state="approved",
         )
         s.add(auths["new"])
         s.flush()
@@ -126,7 +131,11 @@ def test_training_findings_use_the_site_zone_calendar(world) -> None:  # type: i
     s.add(p)
     s.flush()
     s.add(Training(person_id=p.id, course="年次研修", completed_on=date(2025, 8, 31)))
-    s.add(Authorization(person_id=p.id, area_id=s.scalars(select(Area.id)).first()))
+    s.add(
+        Authorization(
+            person_id=p.id, area_id=s.scalars(select(Area.id)).first(), state="approved"
+        )
+    )
     s.flush()
 
     def finding(zone: ZoneInfo) -> set[str]:
