@@ -72,9 +72,7 @@ def test_only_eligible_escorts_are_offered(app: Flask, site: Site, auth: Auth) -
     assert "佐藤 次郎" not in escort_select  # not designated
 
 
-def test_escorts_of_the_chosen_area_only_are_rendered(
-    app: Flask, site: Site, auth: Auth
-) -> None:
+def test_escorts_of_the_chosen_area_only_are_rendered(app: Flask, site: Site, auth: Auth) -> None:
     """The page lists the escorts of one area (the chosen one, else the first by code): the
     others come from escorts.json when the guard changes the area."""
     auth.login("guard")

@@ -244,9 +244,7 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
     if chosen_area not in {a.id for a in areas}:
         chosen_area = areas[0].id if areas else None
     escorts = (
-        pickers.first(
-            db, escorts_query(chosen_area, now, today), parse_id(form.get("escort_id"))
-        )
+        pickers.first(db, escorts_query(chosen_area, now, today), parse_id(form.get("escort_id")))
         if chosen_area is not None
         else []
     )
