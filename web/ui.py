@@ -11,6 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from domain.words import word
+from web.i18n import _translations, locale_code
 from web.schedule import format_schedule
 
 NAV = (
@@ -227,8 +228,6 @@ def person_tag(person: Any) -> Markup:
 
 @lru_cache(maxsize=8)
 def _visitor_tag(locale: str) -> Markup:
-    from web.i18n import _translations
-
     return escape(_translations().ugettext("Visitor"))
 
 
@@ -245,9 +244,7 @@ def decision_tag(value: str) -> Markup:
 
 
 def _locale() -> str:
-    from web.i18n import locale_code  # once per request, not once per label
-
-    return locale_code()
+    return locale_code()  # once per request, not once per label
 
 
 def area_name(area: Any) -> str:
