@@ -134,12 +134,27 @@ def test_guard_registers_a_visitor_and_signs_them_out(
     page.check("#visit-form input[name=id_checked]")
     page.select_option("#visit-form select[name=id_kind]", "drivers_license")
     page.fill("#visit-form input[name=purpose]", "サーバ保守")
-    # the escort list follows the chosen area (script): the My Number room first ...
-    page.select_option("#visit-area", str(site.mynumber_room))
+    # the page renders the first area's escorts only (the My Number room, first by code);
+    # choosing another area fetches its escorts (escorts.json) in place of those
+    assert page.locator(f'#visit-escort option[data-area="{site.mynumber_room}"]').count()
+    assert not page.locator(f'#visit-escort option[data-area="{site.server_room}"]').count()
     page.select_option("#visit-area", str(site.server_room))
-    assert page.locator(
-        f'#visit-escort option[data-area="{site.mynumber_room}"]'
-    ).first.is_disabled()
+    page.wait_for_selector(
+        f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]',
+        state="attached",
+    )
+    assert not page.locator(
+        f'#visit-escort option[data-area="{site.mynumber_room}"]:not([disabled])'
+    ).count()
+    # typing part of a name searches the chosen area's escorts (at most 50 from the server):
+    # 鈴木 is not eligible (training too old), 田中 is
+    picker = page.locator("#visit-form input.picker[data-picker-target=visit-escort]")
+    picker.fill("鈴木")
+    page.locator("#visit-escort-status", has_text=": 0").wait_for()
+    assert page.locator("#visit-escort option:not([value=''])").count() == 0
+    picker.fill("田中")
+    page.locator("#visit-escort-status", has_text=": 1").wait_for()
+    assert page.locator("#visit-escort option:not([value=''])").count() == 1
     page.select_option(
         "#visit-escort",
         element=page.query_selector(
@@ -425,6 +440,10 @@ def test_visitor_day_from_pre_registration_to_sign_out(
     page.fill("#visit-form input[name=purpose]", "サーバ保守")
     page.select_option("#visit-area", str(site.server_room))
     page.select_option("#visit-form select[name=host_id]", str(site.sato))
+    page.wait_for_selector(  # the server room's escorts arrive from escorts.json
+        f'#visit-escort option[data-area="{site.server_room}"][value="{site.tanaka}"]',
+        state="attached",
+    )
     page.select_option(
         "#visit-escort",
         element=page.query_selector(

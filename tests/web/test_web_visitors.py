@@ -6,6 +6,7 @@ writing the command's result row (the lead's end-to-end tests use the real contr
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,28 @@ def test_only_eligible_escorts_are_offered(app: Flask, site: Site, auth: Auth) -
     assert "田中 一郎" in escort_select  # designated, trained, authorized
     assert "鈴木 花子" not in escort_select  # training older than 12 months
     assert "佐藤 次郎" not in escort_select  # not designated
+
+
+def test_escorts_of_the_chosen_area_only_are_rendered(app: Flask, site: Site, auth: Auth) -> None:
+    """The page lists the escorts of one area (the chosen one, else the first by code): the
+    others come from escorts.json when the guard changes the area."""
+    auth.login("guard")
+
+    def escort_areas(html: str) -> set[str]:
+        select = html.split('id="visit-escort"')[1].split("</select>")[0]
+        return set(re.findall(r'data-area="(\d+)"', select))
+
+    first = auth.client.get("/visitors/").text
+    assert escort_areas(first) == {str(site.mynumber_room)}  # "mynumber-room" < "server-room"
+    refused = auth.post(
+        "/visitors/",
+        _form(site, area_id=str(site.server_room), purpose=""),
+        page="/visitors/",
+    )
+    assert refused.status_code == 400
+    assert escort_areas(refused.text) == {str(site.server_room)}
+    chosen = refused.text.split('id="visit-escort"')[1].split("</select>")[0]
+    assert f'value="{site.tanaka}" data-area="{site.server_room}" selected' in chosen
 
 
 def test_register_refusals_save_nothing(

@@ -83,7 +83,9 @@ function startLiveRefresh() {
   streamDown(); // no stream at all (no EventSource, no banner): poll after the grace time
 }
 
-// Visitor form: offer only the escorts who may escort in the chosen area.
+// Visitor form: offer only the escorts who may escort in the chosen area. The page renders
+// the chosen area's first escorts only; on a change of area the escort picker (below) asks
+// escorts.json for the new area's, and until it answers the old area's are disabled here.
 function filterEscorts() {
   const area = document.getElementById("visit-area");
   const escort = document.getElementById("visit-escort");
@@ -121,6 +123,7 @@ function startPickers() {
         if (!resp.ok || mine !== asked) return; // a later keystroke's answer wins
         const data = await resp.json();
         const keep = select.options.length && select.options[0].value === "" ? select.options[0] : null;
+        const was = select.value;
         select.replaceChildren();
         if (keep) select.append(keep);
         for (const r of data.results) {
@@ -129,6 +132,8 @@ function startPickers() {
           select.append(opt);
         }
         if (data.results.length && !keep) select.selectedIndex = 0;
+        // the choice survives a new answer that still offers it (same area, narrower name)
+        if (was && data.results.some((r) => String(r.id) === was)) select.value = was;
         if (status) {
           const n = String(data.results.length) + (data.more ? "+" : "");
           status.textContent = (input.dataset.foundLabel || "") + ": " + n;
@@ -141,7 +146,9 @@ function startPickers() {
       clearTimeout(timer);
       timer = setTimeout(search, 250);
     });
-    if (area) area.addEventListener("change", () => { if (input.value) search(); });
+    // another area: its own escorts, with or without a name typed (the page rendered only
+    // the first area's)
+    if (area) area.addEventListener("change", search);
   }
 }
 

@@ -237,16 +237,17 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
     now = utcnow()
     today = now.astimezone(site_zone()).date()
     areas = db.scalars(select(Area).order_by(Area.code)).all()
-    # the first escorts of each area (search as you type for the others: escorts.json)
-    chosen_area, chosen_escort = parse_id(form.get("area_id")), parse_id(form.get("escort_id"))
-    escorts = {
-        a.id: pickers.first(
-            db,
-            escorts_query(a.id, now, today),
-            chosen_escort if chosen_area == a.id else None,
-        )
-        for a in areas
-    }
+    # the first escorts of the chosen area only (the area select's first one when none is
+    # chosen yet); another area's escorts and any name come from escorts.json as the guard
+    # picks the area or types (static/app.js): one bounded query, not one per area
+    chosen_area = parse_id(form.get("area_id"))
+    if chosen_area not in {a.id for a in areas}:
+        chosen_area = areas[0].id if areas else None
+    escorts = (
+        pickers.first(db, escorts_query(chosen_area, now, today), parse_id(form.get("escort_id")))
+        if chosen_area is not None
+        else []
+    )
     lists = _lists(now)
     shown = [v.visitor_id for v in lists["visits"]]
     inside = (
@@ -281,6 +282,7 @@ def _page(form: dict[str, Any], errors: list[str], status: int = 200) -> Respons
         errors=errors,
         areas=areas,
         escorts=escorts,
+        escort_area=chosen_area,
         hosts=hosts,
         inside=inside,
         q=q,
