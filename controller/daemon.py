@@ -207,16 +207,17 @@ class Controller:
             number, taken = register(
                 session, self.controller_id, list(self.cfg.doors), self.clock()
             )
+            identity = memory_cache.ensure_identity(session)
         if taken:
             log.warning("doors taken over from a controller no longer running: %s", taken)
-            identity = memory_cache.ensure_identity(session)
         self.recorder.id_range = id_range(number)
         cache_path = self.cfg.data_path(memory_cache.filename(self.controller_id))
         with self.sessions() as session:
             cached = memory_cache.load(cache_path, identity, memory_cache.feed_range(session))
             self.facts = load_snapshot(session, self.cfg.zone, cached)
             # after the snapshot: a presence change in between comes again through the feed
-            self.occupancy.load(session)
+            # only the areas with a door of ours: the others' presence is not ours to decide
+            self.occupancy.load(session, self.sharing.areas())
             self.reader_states, self.camera_states = supervision.load_states(session)
             self.lockdowns = remote.load_lockdowns(session)
         if self.lockdowns:
