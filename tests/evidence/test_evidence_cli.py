@@ -81,6 +81,13 @@ def test_report_and_purge_refusal(site, tmp_path: Path) -> None:  # type: ignore
     assert (tmp_path / "r" / "monthly-2026-03.csv").exists()
     assert (tmp_path / "r" / "monthly-2026-03.pdf").exists() and "wrote" in out.output
     run("report", "monthly", *cfgarg, "--month", "2026-3x", ok=False)
+    res = run("report", "monthly", *cfgarg, "--month", "2026-03", "--controller", "nobody",
+              "--out", str(tmp_path / "r"), ok=False)  # fmt: skip
+    assert "unknown controller(s): nobody" in res.output
+    run("report", "monthly", *cfgarg, "--month", "2026-03", "--controller", "main",
+        "--format", "csv", "--out", str(tmp_path / "r"))  # fmt: skip
+    one = (tmp_path / "r" / "monthly-2026-03-main.csv").read_text(encoding="utf-8-sig")
+    assert "controllers,main のみ" in one
     res = run("purge", *cfgarg, "--log", "events", "--before", "2026-04-01", ok=False)
     assert "approval_required" in res.output  # no typed names any more: an approval or nothing
     res = run("retention", "set", *cfgarg, "--contract-end", "2026-03-31", "--approval", "1",
