@@ -42,6 +42,7 @@ from db.models import (
 )
 from db.settings import end_of_day
 from db.types import utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 from domain.reasons import sentence
 
 
@@ -881,7 +882,10 @@ def build_monthly_report(
     if area_codes:
         q = q.where(Area.code.in_(area_codes))
     elif chosen is not None:
-        mine = select(Door.area_id).where(Door.controller.in_(chosen))
+        owned = Door.controller.in_(chosen)
+        if DEFAULT_CONTROLLER_ID in chosen:  # a door no controller registered: the default's
+            owned = or_(owned, Door.controller.is_(None))
+        mine = select(Door.area_id).where(owned)
         q = q.where(Area.id.in_(mine))
     areas = session.scalars(q).all()
     if area_codes:
