@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from controller import alarms as alarm_rows
 from controller import remote
@@ -46,6 +46,9 @@ def _first_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}"
 
 
+START_ATTEMPTS = 20
+
+
 class CommandRunner:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -56,13 +59,27 @@ class CommandRunner:
         self.db_unavailable = False  # logged once per outage
 
     def start(self) -> None:
-        with session_scope(self.ctl.sessions) as s:
-            # an enrolment waits for a card in memory: a restart ended it
-            s.execute(
-                update(Command)
-                .where(Command.state == CommandState.RUNNING, self._mine())
-                .values(state=CommandState.FAILED, result={"error": "interrupted by a restart"})
-            )
+        for attempt in range(START_ATTEMPTS):
+            try:
+                with session_scope(self.ctl.sessions) as s:
+                    # an enrolment waits for a card in memory: a restart ended it
+                    s.execute(
+                        update(Command)
+                        .where(Command.state == CommandState.RUNNING, self._mine())
+                        .values(
+                            state=CommandState.FAILED,
+                            result={"error": "interrupted by a restart"},
+                        )
+                    )
+                break
+            except OperationalError:
+                # SQLite: another controller starting at the same moment holds the write
+                # lock (WAL can refuse at once, past the busy timeout): the doors already
+                # run, so try again rather than stop the controller
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                log.warning("commands: database busy at start; trying again")
+                time.sleep(0.5)
         self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
         self._thread.start()
 

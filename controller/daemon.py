@@ -216,7 +216,8 @@ class Controller:
             cached = memory_cache.load(cache_path, identity, memory_cache.feed_range(session))
             self.facts = load_snapshot(session, self.cfg.zone, cached)
             # after the snapshot: a presence change in between comes again through the feed
-            self.occupancy.load(session)
+            # only the areas with a door of ours: the others' presence is not ours to decide
+            self.occupancy.load(session, self.sharing.areas())
             self.reader_states, self.camera_states = supervision.load_states(session)
             self.lockdowns = remote.load_lockdowns(session)
         if self.lockdowns:

@@ -30,11 +30,16 @@ class Occupancy:
         # there is let through whatever the in/out record says. Kept in memory only.
         self._forgiven: set[tuple[int, int | None]] = set()
 
-    def load(self, session: Session) -> None:
+    def load(self, session: Session, areas: set[int] | None = None) -> None:
+        """Who is inside, from the database: in ``areas`` only (a controller's own areas,
+        those with at least one of its doors; None: every area). Another controller's areas
+        are not this one's to decide, and a site with many controllers would otherwise load
+        everyone's presence into each of them."""
         self._areas.clear()
-        rows = session.execute(
-            select(PresenceRow, Person.kind).join(Person, Person.id == PresenceRow.person_id)
-        )
+        q = select(PresenceRow, Person.kind).join(Person, Person.id == PresenceRow.person_id)
+        if areas is not None:
+            q = q.where(PresenceRow.area_id.in_(sorted(areas)))
+        rows = session.execute(q)
         for row, kind in rows:
             self._areas.setdefault(row.area_id, {})[row.person_id] = Occupant(
                 row.person_id,

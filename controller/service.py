@@ -9,11 +9,10 @@ import time
 from types import FrameType
 
 from alembic.runtime.migration import MigrationContext
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
 from controller.daemon import BUSY_TIMEOUT_MS, Controller
-from controller.scheduler import start_scheduler
+from controller.scheduler import DutyRunner
 from controller.wiring import check_wiring
 from db.engine import make_engine, make_session_factory
 from db.files import keep_files_private
@@ -78,7 +77,7 @@ def run_until_signalled(controller: Controller, stop: threading.Event | None = N
             pass
     finally:
         _notify("STOPPING=1")
-        scheduler.shutdown(wait=False)
+        scheduler.stop()
         controller.stop()
         log.info("controller stopped; every strike is locked")
 
@@ -86,13 +85,16 @@ def run_until_signalled(controller: Controller, stop: threading.Event | None = N
 DUTY_ATTEMPTS = 20
 
 
-def start_duties(controller: Controller) -> BackgroundScheduler:
-    """The scheduled evidence duties (APScheduler 3) run in the controller process only.
+def start_duties(controller: Controller) -> DutyRunner:
+    """The scheduled evidence duties (APScheduler 3) run in a controller process only, and
+    in one controller of the site at a time: the holder of the duty lease (DutyRunner).
     The doors are already working: a job table locked by their writes past the short busy
     timeout is tried again, not a reason to stop the controller."""
     for _ in range(DUTY_ATTEMPTS - 1):
+        runner = DutyRunner(controller.cfg, controller.sessions, controller.controller_id)
         try:
-            return start_scheduler(controller.cfg, controller.sessions)
+            runner.start()
+            return runner
         except OperationalError as exc:
             log.warning(
                 "scheduled duties not started (%s: %s); trying again",
@@ -100,7 +102,9 @@ def start_duties(controller: Controller) -> BackgroundScheduler:
                 exc.__class__.__name__,
             )
             time.sleep(0.5)
-    return start_scheduler(controller.cfg, controller.sessions)
+    runner = DutyRunner(controller.cfg, controller.sessions, controller.controller_id)
+    runner.start()
+    return runner
 
 
 def _notify(message: str) -> None:

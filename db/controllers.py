@@ -200,3 +200,66 @@ def controllers_of_area(session: Session, area_id: int | None) -> list[str]:
     if area_id is not None:
         q = q.where(Door.area_id == area_id)
     return sorted(c for c in session.scalars(q) if c is not None)
+
+
+# --- who runs the site's scheduled duties -------------------------------------------------
+
+DUTY_LEASE_KEY = "duty_runner"  # site_settings row: {"holder": controller id}, updated_at
+DUTY_LEASE_LOCK = 0x6E79757461690004  # pg_advisory_xact_lock key
+
+
+def take_duty_lease(session: Session, me: str, now: datetime, stale_seconds: float) -> str | None:
+    """Renew or take the duty lease for controller ``me``; returns the holder afterwards.
+
+    One lease per database: the holder renews it (``updated_at``) every heartbeat; another
+    controller takes it when it is free (released at a clean stop) or its holder has not
+    renewed it for ``stale_seconds``. The read and the write happen under one lock (PostgreSQL:
+    an advisory transaction lock; SQLite: its write lock), so two controllers deciding at once
+    cannot both take it. Commit the caller's transaction promptly."""
+    from db.models import SiteSetting
+
+    _lock_duty_lease(session)
+    row = session.get(SiteSetting, DUTY_LEASE_KEY, populate_existing=True)
+    holder = (row.value or {}).get("holder") if row is not None else None
+    free = (
+        row is None
+        or holder is None
+        or holder == me
+        or _as_utc(row.updated_at) < now - timedelta(seconds=stale_seconds)
+    )
+    if not free:
+        return str(holder)
+    if row is None:
+        row = SiteSetting(key=DUTY_LEASE_KEY, value={"holder": me}, updated_at=now)
+        session.add(row)
+    else:
+        row.value = {"holder": me}
+        row.updated_at = now
+    session.flush()
+    return me
+
+
+def release_duty_lease(session: Session, me: str) -> None:
+    """Give the lease up at a clean stop (another controller takes it at its next beat)."""
+    from db.models import SiteSetting
+
+    _lock_duty_lease(session)
+    row = session.get(SiteSetting, DUTY_LEASE_KEY, populate_existing=True)
+    if row is not None and (row.value or {}).get("holder") == me:
+        row.value = {"holder": None}
+        session.flush()
+
+
+def _lock_duty_lease(session: Session) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DUTY_LEASE_LOCK})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE site_settings SET key = key WHERE key = :k"),
+                        {"k": DUTY_LEASE_KEY})  # fmt: skip
+
+
+def _as_utc(v: datetime) -> datetime:
+    from datetime import UTC
+
+    return v if v.tzinfo is not None else v.replace(tzinfo=UTC)

@@ -335,7 +335,7 @@ def _run_demo(data_dir: Path, host: str, port: int, reset_passwords: bool) -> No
     except KeyboardInterrupt:
         pass
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.stop()
         ctl.stop()
         click.echo("stopped; every strike is locked")
 

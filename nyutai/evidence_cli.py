@@ -163,6 +163,12 @@ def report_group() -> None:
 @click.option("--month", required=True, help="YYYY-MM (the site's zone).")
 @click.option("--area", "areas", multiple=True, help="Area code (repeatable); default all.")
 @click.option(
+    "--controller",
+    "controllers",
+    multiple=True,
+    help="Controller id (repeatable): only the records it wrote; default all controllers.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -180,6 +186,7 @@ def report_monthly(
     config_path: Path,
     month: str,
     areas: tuple[str, ...],
+    controllers: tuple[str, ...],
     out_dir: Path | None,
     formats: tuple[str, ...],
 ) -> None:
@@ -193,7 +200,7 @@ def report_monthly(
     cfg = _load(config_path)
     keys = [public_hex(load_key(_key_path(cfg)))] if _key_path(cfg).exists() else []
     out = out_dir or cfg.data_path(cfg.evidence.report_dir) / month
-    suffix = "-" + "-".join(areas) if areas else ""
+    suffix = "".join("-" + part for part in (*areas, *sorted(set(controllers))))
     with _factory(cfg)() as s:
         try:
             report = build_monthly_report(
@@ -203,6 +210,7 @@ def report_monthly(
                 area_codes=list(areas) or None,
                 site_name=cfg.site.name,
                 public_keys=keys,
+                controllers=list(controllers) or None,
             )
             s.commit()  # the occupancy snapshots it stored: the next month starts from them
         except ReportError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from db import approvals as four_eyes
 from db.approvals import Actor, ApprovalError
+from db.controllers import chain_log, controller_codes, event_chains
 from db.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -366,6 +367,7 @@ def index() -> ResponseReturnValue:
     names = {op.id: op.display_name for op in db.scalars(select(Operator))}
     return render_template(
         "approvals.html",
+        purge_logs=purge_logs(db),
         rows=rows,
         names=names,
         show_all=show_all,
@@ -374,6 +376,15 @@ def index() -> ResponseReturnValue:
         can_decide=lambda r: _can_decide(db, r),
         is_cli=four_eyes.is_cli_kind,
     )
+
+
+def purge_logs(db: Session) -> list[str]:
+    """The chains a purge may be asked for: ``events`` (the default controller's), one
+    ``events@ID`` per other controller (registered, owning a door, or having written rows),
+    and ``audit``. Each is purged on its own (``nyutai purge --log``)."""
+    codes = set(controller_codes(db)) | set(event_chains(db))
+    chains = {chain_log(c) for c in codes} - {"events"}
+    return ["events", *sorted(chains), "audit"]
 
 
 def _can_decide(db: Session, req: ApprovalRequest) -> bool:
@@ -454,7 +465,7 @@ def new() -> ResponseReturnValue:
     params: dict[str, Any]
     try:
         if kind == ApprovalKind.PURGE:
-            if f.get("log") not in ("events", "audit"):
+            if f.get("log") not in purge_logs(get_session()):
                 raise ValueError("log")
             params = {
                 "log": f["log"],

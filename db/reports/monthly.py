@@ -22,6 +22,7 @@ from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from db.chain import chain_log
 from db.crossings import crossing, entry, event_area
 from db.models import (
     Alarm,
@@ -41,6 +42,7 @@ from db.models import (
 )
 from db.settings import end_of_day
 from db.types import utcnow
+from domain.config import DEFAULT_CONTROLLER_ID
 from domain.reasons import sentence
 
 
@@ -190,6 +192,10 @@ class MonthlyReport:
     checkpoints: list[CheckpointLine]
     public_keys: list[str]
     zone: ZoneInfo  # the site's zone: the month's days, and every time shown
+    # the controllers whose records the report counts (every controller known when
+    # ``all_controllers``); the report names them (CSV, PDF, page)
+    controllers: list[str] = field(default_factory=list)
+    all_controllers: bool = True
 
 
 # What a report lists one by one, per area, at any number of people (the rest is in totals):
@@ -263,7 +269,12 @@ class _PeopleSummary:
 
 
 def _people(
-    session: Session, area_ids: list[int], start: datetime, end: datetime, staff_top: int | None
+    session: Session,
+    area_ids: list[int],
+    start: datetime,
+    end: datetime,
+    staff_top: int | None,
+    by: tuple[Any, ...] = (),
 ) -> dict[int, _PeopleSummary]:
     """Entries and exits per person and area, counted by the database (one GROUP BY area,
     person over the month, for every area at once).
@@ -284,6 +295,7 @@ def _people(
             Event.occurred_at >= start,
             Event.occurred_at < end,
             *crossing(),  # the one definition: granted, door used
+            *by,  # the chosen controllers' rows (none: every controller)
         )
         .group_by(area, Event.person_id)
     )
@@ -334,7 +346,9 @@ def _devices(declared: list[Any] | None) -> str:
     return ", ".join(parts)
 
 
-def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> list[VisitLine]:
+def _visits(
+    session: Session, area_id: int, start: datetime, end: datetime, by: tuple[Any, ...] = ()
+) -> list[VisitLine]:
     visits = session.scalars(
         select(Visit)
         .where(Visit.area_id == area_id, Visit.expected_from < end, Visit.expected_until >= start)
@@ -353,6 +367,7 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
                 *entry(),  # the one definition: a grant whose door never opened is no entry
                 Event.occurred_at >= start,
                 Event.occurred_at < end,
+                *by,
             )
             .group_by(Event.visit_id)
         )
@@ -380,7 +395,11 @@ def _visits(session: Session, area_id: int, start: datetime, end: datetime) -> l
 
 
 def _denials(
-    session: Session, area_ids: list[int], start: datetime, end: datetime
+    session: Session,
+    area_ids: list[int],
+    start: datetime,
+    end: datetime,
+    by: tuple[Any, ...] = (),
 ) -> dict[int, list[DenialLine]]:
     """Denials by reason for every area in one grouped pass over the month."""
     area = _event_area()
@@ -392,6 +411,7 @@ def _denials(
             Event.occurred_at >= start,
             Event.occurred_at < end,
             Event.decision == Decision.DENIED,
+            *by,
         )
         .group_by(area, Event.reason)
     ).all()
@@ -421,15 +441,26 @@ def _alarm_line(session: Session, a: Alarm) -> AlarmLine:
 
 
 def _alarms(
-    session: Session, area_id: int | None, start: datetime, end: datetime
+    session: Session,
+    area_id: int | None,
+    start: datetime,
+    end: datetime,
+    controllers: list[str] | None = None,
 ) -> list[AlarmLine]:
+    """An area's alarms (site-wide ones: None). ``controllers``: those raised by them, or by
+    no controller (the console, the scheduled duties)."""
     door = aliased(Door)
     area = func.coalesce(Alarm.area_id, door.area_id)
     where = area.is_(None) if area_id is None else area == area_id
+    by = (
+        ()
+        if controllers is None
+        else (or_(Alarm.controller.in_(controllers), Alarm.controller.is_(None)),)
+    )
     alarms = session.scalars(
         select(Alarm)
         .outerjoin(door, Alarm.door_id == door.id)
-        .where(where, Alarm.raised_at >= start, Alarm.raised_at < end)
+        .where(where, Alarm.raised_at >= start, Alarm.raised_at < end, *by)
         .order_by(Alarm.raised_at, Alarm.id)
     ).all()
     return [_alarm_line(session, a) for a in alarms]
@@ -825,16 +856,37 @@ def build_monthly_report(
     staff_top: int | None = STAFF_TOP,
     inside_max: int | None = INSIDE_MAX,
     progress: Callable[[int, int, str], None] | None = None,
+    controllers: list[str] | None = None,
 ) -> MonthlyReport:
     """The month's report. ``staff_top``/``inside_max`` bound what is listed one by one
     (None lists everything); totals and each day's head count always cover everyone.
-    ``progress(done, total, step)`` is told as each step ends (for a page's progress bar)."""
+    ``progress(done, total, step)`` is told as each step ends (for a page's progress bar).
+
+    ``controllers`` (None or empty: every controller) limits the report to what those
+    controllers recorded: the areas with a door of theirs (unless ``area_codes`` names
+    areas), and, in each, the crossings, denials, visits' entries and alarms they wrote
+    (alarms raised by no controller too), and their chains' checkpoints and deletions
+    beside the audit log's. Who was still inside at each day's end stays the area's, over
+    every controller: an area's occupancy is one fact, whichever door a person used."""
     start, end = month_bounds(month, zone)
     now = now or utcnow()
     eod = end_of_day(session)
+    known = _known_controllers(session)
+    chosen = sorted(set(controllers)) if controllers else None
+    if chosen is not None:
+        unknown = set(chosen) - set(known)
+        if unknown:
+            raise ReportError(f"unknown controller(s): {', '.join(sorted(unknown))}")
+    by: tuple[Any, ...] = () if chosen is None else (Event.controller.in_(chosen),)
     q = select(Area).order_by(Area.code)
     if area_codes:
         q = q.where(Area.code.in_(area_codes))
+    elif chosen is not None:
+        owned = Door.controller.in_(chosen)
+        if DEFAULT_CONTROLLER_ID in chosen:  # a door no controller registered: the default's
+            owned = or_(owned, Door.controller.is_(None))
+        mine = select(Door.area_id).where(owned)
+        q = q.where(Area.id.in_(mine))
     areas = session.scalars(q).all()
     if area_codes:
         missing = set(area_codes) - {a.code for a in areas}
@@ -866,9 +918,9 @@ def build_monthly_report(
                 snapshots.store(aid, start, state)
                 starts[aid] = state
     step(2, "per person")
-    people_by_area = _people(session, ids, start, end, staff_top) if ids else {}
+    people_by_area = _people(session, ids, start, end, staff_top, by) if ids else {}
     step(3, "denials")
-    denials = _denials(session, ids, start, end) if ids else {}
+    denials = _denials(session, ids, start, end, by) if ids else {}
     step(4, "areas")
     for k, a in enumerate(areas):
         people = people_by_area[a.id]
@@ -891,9 +943,9 @@ def build_monthly_report(
                 a.name,
                 a.name_en or "",
                 people=people.lines,
-                visits=_visits(session, a.id, start, end),
+                visits=_visits(session, a.id, start, end, by),
                 denials=denials[a.id],
-                alarms=_alarms(session, a.id, start, end),
+                alarms=_alarms(session, a.id, start, end, chosen),
                 incidents=_incidents(session, a.id, start, end),
                 still_inside=inside,
                 entries=people.entries,
@@ -906,14 +958,17 @@ def build_monthly_report(
             )
         )
         step(5 + k + 1, a.code)
+    logs = None if chosen is None else [*(chain_log(c) for c in chosen), "audit"]
     dels = session.scalars(
         select(DeletionRecord)
         .where(DeletionRecord.created_at >= start, DeletionRecord.created_at < end)
+        .where(*(() if logs is None else (DeletionRecord.log.in_(logs),)))
         .order_by(DeletionRecord.id)
     ).all()
     cps = session.scalars(
         select(Checkpoint)
         .where(Checkpoint.created_at >= start, Checkpoint.created_at < end)
+        .where(*(() if logs is None else (Checkpoint.log.in_(logs),)))
         .order_by(Checkpoint.created_at, Checkpoint.log)
     ).all()
     keys = list(dict.fromkeys([*(public_keys or []), *(c.public_key for c in cps)]))
@@ -947,4 +1002,25 @@ def build_monthly_report(
         checkpoints=[CheckpointLine(c.log, c.seq, c.hash, c.created_at, c.public_key) for c in cps],
         public_keys=keys,
         zone=zone,
+        controllers=chosen if chosen is not None else known,
+        all_controllers=chosen is None,
+    )
+
+
+def _known_controllers(session: Session) -> list[str]:
+    """Every controller id the site knows: registered, owning a door, or writing events (a
+    few index lookups: db.controllers)."""
+    from db.controllers import controller_codes, event_chains
+
+    return sorted(set(controller_codes(session)) | set(event_chains(session)))
+
+
+def controllers_covered(report: MonthlyReport) -> str:
+    """Which controllers' records the report counts, as the CSV and PDF say it."""
+    ids = ", ".join(report.controllers)
+    if report.all_controllers:
+        return f"全制御装置 / all controllers ({ids})"
+    return (
+        f"{ids} のみ / only {ids}"
+        " (日末在室者は全制御装置 / still inside at day end: every controller)"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from db.reports.monthly import MonthlyReport
+from db.reports.monthly import MonthlyReport, controllers_covered
 from db.reports.tables import local, report_tables
 from domain.csvsafe import SafeCsvWriter
 
@@ -25,6 +25,7 @@ def monthly_csv(report: MonthlyReport) -> str:
     z = report.zone
     w.writerow(["period", f"{local(report.start, z)} – {local(report.end, z)} ({z.key})"])
     w.writerow(["generated_at", local(report.generated_at, z)])
+    w.writerow(["controllers", controllers_covered(report)])
     w.writerow([])
     for t in report_tables(report):
         w.writerow([t.key, t.area, t.title])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from db.reports.monthly import MonthlyReport
+from db.reports.monthly import MonthlyReport, controllers_covered
 from db.reports.pdf import ReportPDF
 from db.reports.tables import local, report_tables
 
@@ -23,6 +23,7 @@ def _build(report: MonthlyReport) -> ReportPDF:
             ("期間 / Period", f"{local(report.start, z)} – {local(report.end, z)} ({z.key})"),
             ("作成日時 / Generated", local(report.generated_at, z)),
             ("管理区域 / Areas", ", ".join(f"{a.name} ({a.code})" for a in report.areas)),
+            ("制御装置 / Controllers", controllers_covered(report)),
         ]
     )
     pdf.approval_box()

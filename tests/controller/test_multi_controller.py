@@ -27,6 +27,7 @@ from db.commands import CommandKind, enqueue
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Command, ControllerRow, Door, Event, Presence
+from db.types import utcnow
 from domain.config import load_config
 from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, seed_people
@@ -241,3 +242,102 @@ def test_two_controllers_share_one_database(sites: Sites) -> None:
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "events@bldg-a:" in verify.stdout and "events@bldg-b:" in verify.stdout
+
+
+def _console(sites: Sites) -> Any:
+    """The web console on the same database (the web's code, in this process): a guard
+    and an enrolled manager, signed in."""
+    from db.models import Operator
+    from tests.web.conftest import PASSWORD, SECRET_KEY, TOTP_SEEDS, Auth, enrol_totp
+    from web import create_app
+    from web.accounts import hash_password
+
+    app = create_app(
+        test_config={
+            "SECRET_KEY": SECRET_KEY,
+            "NYUTAI_DATABASE_URL": sites.cfg.database_url,
+            "NYUTAI_DATA_DIR": sites.tmp / "web",
+            "TESTING": False,
+        }
+    )
+    with session_scope(sites.sessions) as s:
+        pw = hash_password(PASSWORD)
+        for role in ("guard", "manager"):
+            op = Operator(username=role, display_name=role, role=role, password_hash=pw)
+            s.add(op)
+            s.flush()
+            if role in TOTP_SEEDS:
+                enrol_totp(s, op.id, TOTP_SEEDS[role])
+    consoles = {}
+    for role in ("guard", "manager"):
+        a = Auth(app.test_client())
+        resp = a.login(role)
+        assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard", role
+        consoles[role] = a
+    return consoles
+
+
+def _wait_done(sites: Sites, where: Any, n: int, timeout: float = 20.0) -> list[Command]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(sites.sessions) as s:
+            cmds = list(s.scalars(select(Command).where(where).order_by(Command.id)))
+            s.expunge_all()
+        if len(cmds) == n and all(c.state in ("done", "failed") for c in cmds):
+            return cmds
+        assert time.monotonic() < deadline, [(c.controller, c.state) for c in cmds]
+        time.sleep(0.05)
+
+
+def test_console_ack_reaches_its_controller_and_lockdown_reaches_both(sites: Sites) -> None:
+    """Two controller processes and the console on one database: an alarm of B's door
+    acknowledged in the console is taken by B only; a lockdown of the server room (a door on
+    each controller) is carried out by both, and both refuse entry until it is lifted."""
+    from db.models import Alarm, Area
+
+    sites.start("bldg-a")
+    sites.start("bldg-b")
+    sites.wait_running("bldg-a")
+    sites.wait_running("bldg-b")
+    console = _console(sites)
+
+    # an alarm at B's door (the My Number room's front door), acknowledged in the console
+    with session_scope(sites.sessions) as s:
+        door = s.scalar(select(Door).where(Door.code == "mynumber-front"))
+        assert door is not None and door.controller == "bldg-b"
+        alarm = Alarm(kind="door_forced", door_id=door.id, raised_at=utcnow(),
+                      controller="bldg-b")  # fmt: skip
+        s.add(alarm)
+        s.flush()
+        alarm_id = alarm.id
+    resp = console["guard"].post(
+        f"/alarms/{alarm_id}/ack", {"comment": "巡回で確認"}, page="/alarms/"
+    )
+    assert resp.status_code == 302
+    [cmd] = _wait_done(sites, Command.kind == "ack_alarm", 1)
+    assert (cmd.controller, cmd.state) == ("bldg-b", "done"), cmd.result
+    with session_scope(sites.sessions) as s:
+        row = s.get(Alarm, alarm_id)
+        assert row is not None and row.state == "acknowledged" and row.ack_comment == "巡回で確認"
+
+    # a lockdown of the server room: its front door is A's, its back door B's
+    with session_scope(sites.sessions) as s:
+        room = s.scalar(select(Area.id).where(Area.code == "server-room"))
+    manager = console["manager"]
+    resp = manager.post(f"/doors/areas/{room}/lockdown", {"reason": "訓練"}, page="/doors/")
+    assert resp.status_code == 302
+    cmds = _wait_done(sites, Command.kind == "lockdown", 2)
+    assert sorted((c.controller, c.state) for c in cmds) == [("bldg-a", "done"), ("bldg-b", "done")]
+    for reader in ("sr-in", "srb-in"):
+        cmd, _rows = sites.tap(reader, YAMADA)
+        assert (_result(cmd)["decision"], _result(cmd)["reason"]) == ("denied", "lockdown"), reader
+    resp = manager.post(f"/doors/areas/{room}/lift", {"reason": "訓練終了"}, page="/doors/")
+    assert resp.status_code == 302
+    cmds = _wait_done(sites, Command.kind == "lift_lockdown", 2)
+    assert sorted(c.controller for c in cmds) == ["bldg-a", "bldg-b"]
+    cmd, _rows = sites.tap("sr-in", YAMADA)
+    assert _result(cmd)["decision"] == "granted", _result(cmd)
+    # every command went to one of the two, none was left for any controller to take
+    with session_scope(sites.sessions) as s:
+        owners = set(s.scalars(select(Command.controller)))
+    assert owners <= {"bldg-a", "bldg-b"}

@@ -81,6 +81,13 @@ def test_report_and_purge_refusal(site, tmp_path: Path) -> None:  # type: ignore
     assert (tmp_path / "r" / "monthly-2026-03.csv").exists()
     assert (tmp_path / "r" / "monthly-2026-03.pdf").exists() and "wrote" in out.output
     run("report", "monthly", *cfgarg, "--month", "2026-3x", ok=False)
+    res = run("report", "monthly", *cfgarg, "--month", "2026-03", "--controller", "nobody",
+              "--out", str(tmp_path / "r"), ok=False)  # fmt: skip
+    assert "unknown controller(s): nobody" in res.output
+    run("report", "monthly", *cfgarg, "--month", "2026-03", "--controller", "main",
+        "--format", "csv", "--out", str(tmp_path / "r"))  # fmt: skip
+    one = (tmp_path / "r" / "monthly-2026-03-main.csv").read_text(encoding="utf-8-sig")
+    assert "controllers,main のみ" in one
     res = run("purge", *cfgarg, "--log", "events", "--before", "2026-04-01", ok=False)
     assert "approval_required" in res.output  # no typed names any more: an approval or nothing
     res = run("retention", "set", *cfgarg, "--contract-end", "2026-03-31", "--approval", "1",
@@ -253,3 +260,51 @@ def test_progress_line() -> None:
     )
     assert line("audit", 0, 0, 0.0) == "audit: 0/0 rows  0 rows/s  0:00 total"
     assert line("events", 5, 10, 0.0).endswith("time left unknown")
+
+
+def test_purge_acts_on_the_chosen_controllers_chain(old_site) -> None:  # type: ignore[no-untyped-def]
+    """An approved purge of ``events@bldg-b`` removes that chain's old rows only: the
+    default chain's rows of the same days stay, and every chain still verifies."""
+    from db.eventlog import append_event
+    from db.models import Event
+
+    path, factory = old_site
+    with factory() as s:
+        for i in range(6):
+            append_event(
+                s,
+                Event(
+                    controller="bldg-b",
+                    occurred_at=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=6 * i),
+                    kind="presentation",
+                    decision="granted",
+                    reason="granted",
+                    reader="srb-in",
+                    direction="in",
+                ),
+            )
+        s.commit()
+
+    def counts() -> dict[str, int]:
+        with factory() as s:
+            rows = s.execute(text("SELECT controller, count(*) FROM events GROUP BY controller"))
+            return {c: n for c, n in rows}
+
+    before = counts()
+    assert before == {"main": 12, "bldg-b": 6}
+    params = {"log": "events@bldg-b", "before": "2020-01-02"}
+    ok = approve(factory, ApprovalKind.PURGE, params)
+    wrong = run("purge", "--config", str(path), "--log", "events", "--before", "2020-01-02",
+                "--approval", str(ok), ok=False)  # fmt: skip
+    assert "params_differ" in wrong.output
+    out = run("purge", "--config", str(path), "--log", "events@bldg-b", "--before",
+              "2020-01-02", "--approval", str(ok)).output  # fmt: skip
+    assert "purged" in out
+    # bldg-b's rows before 2020-01-02 in the site's zone (Asia/Tokyo: 15:00 UTC) are gone,
+    # three of them; the default chain's rows of the same hours are untouched
+    assert counts() == {"main": 12, "bldg-b": 3}
+    with factory() as s:
+        rec = s.scalars(select(DeletionRecord)).one()
+        assert (rec.log, rec.row_count) == ("events@bldg-b", 3)
+    verify = run("verify", "--config", str(path)).output
+    assert "events@bldg-b" in verify and "OK" in verify

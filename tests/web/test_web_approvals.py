@@ -362,3 +362,31 @@ def test_a_new_manager_waits_for_a_second_person(
     admin.post(f"/admin/operators/{gid}", {"role": "auditor", "active": "1"}, page="/admin/")
     with session_factory() as s:
         assert s.get(Operator, gid).role == "auditor"
+
+
+def test_the_purge_form_offers_every_chain_and_the_request_names_it(
+    app: Flask, site: Site, session_factory: Any
+) -> None:
+    from db.controllers import register
+    from db.types import utcnow
+
+    with session_factory() as s:
+        register(s, "bldg-a", [], utcnow())
+        register(s, "bldg-b", [], utcnow())
+        s.commit()
+    first, second = _signed_in(app, "manager"), _signed_in(app, "manager2")
+    page = first.client.get("/approvals/").text
+    form_html = page.split('id="purge-request"')[1].split("</form>")[0]
+    options = [o.split('"')[0] for o in form_html.split('<option value="')[1:]]
+    assert options == ["events", "events@bldg-a", "events@bldg-b", "audit"]
+    assert "bldg-b" in form_html.split('value="events@bldg-b">')[1].split("</option>")[0]
+    # a chain no controller has: refused, nothing asked
+    bad = {"kind": "retention.purge", "log": "events@nobody", "before": "2020-01-02"}
+    first.post("/approvals/new", {**bad, "reason": "契約終了"}, page="/approvals/")
+    assert _requests(session_factory) == []
+    form = {"kind": "retention.purge", "log": "events@bldg-b", "before": "2020-01-02"}
+    first.post("/approvals/new", {**form, "reason": "契約終了"}, page="/approvals/")
+    [req] = _requests(session_factory)
+    assert req.params == {"log": "events@bldg-b", "before": "2020-01-02"}
+    second.post(f"/approvals/{req.id}/approve", page="/approvals/")
+    assert _requests(session_factory)[0].state == "approved"

@@ -182,7 +182,7 @@ def test_csv_download(
     assert [month["public_key"]] in [r[2:] for r in rows if r and r[0] == "public_keys"]
     with session_factory() as s:
         row = s.scalars(select(AuditLog).where(AuditLog.action == "report.monthly_csv")).one()
-        assert row.after == {"month": MONTH, "area": "server-room"}
+        assert row.after == {"month": MONTH, "area": "server-room", "controller": None}
 
 
 def test_pdf_download(auth: Auth, month: dict[str, Any]) -> None:
@@ -246,3 +246,110 @@ def test_a_long_report_is_built_in_the_background_with_progress(
     summary = html.split('id="summary-server-room"')[1].split("</tr>")[0]
     assert '<td class="num entries">3</td><td class="num exits">2</td>' in summary
     assert 'id="report-progress"' not in html
+
+
+@pytest.fixture
+def two_controllers(site: Site, session_factory: sessionmaker[Session]) -> None:
+    """September 2026 on two controllers: bldg-a runs the server room's door, bldg-b its
+    back door and the My Number room's door. Tanaka enters at A's door twice and leaves at
+    B's back door once (still inside from the 11th); Suzuki is refused once at each."""
+    from db.models import Door
+
+    with session_factory() as s:
+        s.get(Door, site.sr_door).controller = "bldg-a"  # type: ignore[union-attr]
+        s.get(Door, site.mn_door).controller = "bldg-b"  # type: ignore[union-attr]
+        back = Door(code="server-room-back", name="サーバ室 裏扉", area_id=site.server_room,
+                    controller="bldg-b")  # fmt: skip
+        s.add(back)
+        s.flush()
+
+        def ev(when: datetime, who: int, door: int, ctl: str, decision: str, d: str) -> None:
+            append_event(
+                s,
+                Event(
+                    controller=ctl,
+                    occurred_at=when,
+                    kind="presentation",
+                    door_id=door,
+                    area_id=site.server_room,
+                    direction=d,
+                    person_id=who,
+                    decision=decision,
+                    reason="granted" if decision == "granted" else "training_expired",
+                ),
+            )
+
+        ev(jst(2026, 9, 10, 9), site.tanaka, site.sr_door, "bldg-a", "granted", "in")
+        ev(jst(2026, 9, 10, 18), site.tanaka, back.id, "bldg-b", "granted", "out")
+        ev(jst(2026, 9, 11, 9), site.tanaka, site.sr_door, "bldg-a", "granted", "in")
+        ev(jst(2026, 9, 12, 9), site.suzuki, site.sr_door, "bldg-a", "denied", "in")
+        ev(jst(2026, 9, 12, 10), site.suzuki, back.id, "bldg-b", "denied", "in")
+        s.commit()
+
+
+def test_monthly_report_controller_filter(
+    site: Site, two_controllers: None, session_factory: sessionmaker[Session]
+) -> None:
+    from db.reports.monthly import ReportError, build_monthly_report
+    from db.reports.monthly_csv import monthly_csv
+
+    def build(controllers: list[str] | None) -> Any:
+        with session_factory() as s:
+            return build_monthly_report(s, MONTH, zone=TOKYO, controllers=controllers)
+
+    every = build(None)
+    assert every.all_controllers and {"bldg-a", "bldg-b"} <= set(every.controllers)
+    sr = {a.code: a for a in every.areas}["server-room"]
+    assert (sr.entries, sr.exits, sum(d.count for d in sr.denials)) == (2, 1, 2)
+    assert {a.code for a in every.areas} == {"server-room", "mynumber-room"}
+
+    only_a = build(["bldg-a"])
+    assert not only_a.all_controllers and only_a.controllers == ["bldg-a"]
+    assert [a.code for a in only_a.areas] == ["server-room"]  # the areas with a door of A
+    sr = only_a.areas[0]
+    assert (sr.entries, sr.exits, sum(d.count for d in sr.denials)) == (2, 0, 1)
+    # who was inside at day end is the area's, whichever door: out at B on the 10th
+    per_day = dict(sr.inside_per_day)
+    assert per_day[datetime(2026, 9, 10).date()] == 0 and per_day[datetime(2026, 9, 11).date()] == 1
+
+    only_b = build(["bldg-b"])
+    assert [a.code for a in only_b.areas] == ["mynumber-room", "server-room"]
+    sr = {a.code: a for a in only_b.areas}["server-room"]
+    assert (sr.entries, sr.exits, sum(d.count for d in sr.denials)) == (0, 1, 1)
+
+    rows = list(csv.reader(io.StringIO(monthly_csv(only_a))))
+    assert [r for r in rows if r and r[0] == "controllers"][0][1].startswith("bldg-a のみ")
+    rows = list(csv.reader(io.StringIO(monthly_csv(every))))
+    covered = [r for r in rows if r and r[0] == "controllers"][0][1]
+    assert covered.startswith("全制御装置") and "bldg-a" in covered and "bldg-b" in covered
+    with pytest.raises(ReportError, match="controller"):
+        build(["nobody"])
+
+
+def test_monthly_report_page_controller_filter(
+    auth: Auth, site: Site, two_controllers: None, session_factory: sessionmaker[Session]
+) -> None:
+    auth.login("manager")
+    html = report_page(auth.client, f"/reports/monthly?month={MONTH}")
+    assert 'name="controller"' in html and '<option value="bldg-b">bldg-b</option>' in html
+    note = html.split('id="report-controllers">')[1].split("</p>")[0]
+    assert "制御装置: すべて" in note and "bldg-a" in note and "bldg-b" in note
+    summary = html.split('id="summary-server-room"')[1].split("</tr>")[0]
+    assert '<td class="num entries">2</td><td class="num exits">1</td>' in summary
+    html = report_page(auth.client, f"/reports/monthly?month={MONTH}&controller=bldg-b")
+    assert "制御装置: bldg-b のみ" in html
+    summary = html.split('id="summary-server-room"')[1].split("</tr>")[0]
+    assert '<td class="num entries">0</td><td class="num exits">1</td>' in summary
+    assert "controller=bldg-b" in html.split('id="download-csv"')[1].split(">")[0]
+    resp = auth.client.get(f"/reports/monthly.csv?month={MONTH}&controller=bldg-a")
+    assert resp.status_code == 200 and "bldg-a" in resp.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    assert ["entries_exits", "server-room", "田中 一郎", "従業者", "", "2", "0"] in rows
+    with session_factory() as s:
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "report.monthly_csv")).one()
+        assert row.after == {"month": MONTH, "area": None, "controller": "bldg-a"}
+    resp = auth.client.get(f"/reports/monthly?month={MONTH}&controller=nobody")
+    assert "その制御装置はありません。" in resp.text
+    assert (
+        auth.client.get(f"/reports/monthly.csv?month={MONTH}&controller=nobody").status_code == 400
+    )

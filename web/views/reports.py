@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from db.checkpoints import SigningKeyError, load_key, public_hex, trusted_file
+from db.controllers import controller_codes, event_chains
 from db.models import Area
 from db.reports.monthly import MonthlyReport, ReportError, build_monthly_report
 from db.types import utcnow
@@ -63,10 +64,12 @@ def public_keys() -> list[str]:
     return [ln.strip() for ln in lines if ln.strip()][-1:]
 
 
-def _params() -> tuple[str, str, str | None]:
-    """(month, area code, error message) from the query; a bad value falls back, named."""
+def _params() -> tuple[str, str, str, str | None]:
+    """(month, area code, controller id, error message) from the query; a bad value falls
+    back, named. An empty area or controller: all of them."""
     month = request.args.get("month", "").strip()
     area = request.args.get("area", "").strip()
+    controller = request.args.get("controller", "").strip()
     error = None
     if not month:
         month = last_month(utcnow())
@@ -75,7 +78,9 @@ def _params() -> tuple[str, str, str | None]:
         month = last_month(utcnow())
     if area and not AREA_CODE.fullmatch(area):
         error, area = _("There is no such managed area."), ""
-    return month, area, error
+    if controller and not AREA_CODE.fullmatch(controller):
+        error, controller = _("There is no such controller."), ""
+    return month, area, controller, error
 
 
 def _jobs() -> ReportJobs:
@@ -85,9 +90,9 @@ def _jobs() -> ReportJobs:
     return cast(ReportJobs, jobs)
 
 
-def _job(month: str, area: str, wait: float | None = None) -> ReportJob:
-    """The report of ``month`` (one area or all), built off the request thread: finished
-    within ``wait`` seconds, or still running with its progress."""
+def _job(month: str, area: str, controller: str, wait: float | None = None) -> ReportJob:
+    """The report of ``month`` (one area or all, one controller or all), built off the
+    request thread: finished within ``wait`` seconds, or still running with its progress."""
     cfg = current_app.config.get("NYUTAI_SITE")
     zone = site_zone()
     site_name = cfg.site.name if cfg else "nyutai"
@@ -104,16 +109,18 @@ def _job(month: str, area: str, wait: float | None = None) -> ReportJob:
                 site_name=site_name,
                 public_keys=keys,
                 progress=progress,
+                controllers=[controller] if controller else None,
             )
             s.commit()  # the occupancy snapshots it stored: the next month starts there
             return report
 
-    return _jobs().get((month, area, zone.key, site_name), build, WAIT if wait is None else wait)
+    key = (month, area, controller, zone.key, site_name)
+    return _jobs().get(key, build, WAIT if wait is None else wait)
 
 
-def _build(month: str, area: str) -> MonthlyReport:
+def _build(month: str, area: str, controller: str) -> MonthlyReport:
     """For the downloads: the page's report when it is ready, else built now."""
-    job = _job(month, area)
+    job = _job(month, area, controller)
     if job.finished is None and job.future is not None:
         job.future.result()  # a download waits for the build (the page shows its progress)
     if job.error is not None:
@@ -122,18 +129,31 @@ def _build(month: str, area: str) -> MonthlyReport:
     return job.report
 
 
-def _file_name(month: str, area: str, ext: str) -> str:
-    return f"nyutai-monthly-{month}{'-' + area if area else ''}.{ext}"
+def _file_name(month: str, area: str, controller: str, ext: str) -> str:
+    parts = [p for p in (month, area, controller) if p]
+    return f"nyutai-monthly-{'-'.join(parts)}.{ext}"
+
+
+def _disposition(month: str, area: str, controller: str, ext: str) -> str:
+    return f'attachment; filename="{_file_name(month, area, controller, ext)}"'
+
+
+def _refusal(exc: ReportError) -> str:
+    if "controller" in str(exc):
+        return _("There is no such controller.")
+    return _("There is no such managed area.")
 
 
 @bp.route("/monthly")
 @requires("reports.view")
 def monthly() -> ResponseReturnValue:
-    month, area, error = _params()
-    areas = get_session().scalars(select(Area).order_by(Area.code)).all()
-    job = _job(month, area)
+    month, area, controller, error = _params()
+    db = get_session()
+    areas = db.scalars(select(Area).order_by(Area.code)).all()
+    controllers = sorted(set(controller_codes(db)) | set(event_chains(db)))
+    job = _job(month, area, controller)
     if isinstance(job.error, ReportError):
-        error = _("There is no such managed area.")
+        error = _refusal(job.error)
     elif job.error is not None:
         raise job.error
     return render_template(
@@ -143,6 +163,8 @@ def monthly() -> ResponseReturnValue:
         month=month,
         area=area,
         areas=areas,
+        controller=controller,
+        controllers=controllers,
         error=error,
     )
 
@@ -156,20 +178,25 @@ def _refuse(message: str, code: int) -> ResponseReturnValue:
 def monthly_csv() -> ResponseReturnValue:
     from db.reports.monthly_csv import monthly_csv as render_csv
 
-    month, area, error = _params()
+    month, area, controller, error = _params()
     if error:
         return _refuse(error, 400)
     try:
-        report = _build(month, area)
-    except ReportError:
-        return _refuse(_("There is no such managed area."), 400)
+        report = _build(month, area, controller)
+    except ReportError as exc:
+        return _refuse(_refusal(exc), 400)
     body = render_csv(report).encode("utf-8-sig")  # the BOM makes Excel read UTF-8
-    audit("report.monthly_csv", "report", month, after={"month": month, "area": area or None})
+    audit(
+        "report.monthly_csv",
+        "report",
+        month,
+        after={"month": month, "area": area or None, "controller": controller or None},
+    )
     get_session().commit()
     return Response(
         body,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{_file_name(month, area, "csv")}"'},
+        headers={"Content-Disposition": _disposition(month, area, controller, "csv")},
     )
 
 
@@ -179,13 +206,13 @@ def monthly_pdf() -> ResponseReturnValue:
     from db.reports.fonts import FontMissingError
     from db.reports.monthly_pdf import monthly_pdf as render_pdf
 
-    month, area, error = _params()
+    month, area, controller, error = _params()
     if error:
         return _refuse(error, 400)
     try:
-        report = _build(month, area)
-    except ReportError:
-        return _refuse(_("There is no such managed area."), 400)
+        report = _build(month, area, controller)
+    except ReportError as exc:
+        return _refuse(_refusal(exc), 400)
     try:
         body = render_pdf(report)
     except FontMissingError as exc:
@@ -198,10 +225,15 @@ def monthly_pdf() -> ResponseReturnValue:
             ),
             503,
         )
-    audit("report.monthly_pdf", "report", month, after={"month": month, "area": area or None})
+    audit(
+        "report.monthly_pdf",
+        "report",
+        month,
+        after={"month": month, "area": area or None, "controller": controller or None},
+    )
     get_session().commit()
     return Response(
         body,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{_file_name(month, area, "pdf")}"'},
+        headers={"Content-Disposition": _disposition(month, area, controller, "pdf")},
     )
