@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -882,7 +882,7 @@ def build_monthly_report(
     if area_codes:
         q = q.where(Area.code.in_(area_codes))
     elif chosen is not None:
-        owned = Door.controller.in_(chosen)
+        owned: ColumnElement[bool] = Door.controller.in_(chosen)
         if DEFAULT_CONTROLLER_ID in chosen:  # a door no controller registered: the default's
             owned = or_(owned, Door.controller.is_(None))
         mine = select(Door.area_id).where(owned)
