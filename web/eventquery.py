@@ -444,8 +444,8 @@ def csv_stream(
     buf.truncate()
     # lookups built once, not per row: door names, reason sentences, local times
     yes = "はい" if ja else "yes"
-    doors = dict(session.execute(select(Door.id, Door.name)).tuples().all())
-    areas = dict(session.execute(select(Area.id, Area.name)).tuples().all())
+    doors = dict(session.execute(select(Door.id, Door.name)).all())
+    areas = dict(session.execute(select(Area.id, Area.name)).all())
     sentences: dict[str, str] = {}
     local = _LocalTimes(zone)
     # code -> word tables made once (``word`` per cell was a tenth of the export's time):
