@@ -51,6 +51,7 @@ from controller.state import (
 )
 from db.controllers import id_range, lock_registrations, register
 from db.engine import make_engine, make_session_factory
+from db.lockdowns import active_lockdowns
 from db.models import CommandState, Direction, OfflineMode
 from db.models import Decision as D
 from db.types import utcnow
@@ -219,7 +220,7 @@ class Controller:
             # only the areas with a door of ours: the others' presence is not ours to decide
             self.occupancy.load(session, self.sharing.areas())
             self.reader_states, self.camera_states = supervision.load_states(session)
-            self.lockdowns = remote.load_lockdowns(session)
+            self.lockdowns = active_lockdowns(session)
         if self.lockdowns:
             log.warning("areas locked down (kept across the restart): %s", sorted(self.lockdowns))
         # the changes made while we were down count before the first presentation

@@ -21,33 +21,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from controller import doors
 from controller.state import Result
+from db.lockdowns import MAX_REASON
 from db.models import Decision as D
-from db.models import DeviceStatus
 from domain.reasons import Reason
 from domain.vocabulary import DOOR_CONTROL_EVENT, LOCKDOWN_STATUS, LockdownState
 
 if TYPE_CHECKING:
     from controller.daemon import Controller
-
-MAX_REASON = 1000
-
-
-def load_lockdowns(session: Session) -> dict[str, dict[str, Any]]:
-    """The areas locked down when the controller last wrote: area code -> detail."""
-    return {
-        key: dict(detail or {})
-        for key, detail in session.execute(
-            select(DeviceStatus.key, DeviceStatus.detail).where(
-                DeviceStatus.kind == LOCKDOWN_STATUS,
-                DeviceStatus.state == LockdownState.ACTIVE,
-            )
-        )
-    }
 
 
 def _reason(p: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from db.lockdowns import active_lockdowns
 from db.models import (
     Alarm,
     AlarmState,
@@ -27,7 +28,6 @@ from web.auth import passive
 from web.db import get_session
 from web.i18n import site_zone
 from web.roles import PUBLIC, requires
-from web.views.doors import lockdowns
 
 bp = Blueprint("dashboard", __name__)
 
@@ -81,7 +81,7 @@ def live_data(db: Session) -> dict[str, object]:
     )
     return {
         "device_names": device_names(db),
-        "lockdowns": lockdowns(db),
+        "lockdowns": active_lockdowns(db),
         "areas": areas,
         "counts": counts,
         "inside": inside,

@@ -14,32 +14,18 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
 from db.commands import DOOR_CONTROL_EXPIRES_SECONDS, DOOR_CONTROL_KINDS, CommandKind, enqueue
+from db.lockdowns import MAX_REASON, active_lockdowns
 from db.models import Area, Command, DeviceStatus, Door, Operator
-from domain.vocabulary import LOCKDOWN_STATUS, LockdownState
 from web.audit import audit
 from web.db import get_session
 from web.roles import requires
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
 
-MAX_REASON = 1000
 RECENT_COMMANDS = 20
-
-
-def lockdowns(db: Session) -> dict[str, dict[str, Any]]:
-    """Areas the controller reports locked down: area code -> detail (who, why, since)."""
-    return {
-        key: dict(detail or {})
-        for key, detail in db.execute(
-            select(DeviceStatus.key, DeviceStatus.detail).where(
-                DeviceStatus.kind == LOCKDOWN_STATUS,
-                DeviceStatus.state == LockdownState.ACTIVE,
-            )
-        )
-    }
 
 
 @bp.route("/")
@@ -64,7 +50,7 @@ def index() -> ResponseReturnValue:
         ).all()
     )
     return render_template(
-        "doors.html", areas=areas, states=states, locked=lockdowns(db), recent=recent
+        "doors.html", areas=areas, states=states, locked=active_lockdowns(db), recent=recent
     )
 
 
