@@ -25,8 +25,13 @@ bp = Blueprint("events", __name__, url_prefix="/events")
 @bp.route("/")
 @requires("events.view")
 def index() -> ResponseReturnValue:
+    return render_event_log(eventquery.parse_filter(request.args, site_zone()))
+
+
+def render_event_log(f: eventquery.EventFilter, **page_args: object) -> ResponseReturnValue:
+    """One page of the event log for the filter ``f``: the full log here, the guard's last
+    24 hours in web.views.events_recent (``page_args`` name its endpoint)."""
     db = get_session()
-    f = eventquery.parse_filter(request.args, site_zone())
     page = eventquery.page(
         db, f, after=request.args.get("after"), before=request.args.get("before")
     )
@@ -39,6 +44,7 @@ def index() -> ResponseReturnValue:
         controllers=controller_codes(db),
         decisions=list(Decision),
         reasons=list(Reason),
+        **page_args,
     )
 
 
