@@ -60,8 +60,15 @@ def test_a_later_visit_is_listed_as_upcoming_and_filtered(
     assert "山田 太郎" in _section(by_day, "upcoming-list")
     assert "別の 来訪者" not in _section(by_day, "upcoming-list")
     assert 'id="visit-list"' not in by_day  # a later day: only the upcoming list
-    by_host = _section(auth.client.get(f"/visitors/?host={site.tanaka}").text, "upcoming-list")
+    host_page = auth.client.get(f"/visitors/?host={site.tanaka}").text
+    by_host = _section(host_page, "upcoming-list")
     assert "別の 来訪者" in by_host and "山田 太郎" not in by_host
+    # the host filter names only the chosen host (others are found through hosts.json)
+    filter_select = host_page.split('id="filter-host"')[1].split("</select>")[0]
+    assert f'value="{site.tanaka}" selected' in filter_select
+    assert filter_select.count("<option") == 2  # "All" and the chosen host
+    unfiltered = auth.client.get("/visitors/").text.split('id="filter-host"')[1]
+    assert unfiltered.split("</select>")[0].count("<option") == 1
     by_area = auth.client.get(f"/visitors/?area={site.mynumber_room}").text
     assert "No upcoming visits." in by_area or "来訪予定はありません" in by_area
 

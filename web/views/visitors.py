@@ -208,19 +208,9 @@ def _lists(now: datetime) -> dict[str, Any]:
         if len(rows) > UPCOMING_PAGE:
             last = upcoming[-1]
             more_after = f"{last.expected_from.astimezone(UTC).isoformat()}_{last.id}"
-    # hosts to filter by: those of open visits (bounded by the open visits, not all staff)
-    host_rows = db.execute(
-        select(Person.id, Person.name)
-        .where(
-            Person.id.in_(
-                select(Visit.host_id).where(
-                    Visit.signed_out_at.is_(None), Visit.host_id.is_not(None)
-                )
-            )
-        )
-        .order_by(Person.name)
-        .limit(200)
-    ).all()
+    # the host filter searches as you type (hosts.json); the page names only the chosen host
+    chosen = db.get(Person, filters["host"]) if filters["host"] is not None else None
+    host_rows = [chosen] if chosen is not None else []
     return {
         "visits": todays,
         "today_after": today_after,
