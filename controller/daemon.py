@@ -21,6 +21,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from controller.recorder import FinishCommand, RaiseAlarm, Recorder, StoreSnapsh
 from controller.sharing import Heartbeat, PresenceSharing
 from controller.site import sync_site
 from controller.state import (
+    WAKE,
     Call,
     CameraStatus,
     DoorRuntime,
@@ -106,9 +108,15 @@ class Controller:
         self.sessions = session_factory
         self.backend = backend or open_backend(cfg.controller.gpio_backend)
         self.queue: queue.Queue[Message] = queue.Queue()
+        # after-commit callbacks (strike releases, reader feedback) overtake the inputs still
+        # queued: in a burst a committed person must not wait for every later presentation
+        self._committed: deque[Callable[[], None]] = deque()
+        self._wake_queued = False
         self.occupancy = Occupancy()
         self.readers: dict[str, Reader] = {}
         self.doors: dict[str, DoorRuntime] = {}
+        # doors whose crossings of the current input wait for _finish_crossings
+        self.crossing_doors: dict[str, DoorRuntime] = {}
         self.alarm_outputs: AlarmOutputs | None = None
         self.cameras: dict[str, Camera] = {}
         self.tailgate_watches: dict[str, TailgateWatch] = {}
@@ -119,7 +127,7 @@ class Controller:
         self.recorder = Recorder(
             session_factory,
             cfg.data_path(journal_name(self.controller_id)),
-            lambda fn: self.queue.put(Call(fn)),
+            self._post_after_commit,
             clock=clock,
             monotonic=monotonic,
         )
@@ -362,6 +370,19 @@ class Controller:
 
     # --- the loop ----------------------------------------------------------------------------
 
+    def _post_after_commit(self, fn: Callable[[], None]) -> None:
+        """The recorder's callback lane (any thread): run ``fn`` on the loop thread before
+        the next queued input."""
+        self._committed.append(fn)
+        if not self._wake_queued:  # one wake-up for a whole batch of callbacks
+            self._wake_queued = True
+            self.queue.put(WAKE)
+
+    def _run_committed(self) -> None:
+        self._wake_queued = False  # cleared before draining: a later post queues a new one
+        while self._committed:
+            self._dispatch(Call(self._committed.popleft()))
+
     def _run(self) -> None:
         self._publish_all()
         self.ready.set()
@@ -372,9 +393,10 @@ class Controller:
                     msg = self.queue.get(timeout=LOOP_TICK_SECONDS)
                 except queue.Empty:
                     msg = None
+                self._run_committed()
                 if isinstance(msg, Stop):
                     break
-                if msg is not None:
+                if msg is not None and msg is not WAKE:
                     self._dispatch(msg)
                 now = self.monotonic()
                 if now - last_timers >= LOOP_TICK_SECONDS:
@@ -440,7 +462,10 @@ class Controller:
                     self.recorder.submit(work, _chain_calls(after) if after else None)
 
     def _finish_crossings(self) -> None:
-        for runtime in self.doors.values():
+        if not self.crossing_doors:
+            return
+        pending, self.crossing_doors = self.crossing_doors, {}
+        for runtime in pending.values():
             if runtime.crossing and runtime.policy is not None:
                 crossing, runtime.crossing = runtime.crossing, []
                 doors.apply_passages(self, runtime.policy, crossing)

@@ -70,6 +70,13 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
 ALARM_AFTER_SECONDS = 2.0  # a busy database for a moment is not an outage
 MAX_BATCH = 2_000
+# Back-pressure: the door thread runs at most this many works ahead of the writer, so a
+# decided person waits for their commit about two batches at most; later inputs wait undecided
+# in the controller's queue (and are decided from fresher memory when their turn comes). The
+# wait is bounded: a commit that hangs slows the door thread to one work per wait until the
+# patience below sends the writer to the journal.
+AHEAD_WORKS = 64
+AHEAD_WAIT_SECONDS = 0.05
 # the longest a person at the door waits on a database that neither commits nor fails
 COMMIT_PATIENCE_SECONDS = 2.0
 # PostgreSQL deadlock_detected and serialization_failure: another writer, not an outage
@@ -559,6 +566,11 @@ class Recorder:
                 work.rows.append({c: row.get(c) for c in EVENT_COLUMNS})
             self._queue.append(work)
             self._cond.notify()
+            if len(self._queue) >= AHEAD_WORKS and self.offline_since is None:
+                self._cond.wait_for(self._room, AHEAD_WAIT_SECONDS)
+
+    def _room(self) -> bool:
+        return len(self._queue) < AHEAD_WORKS or self.offline_since is not None or self._stop
 
     def idle(self) -> bool:
         with self._lock:
@@ -581,6 +593,8 @@ class Recorder:
             works: list[Work] = []
             while self._queue and len(works) < MAX_BATCH:
                 works.append(self._queue.popleft())
+            if works:
+                self._cond.notify_all()  # the door thread may wait for room (AHEAD_WORKS)
             self._busy = bool(works)
             return works
 

@@ -19,6 +19,13 @@ class Stop:
     pass
 
 
+class Wake:
+    """Wakes the loop to run after-commit callbacks (they wait in their own lane)."""
+
+
+WAKE = Wake()
+
+
 @dataclass(frozen=True, slots=True)
 class CameraStatus:
     camera_id: str
@@ -67,6 +74,7 @@ Message = (
     | CameraStatus
     | TailgateResult
     | Stop
+    | Wake
     | Call
     | PinChecked
 )
