@@ -148,6 +148,7 @@ def granted(
         # No door contact fitted: nothing confirms the passage, so the grant counts; the
         # crossings of this input are applied together, visitors first (see apply_passages)
         runtime.crossing.append(passage)
+        ctl.crossing_doors[runtime.code] = runtime
     reader = a.reader
 
     def release() -> None:

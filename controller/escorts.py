@@ -40,12 +40,15 @@ def escort_limit_reached(inside: int, pending: int, limit: int) -> bool:
 
 def staff_crossed(ctl: Controller, person_id: int, direction: str) -> None:
     """A staff grant in one direction ends their earlier grants in the other as escorts."""
+
+    def ended(r: RecentEscort) -> bool:
+        person = r.card.person
+        return person is not None and person.id == person_id and r.direction != direction
+
     for d in ctl.doors.values():
-        d.recent_escorts = [
-            r
-            for r in d.recent_escorts
-            if not (r.card.person and r.card.person.id == person_id and r.direction != direction)
-        ]
+        # most doors hold no grant of this person: rebuild only the lists that change
+        if any(ended(r) for r in d.recent_escorts):
+            d.recent_escorts = [r for r in d.recent_escorts if not ended(r)]
 
 
 def visitor_needs_escort(

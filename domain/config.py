@@ -12,6 +12,7 @@ wiring: reader URLs, pins, cameras).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import tomllib
 import types
@@ -263,12 +264,18 @@ class SiteConfig:
 
     def reader_door(self, reader_id: str) -> tuple[str, str] | None:
         """(door code, direction 'in'/'out') of a reader, or None if no door uses it."""
-        for code, door in self.doors.items():
-            if door.entry_reader == reader_id:
-                return code, "in"
-            if door.exit_reader == reader_id:
-                return code, "out"
-        return None
+        return self._reader_doors.get(reader_id)
+
+    @functools.cached_property
+    def _reader_doors(self) -> dict[str, tuple[str, str]]:
+        # looked up on every presentation: a dict, not a walk over the doors
+        placed: dict[str, tuple[str, str]] = {}
+        for code, door in self.doors.items():  # the first door that names it, as before
+            if door.entry_reader:
+                placed.setdefault(door.entry_reader, (code, "in"))
+            if door.exit_reader:
+                placed.setdefault(door.exit_reader, (code, "out"))
+        return placed
 
 
 def load_zone(name: str) -> ZoneInfo:
