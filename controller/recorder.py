@@ -566,7 +566,11 @@ class Recorder:
                 work.rows.append({c: row.get(c) for c in EVENT_COLUMNS})
             self._queue.append(work)
             self._cond.notify()
-            if len(self._queue) >= AHEAD_WORKS and self.offline_since is None:
+            if (
+                len(self._queue) >= AHEAD_WORKS
+                and self.offline_since is None
+                and threading.current_thread() is not self._thread  # the writer's own works
+            ):
                 self._cond.wait_for(self._room, AHEAD_WAIT_SECONDS)
 
     def _room(self) -> bool:
