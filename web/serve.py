@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 # has, so page threads beyond a few only queue inside the interpreter and add jitter.
 # Measured with bench/bench_mix.py (16 signed-in clients on the event log/dashboard/occupancy
 # mix, 2-core machine): 4 page threads p99 430 ms, 8 threads 585 ms, 16 threads 784 ms, same
-# run. More throughput needs more processes, not more threads (BackgroundDuties assume one
-# console process).
+# run. More throughput needs more processes, not more threads: a site with a free core runs a
+# second `nyutai web --port ...` behind its proxy (sessions, CSRF, lockout and
+# BackgroundDuties work across processes: tests/test_web_processes.py).
 THREADS = 8
 
 
