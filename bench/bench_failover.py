@@ -40,7 +40,8 @@ from db.migrate import upgrade  # noqa: E402
 from domain.config import load_config  # noqa: E402
 from nyutai.demo import seed_people  # noqa: E402
 from tests import pgpair  # noqa: E402
-from tests.test_failover import card, site_file, start  # noqa: E402
+from tests.processes import start  # noqa: E402
+from tests.test_failover import card, site_file  # noqa: E402
 
 STEADY_TAPS = 150
 AFTER_TAPS = 150

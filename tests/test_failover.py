@@ -14,16 +14,11 @@ the outage answers again without a restart.
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +32,7 @@ from domain.reasons import AlarmKind
 from nyutai import DEMO_SITE
 from nyutai.demo import UNKNOWN_CARD, seed_people
 from tests import pgpair
+from tests.processes import ROOT, Browser, start, wait_for, web_up
 from web.accounts import hash_password
 
 REASON = pgpair.why_not()
@@ -47,11 +43,9 @@ if REASON:
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "failover-test-" + "pw" * 8
 BEFORE, DURING, AFTER = 60, 100, 60  # taps before the stop, while no server is writable, after
 TAP_SECONDS = 0.04  # between cards: the outage lasts DURING * TAP_SECONDS (> the alarm's 2 s)
-CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def card(i: int) -> str:
@@ -73,68 +67,6 @@ def site_file(tmp_path: Path, url: str, reader_port: int, web_port: int) -> Path
     site = tmp_path / "site.toml"
     site.write_text(text, encoding="utf-8")
     return site
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "nyutai", *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-
-class Browser:
-    """A cookie-keeping HTTP client for the console (no redirects followed)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *a: object, **k: object) -> None:
-                return None
-
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
-        )
-
-    def get(self, path: str) -> tuple[int, str]:
-        return self._open(urllib.request.Request(self.base + path))
-
-    def post(self, path: str, data: dict[str, str]) -> tuple[int, str]:
-        body = urllib.parse.urlencode(data).encode()
-        return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
-
-    def _open(self, req: urllib.request.Request) -> tuple[int, str]:
-        try:
-            with self.opener.open(req, timeout=30) as resp:
-                return resp.status, resp.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", "replace")
-
-    def sign_in(self, username: str, password: str) -> int:
-        _, page = self.get("/login")
-        m = CSRF_RE.search(page)
-        assert m, page[:500]
-        status, _ = self.post(
-            "/login", {"username": username, "password": password, "csrf_token": m.group(1)}
-        )
-        return status
-
-
-def wait_for(what: str, fn: object, timeout: float, *procs: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while not fn():  # type: ignore[operator]
-        for p in procs:
-            assert p.poll() is None, f"a process exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def web_up(browser: Browser) -> bool:
-    try:
-        return browser.get("/health")[0] == 200
-    except OSError:
-        return False
 
 
 def test_failover_under_taps(pair: pgpair.PgPair, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ signing in through one and working through the other must behave as one console.
 from __future__ import annotations
 
 import copy
+import functools
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from db.migrate import upgrade
 from db.models import AuditLog, Operator
 from nyutai import DEMO_SITE
 from tests.pgpair import free_port
-from tests.test_failover import CSRF_RE, ROOT, Browser, start, wait_for, web_up
+from tests.processes import CSRF_RE, ROOT, Browser, start, stop, wait_for, web_up
 from web.accounts import hash_password
 
 pytestmark = pytest.mark.postgres
@@ -52,17 +53,11 @@ def consoles(pg_url: str, tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
     ]
     try:
         for p in ports:
-            wait_for("a console", lambda p=p: web_up(Browser(f"http://127.0.0.1:{p}")), 60,
-                     *procs)  # fmt: skip
+            up = functools.partial(web_up, Browser(f"http://127.0.0.1:{p}"))
+            wait_for("a console", up, 60, *procs)
         yield site, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(*procs)
 
 
 def _on(browser: Browser, base: str) -> Browser:

@@ -1,4 +1,5 @@
-"""Two controller processes on one database (SQLite and PostgreSQL), with the CLI beside them.
+"""Two controller processes on one database (SQLite and PostgreSQL), with the CLI and the
+web console beside them.
 
 One site file describes the whole site: controller ``bldg-a`` runs the server room's front
 door, ``bldg-b`` its back door and the My Number room. Taps go in as commands (the web's and
@@ -6,6 +7,11 @@ the CLI's path). Checked: each command is taken by the controller that owns its 
 entry at A's door is seen at B's door (anti-passback) and the exit at B is seen at A; both
 events chains verify; a third controller claiming B's door is refused at start-up with a
 reason code; kill -9 of A leaves B deciding.
+
+The console is a third process (``nyutai web`` from the same site file, on a loopback port),
+and the guard and the manager work it over HTTP as a browser would (login form with its
+CSRF token, the manager's TOTP code): an alarm acknowledged there reaches only the controller
+of its door, and an area lockdown reaches both controllers of the area.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from db.types import utcnow
 from domain.config import load_config
 from nyutai import DEMO_SITE
 from nyutai.demo import DEMO_CARDS, UNKNOWN_CARD, seed_people
+from tests.processes import Browser, web_console
 
 ROOT = Path(__file__).resolve().parents[2]
 YAMADA = DEMO_CARDS["yamada"][1]
@@ -244,37 +251,35 @@ def test_two_controllers_share_one_database(sites: Sites) -> None:
     assert "events@bldg-a:" in verify.stdout and "events@bldg-b:" in verify.stdout
 
 
-def _console(sites: Sites) -> Any:
-    """The web console on the same database (the web's code, in this process): a guard
-    and an enrolled manager, signed in."""
+@pytest.fixture
+def console(sites: Sites) -> Iterator[dict[str, Browser]]:
+    """The web console as its own ``nyutai web`` process, from the same site file (so on
+    the same database), on a loopback port: a guard and a manager enrolled for TOTP, each
+    signed in over HTTP with the login form (password, then the manager's code). The
+    process is stopped when the test ends, pass or fail."""
     from db.models import Operator
-    from tests.web.conftest import PASSWORD, SECRET_KEY, TOTP_SEEDS, Auth, enrol_totp
-    from web import create_app
+    from tests.web.conftest import PASSWORD, TOTP_SEEDS, enrol_totp
     from web.accounts import hash_password
 
-    app = create_app(
-        test_config={
-            "SECRET_KEY": SECRET_KEY,
-            "NYUTAI_DATABASE_URL": sites.cfg.database_url,
-            "NYUTAI_DATA_DIR": sites.tmp / "web",
-            "TESTING": False,
-        }
-    )
-    with session_scope(sites.sessions) as s:
-        pw = hash_password(PASSWORD)
+    with web_console(sites.file, sites.tmp / "web.log") as base:
+        # the console made its signing key in the site's data directory on start; the
+        # manager's seed is sealed with it, as the enrolment page would have sealed it
+        key = sites.cfg.data_path(sites.cfg.web.secret_key_file).read_bytes()
+        with session_scope(sites.sessions) as s:
+            pw = hash_password(PASSWORD)
+            for role in ("guard", "manager"):
+                op = Operator(username=role, display_name=role, role=role, password_hash=pw)
+                s.add(op)
+                s.flush()
+                if role in TOTP_SEEDS:
+                    enrol_totp(s, op.id, TOTP_SEEDS[role], key)
+        consoles = {}
         for role in ("guard", "manager"):
-            op = Operator(username=role, display_name=role, role=role, password_hash=pw)
-            s.add(op)
-            s.flush()
-            if role in TOTP_SEEDS:
-                enrol_totp(s, op.id, TOTP_SEEDS[role])
-    consoles = {}
-    for role in ("guard", "manager"):
-        a = Auth(app.test_client())
-        resp = a.login(role)
-        assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard", role
-        consoles[role] = a
-    return consoles
+            browser = Browser(base)
+            status = browser.sign_in(role, PASSWORD, TOTP_SEEDS.get(role))
+            assert (status, browser.location) == (302, "/dashboard"), role
+            consoles[role] = browser
+        yield consoles
 
 
 def _wait_done(sites: Sites, where: Any, n: int, timeout: float = 20.0) -> list[Command]:
@@ -289,17 +294,18 @@ def _wait_done(sites: Sites, where: Any, n: int, timeout: float = 20.0) -> list[
         time.sleep(0.05)
 
 
-def test_console_ack_reaches_its_controller_and_lockdown_reaches_both(sites: Sites) -> None:
-    """Two controller processes and the console on one database: an alarm of B's door
-    acknowledged in the console is taken by B only; a lockdown of the server room (a door on
-    each controller) is carried out by both, and both refuse entry until it is lifted."""
+def test_console_ack_reaches_its_controller_and_lockdown_reaches_both(
+    sites: Sites, console: dict[str, Browser]
+) -> None:
+    """Two controller processes and a ``nyutai web`` process on one database: an alarm of
+    B's door acknowledged in the console is taken by B only; a lockdown of the server room (a
+    door on each controller) is carried out by both, and both refuse entry until lifted."""
     from db.models import Alarm, Area
 
     sites.start("bldg-a")
     sites.start("bldg-b")
     sites.wait_running("bldg-a")
     sites.wait_running("bldg-b")
-    console = _console(sites)
 
     # an alarm at B's door (the My Number room's front door), acknowledged in the console
     with session_scope(sites.sessions) as s:
@@ -310,10 +316,10 @@ def test_console_ack_reaches_its_controller_and_lockdown_reaches_both(sites: Sit
         s.add(alarm)
         s.flush()
         alarm_id = alarm.id
-    resp = console["guard"].post(
+    status = console["guard"].submit(
         f"/alarms/{alarm_id}/ack", {"comment": "巡回で確認"}, page="/alarms/"
     )
-    assert resp.status_code == 302
+    assert status == 302
     [cmd] = _wait_done(sites, Command.kind == "ack_alarm", 1)
     assert (cmd.controller, cmd.state) == ("bldg-b", "done"), cmd.result
     with session_scope(sites.sessions) as s:
@@ -324,15 +330,15 @@ def test_console_ack_reaches_its_controller_and_lockdown_reaches_both(sites: Sit
     with session_scope(sites.sessions) as s:
         room = s.scalar(select(Area.id).where(Area.code == "server-room"))
     manager = console["manager"]
-    resp = manager.post(f"/doors/areas/{room}/lockdown", {"reason": "訓練"}, page="/doors/")
-    assert resp.status_code == 302
+    status = manager.submit(f"/doors/areas/{room}/lockdown", {"reason": "訓練"}, page="/doors/")
+    assert status == 302
     cmds = _wait_done(sites, Command.kind == "lockdown", 2)
     assert sorted((c.controller, c.state) for c in cmds) == [("bldg-a", "done"), ("bldg-b", "done")]
     for reader in ("sr-in", "srb-in"):
         cmd, _rows = sites.tap(reader, YAMADA)
         assert (_result(cmd)["decision"], _result(cmd)["reason"]) == ("denied", "lockdown"), reader
-    resp = manager.post(f"/doors/areas/{room}/lift", {"reason": "訓練終了"}, page="/doors/")
-    assert resp.status_code == 302
+    status = manager.submit(f"/doors/areas/{room}/lift", {"reason": "訓練終了"}, page="/doors/")
+    assert status == 302
     cmds = _wait_done(sites, Command.kind == "lift_lockdown", 2)
     assert sorted(c.controller for c in cmds) == ["bldg-a", "bldg-b"]
     cmd, _rows = sites.tap("sr-in", YAMADA)
