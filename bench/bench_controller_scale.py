@@ -347,6 +347,15 @@ class Probe:
 
         ctl.feedback = feedback
 
+    def wait_reader(self, reader_id: str, n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.seen.get(reader_id, ())) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{reader_id}: {len(self.seen.get(reader_id, ()))} of {n}")
+                self.lock.wait(left)
+
     def wait_count(self, n: int, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         with self.lock:
@@ -371,9 +380,9 @@ def sequential(ctl: Any, probe: Probe, rng: random.Random, people: int, doors: i
     for _ in range(n):
         d = rng.choice([x for x in range(doors) if x not in skip]) if skip else rng.randrange(doors)
         rin, _ = reader_ids(d)
-        before = probe.count
+        before = len(probe.seen.get(rin, ()))
         t = present(ctl, rin, card_id(rng.randint(1, people)))
-        probe.wait_count(before + 1)
+        probe.wait_reader(rin, before + 1)  # this reader's answer (another door's may come)
         lat.append(probe.seen[rin][-1] - t)
     return lat
 

@@ -422,14 +422,17 @@ def _short_wait(s: Session) -> Iterator[None]:
         raw.execute(f"PRAGMA busy_timeout={before}")
 
 
-_INSERTS: dict[int, tuple[str, list[tuple[str, Any]]]] = {}
+_INSERTS: dict[int, tuple[str, str, list[tuple[str, Any]]]] = {}
+ROWS_PER_INSERT = 100  # x 25 columns: far below SQLite's variable limit
 
 
 def _insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
-    """The events as one executemany. On SQLite (qmark parameters) the statement is compiled
-    once and each row goes as a plain tuple through the column types' own bind processors:
-    the same values SQLAlchemy would send, without its per-row parameter machinery (a fifth
-    of the writer's time in a burst)."""
+    """The events in few statements. On SQLite (qmark parameters) each statement is one
+    multi-row ``INSERT ... VALUES (...), (...)`` of up to ROWS_PER_INSERT rows, the values
+    passed through the column types' own bind processors (what SQLAlchemy would send, without
+    its per-row machinery). One statement is one step of the SQLite engine: the writer gives up
+    the GIL once per statement, where an executemany gives it up after every row and then
+    waits up to the switch interval for the door thread to hand it back."""
     conn = s.connection()
     dialect = conn.dialect
     if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
@@ -440,16 +443,16 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
         compiled = EVENTS.insert().compile(dialect=dialect, column_keys=list(EVENT_COLUMNS))
         procs = compiled._bind_processors  # noqa: SLF001 - the types' own processors
         positions = compiled.positiontup or []
-        plan = (compiled.string, [(k, procs.get(k)) for k in positions])
+        head, _, one = compiled.string.rpartition(" VALUES ")
+        plan = (head + " VALUES ", one, [(k, procs.get(k)) for k in positions])
         _INSERTS[id(dialect)] = plan
-    sql, columns = plan
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple(p(r[k]) if p is not None else r[k] for k, p in columns)  # as SQLAlchemy does
-            for r in rows
-        ],
-    )
+    head, one, columns = plan
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        params: list[Any] = []
+        for r in chunk:
+            params.extend(p(r[k]) if p is not None else r[k] for k, p in columns)
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(params))
 
 
 class CommitHung(Exception):
