@@ -597,11 +597,18 @@ def main() -> None:
     ap.add_argument("--capacity", default="", help="cardholder counts, e.g. 2000000,10000000")
     ap.add_argument("--taps", type=int, default=1000)
     ap.add_argument("--burst", type=int, default=3000)
+    ap.add_argument(
+        "--ahead", type=int, help="works the door thread may run ahead of the writer (a trial)"
+    )
     ap.add_argument("--load-only", help=argparse.SUPPRESS)
     ap.add_argument("--raw-scan", help=argparse.SUPPRESS)
     ap.add_argument("--load-cached", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.ahead is not None:
+        from controller import recorder
+
+        recorder.AHEAD_WORKS = args.ahead
     if args.load_only:
         load_only(args.load_only, args.cache)
         return

@@ -72,6 +72,9 @@ class ControllerSection:
     alarm_outputs_active_low: bool = False  # siren/lamp relays that switch on a low level
 
 
+MAX_WEB_PROCESSES = 32
+
+
 @dataclass(frozen=True)
 class WebSection:
     host: str = "127.0.0.1"
@@ -87,6 +90,8 @@ class WebSection:
     # console: only requests from them may say, in X-Forwarded-For/-Proto, who the client is
     # and that it came over TLS (docs/reverse-proxy.md). Empty: no proxy is believed.
     trusted_proxies: list[str] = field(default_factory=list)
+    # console processes sharing the port, one per core to spare (web/serve.py)
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -422,6 +427,8 @@ def _check_semantics(cfg: SiteConfig) -> None:
     for key in ("idle_timeout_minutes", "session_lifetime_hours", "reauth_minutes"):
         if getattr(cfg.web, key) < 1:
             raise ConfigError(p, f"web.{key}", "a whole number of at least 1")
+    if not 1 <= cfg.web.processes <= MAX_WEB_PROCESSES:
+        raise ConfigError(p, "web.processes", f"a whole number from 1 to {MAX_WEB_PROCESSES}")
     _check_code(p, "controller.id", cfg.controller.id)
     if cfg.controller.pin_max_attempts < 1:
         raise ConfigError(p, "controller.pin_max_attempts", "a whole number of at least 1")

@@ -10,7 +10,7 @@ import click
 
 from controller.wiring import check_wiring
 from db.files import keep_files_private
-from domain.config import ConfigError, SiteConfig, load_config
+from domain.config import MAX_WEB_PROCESSES, ConfigError, SiteConfig, load_config
 from domain.vocabulary import Technology
 
 config_option = click.option(
@@ -120,11 +120,23 @@ def controller(config_path: Path, controller_id: str | None) -> None:
     help="Listen on this port instead of [web] port (several console processes on one "
     "machine behind one proxy: see docs/failover.md).",
 )
-def web(config_path: Path, host: str | None, port: int | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, MAX_WEB_PROCESSES),
+    help="Console processes sharing the port (default [web] processes, 1): one per core.",
+)
+@click.option("--listen-fd", type=int, hidden=True)  # a child of --processes
+def web(
+    config_path: Path,
+    host: str | None,
+    port: int | None,
+    processes: int | None,
+    listen_fd: int | None,
+) -> None:
     """Run the web console."""
     from web.serve import serve
 
-    serve(_load(config_path), host=host, port=port)
+    serve(_load(config_path), host=host, port=port, processes=processes, listen_fd=listen_fd)
 
 
 def _wait_for_command(
