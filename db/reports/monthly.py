@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, func, literal_column, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -731,9 +731,15 @@ class _Snapshots:
         if self.multi:
             return None if upto_seq == self.head else _EPOCH
         if upto_seq not in self._first_after:
+            when: Any = Event.occurred_at
+            if self.session.get_bind().dialect.name == "sqlite":
+                # SQLite answers a bare min(occurred_at) by walking the (controller,
+                # occurred_at) index in time order and testing each row's seq: the whole log
+                # when nothing is late. As an expression (unary +) it reads the seq range.
+                when = literal_column("+events.occurred_at", Event.occurred_at.type)
             self._first_after[upto_seq] = _aware(
                 self.session.scalar(
-                    select(func.min(Event.occurred_at)).where(
+                    select(func.min(when)).where(
                         Event.controller == self.chain, Event.seq > upto_seq
                     )
                 )
