@@ -30,6 +30,11 @@ from db.models import Change
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
+# PostgreSQL: a round at most this often, however many NOTIFYs arrive. Every commit that
+# records a change notifies (presence, each controller's own included), so in a burst the
+# feed woke for each of them and its rounds took the CPU the door threads needed; now the
+# notifications of a tenth of a second make one round.
+MIN_ROUND_SECONDS = 0.1
 GAP_SECONDS = 30.0
 MAX_BATCH = 20_000
 
@@ -53,6 +58,7 @@ class ChangeFeed:
         self._thread: threading.Thread | None = None
         self._listener: Any = None
         self.db_unavailable = False
+        self._round_at = 0.0  # monotonic start of the last round
         # presence changes written by others (another controller, a guard's forgive):
         # on_presence(person ids, the session, monotonic time the read began)
         self.origin: str | None = None
@@ -95,7 +101,7 @@ class ChangeFeed:
     def step(self) -> int:
         """One round: apply every change committed past our version; returns how many."""
         snap = self.get()
-        now = time.monotonic()
+        now = self._round_at = time.monotonic()
         self.gaps = {v: t for v, t in self.gaps.items() if now - t < GAP_SECONDS}
         with self.sessions() as s:
             cond = Change.version > snap.version
@@ -169,6 +175,11 @@ class ChangeFeed:
             conn = self._listener.dbapi_connection
             for _ in conn.notifies(timeout=0.25, stop_after=1):
                 break
+            rest = self._round_at + MIN_ROUND_SECONDS - time.monotonic()
+            if rest > 0:
+                self._stop.wait(rest)
+            for _ in conn.notifies(timeout=0.001):  # those that came meanwhile: this round's
+                pass
         except Exception as exc:
             log.warning("change feed: LISTEN failed (%s); polling", exc.__class__.__name__)
             self._close_listener()
