@@ -23,7 +23,7 @@ from controller.feed import ChangeFeed
 from controller.memory import load_snapshot
 from db import changes
 from db.commands import CommandKind, enqueue
-from db.engine import session_scope
+from db.engine import make_engine, make_session_factory, session_scope
 from db.models import (
     Change,
     Command,
@@ -244,7 +244,7 @@ def test_a_running_feed_behind_the_pruned_window_reads_everything_again(
 
 
 def test_the_command_poller_logs_an_outage_once_and_its_end_once(
-    site: Site, caplog: pytest.LogCaptureFixture
+    site: Site, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sqlite3
 
@@ -255,6 +255,9 @@ def test_the_command_poller_logs_an_outage_once_and_its_end_once(
         pytest.skip("an exclusive lock on the SQLite file")
     runner = site.ctl.commands
     runner.stop()  # polled by hand below, not by its thread
+    # its polls wait out a short busy timeout, not the default 10 s each
+    engine = make_engine(site.cfg.database_url, busy_timeout_ms=200)
+    monkeypatch.setattr(site.ctl, "sessions", make_session_factory(engine))
     with session_scope(site.sessions) as s:  # a timed-out tap: the poll must write to expire it
         enqueue(
             s,
