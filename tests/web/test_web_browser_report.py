@@ -71,7 +71,11 @@ def test_monthly_report_counts_one_entry_everywhere(
     visitor = _seed(session_factory, site)
     login(page, live_server, "manager", app)
     page.goto(f"{live_server}/reports/monthly?month=2026-05&area=server-room")
-    page.locator("#report-summary").wait_for(timeout=60_000)  # built in the background
+    try:
+        page.locator("#report-summary").wait_for(timeout=60_000)  # built in the background
+    except Exception as exc:  # noqa: BLE001 - what the page showed instead, for the log
+        shown = page.content()[:3000]
+        raise AssertionError(f"no report after 60 s ({exc}); the page:\n{shown}") from exc
     summary = page.locator("#summary-server-room")
     assert summary.locator(".entries").inner_text() == "1"
     person = page.locator(f"#person-server-room-{visitor}")
