@@ -6,8 +6,9 @@ built within ``WAIT`` seconds is shown at once (every small site); otherwise the
 how far the build is and reloads itself until it is done. A finished report is kept for
 ``KEEP`` seconds for the page and its CSV/PDF downloads, then built afresh (so the current
 month stays current). One build at a time per console process: the builds share the
-machine with the controller. The console runs in one process (waitress threads), so an
-in-process registry is enough.
+machine with the controller. The registry is per process: with several console processes
+(``[web] processes``) a reload may land on another one, which then builds its own copy of
+the same report (the same figures: the report reads committed rows only).
 """
 
 from __future__ import annotations
