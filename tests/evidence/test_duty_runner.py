@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,56 +90,62 @@ def _holder(sessions: sessionmaker[Session]) -> str | None:
         return None if row is None else row.value.get("holder")
 
 
-def test_a_duty_runs_in_one_controller_and_moves_when_its_holder_stops(
-    site: tuple[SiteConfig, sessionmaker[Session]],
-) -> None:
+@dataclass
+class Pair:
+    a: DutyRunner
+    b: DutyRunner
+    clock: Clock
+    runs: list[str]
+    sessions: sessionmaker[Session]
+
+
+@pytest.fixture
+def pair(site: tuple[SiteConfig, sessionmaker[Session]]) -> Iterator[Pair]:
+    """Two controllers' duty runners on one database, bldg-a started first; both stopped
+    after the test."""
     cfg, sessions = site
     clock, runs = Clock(), []
     a = _runner(cfg, sessions, "bldg-a", clock, runs)
     b = _runner(cfg, sessions, "bldg-b", clock, runs)
     try:
-        assert (a.holding, b.holding) == (True, False)
-        assert _holder(sessions) == "bldg-a"
-        _wait_runs(runs, "bldg-a", 3)
-        assert b.tick() is False  # a renewed lease stays with its holder
-        assert "bldg-b" not in runs  # one runner: the duty never ran in b
-
-        # a stops cleanly: the lease is given up and b takes it at its next beat
-        a.stop()
-        assert _holder(sessions) is None
-        assert b.tick() is True
-        _wait_runs(runs, "bldg-b", 1)  # by now a job of a's already under way has ended
-        done_by_a = runs.count("bldg-a")
-        _wait_runs(runs, "bldg-b", 3)
-        assert runs.count("bldg-a") == done_by_a
+        yield Pair(a, b, clock, runs, sessions)
     finally:
         a.stop()
         b.stop()
 
 
-def test_a_silent_holder_loses_the_lease_after_the_stale_time(
-    site: tuple[SiteConfig, sessionmaker[Session]],
-) -> None:
-    cfg, sessions = site
-    clock, runs = Clock(), []
-    a = _runner(cfg, sessions, "bldg-a", clock, runs)
-    b = _runner(cfg, sessions, "bldg-b", clock, runs)
-    try:
-        assert a.holding and not b.holding
-        # a falls silent (kill -9, a hung host): no renewal. Before the stale time: still a's.
-        clock.now += timedelta(seconds=STALE - 1)
-        assert b.tick() is False
-        clock.now += timedelta(seconds=2)
-        assert b.tick() is True
-        assert _holder(sessions) == "bldg-b"
-        _wait_runs(runs, "bldg-b", 2)
-        # a comes back: its renewal fails, its scheduler pauses; b keeps the duties
-        assert a.tick() is False
-        # a job of a's that the scheduler had already fired may still finish: count after it
-        _wait_runs(runs, "bldg-b", runs.count("bldg-b") + 1)
-        paused_at = runs.count("bldg-a")
-        _wait_runs(runs, "bldg-b", runs.count("bldg-b") + 2)
-        assert runs.count("bldg-a") == paused_at
-    finally:
-        a.stop()
-        b.stop()
+def test_a_duty_runs_in_one_controller_and_moves_when_its_holder_stops(pair: Pair) -> None:
+    a, b, runs, sessions = pair.a, pair.b, pair.runs, pair.sessions
+    assert (a.holding, b.holding) == (True, False)
+    assert _holder(sessions) == "bldg-a"
+    _wait_runs(runs, "bldg-a", 3)
+    assert b.tick() is False  # a renewed lease stays with its holder
+    assert "bldg-b" not in runs  # one runner: the duty never ran in b
+
+    # a stops cleanly: the lease is given up and b takes it at its next beat
+    a.stop()
+    assert _holder(sessions) is None
+    assert b.tick() is True
+    _wait_runs(runs, "bldg-b", 1)  # by now a job of a's already under way has ended
+    done_by_a = runs.count("bldg-a")
+    _wait_runs(runs, "bldg-b", 3)
+    assert runs.count("bldg-a") == done_by_a
+
+
+def test_a_silent_holder_loses_the_lease_after_the_stale_time(pair: Pair) -> None:
+    a, b, clock, runs, sessions = pair.a, pair.b, pair.clock, pair.runs, pair.sessions
+    assert a.holding and not b.holding
+    # a falls silent (kill -9, a hung host): no renewal. Before the stale time: still a's.
+    clock.now += timedelta(seconds=STALE - 1)
+    assert b.tick() is False
+    clock.now += timedelta(seconds=2)
+    assert b.tick() is True
+    assert _holder(sessions) == "bldg-b"
+    _wait_runs(runs, "bldg-b", 2)
+    # a comes back: its renewal fails, its scheduler pauses; b keeps the duties
+    assert a.tick() is False
+    # a job of a's that the scheduler had already fired may still finish: count after it
+    _wait_runs(runs, "bldg-b", runs.count("bldg-b") + 1)
+    paused_at = runs.count("bldg-a")
+    _wait_runs(runs, "bldg-b", runs.count("bldg-b") + 2)
+    assert runs.count("bldg-a") == paused_at
