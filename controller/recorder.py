@@ -44,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, delete, func, select, tuple_, update
+from sqlalchemy import Engine, Table, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
-from db import changes
+from db import changes, wal
 from db.chain import EVENT_FIELDS, canonical_dict, chain_hash
 from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
@@ -75,7 +75,7 @@ MAX_BATCH = 2_000
 # in the controller's queue (and are decided from fresher memory when their turn comes). The
 # wait is bounded: a commit that hangs slows the door thread to one work per wait until the
 # patience below sends the writer to the journal.
-AHEAD_WORKS = 64
+AHEAD_WORKS = 32
 AHEAD_WAIT_SECONDS = 0.05
 # the longest a person at the door waits on a database that neither commits nor fails
 COMMIT_PATIENCE_SECONDS = 2.0
@@ -495,6 +495,8 @@ class Recorder:
         # several controllers on one database (db.controllers): this one's chain and id range
         self.controller_id = DEFAULT_CONTROLLER_ID
         self.id_range = (0, 1 << 62)
+        # SQLite: the WAL is copied into the database file beside the writer (db.wal)
+        self.checkpointer: wal.WalCheckpointer | None = None
         self.commit_seconds: deque[float] = deque(maxlen=10_000)  # queue-to-commit, for bench
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
 
@@ -523,6 +525,10 @@ class Recorder:
             )
 
     def start(self) -> None:
+        bind = self.sessions.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            self.checkpointer = wal.WalCheckpointer(bind)
+            self.checkpointer.start()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
 
@@ -534,6 +540,8 @@ class Recorder:
         if self._thread is not None:
             self._thread.join(timeout)
         self._db.shutdown(wait=False)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
     # --- door thread --------------------------------------------------------------------
 
@@ -669,6 +677,21 @@ class Recorder:
             self._go_offline(works)
             return
         self._done(works)
+        if self.checkpointer is not None and self.checkpointer.reset_due:
+            self._catch_up(self.checkpointer)
+
+    def _catch_up(self, checkpointer: wal.WalCheckpointer) -> None:
+        """The WAL's last frames, between two commits (db.wal); the strikes of the batch
+        before were released already."""
+
+        def run() -> None:
+            with self.sessions() as s:
+                checkpointer.catch_up(s.connection())
+
+        try:
+            self._in_db_thread(run)
+        except Exception as exc:  # the next commit is what matters; it reports the database
+            log.warning("WAL catch-up failed (%s)", exc.__class__.__name__)
 
     def _go_offline(self, works: list[Work]) -> None:
         self.offline_since = self.monotonic()
@@ -693,11 +716,15 @@ class Recorder:
         rows = [r for w in works for r in w.rows]
         with self.sessions() as s:
             s.info["controller"] = self.controller_id  # the change feed's origin
+            if self.checkpointer is not None:
+                wal.quiet_writer(s.connection())
             if rows:
                 _insert_events(s, rows)
             ctx: dict[str, Any] = {"controller": self.controller_id}
             apply_ops(s, [op for w in works for op in w.ops], ctx)
             s.commit()
+        if self.checkpointer is not None:
+            self.checkpointer.kick()
 
     def _integrity(self, works: list[Work], exc: IntegrityError) -> None:
         if "seq" in str(exc.orig) or "events" in str(exc.orig):
