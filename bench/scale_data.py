@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import heapq
 import json
 import random
 import sys
@@ -288,12 +289,26 @@ def _events(
     span = (end - start).total_seconds()
     step = span / max(n, 1)
     prev = GENESIS
+    # Crossings pair up as at a real site: whoever is let in leaves the same area through the
+    # same door one to nine hours later (a heap of exits due), so a few thousand people are
+    # inside at any moment, not half of everyone (what random directions gave).
+    due: list[tuple[datetime, int, int]] = []  # (exit time, person, door)
+    inside: set[int] = set()
     for seq in range(1, n + 1):
         t = start + timedelta(seconds=seq * step + rng.random() * step * 0.5)
-        d = rng.randrange(doors)
-        pid = rng.randrange(1, people + 1)
-        r = rng.random()
-        direction = "in" if rng.random() < 0.5 else "out"
+        if due and due[0][0] <= t:
+            _, pid, d = heapq.heappop(due)
+            inside.discard(pid)
+            r, direction = 0.0, "out"
+        else:
+            d = rng.randrange(doors)
+            pid = rng.randrange(1, people + 1)
+            while pid in inside and len(inside) < people:
+                pid = rng.randrange(1, people + 1)
+            r, direction = rng.random(), "in"
+            if r < 0.86:
+                inside.add(pid)
+                heapq.heappush(due, (t + timedelta(hours=1 + 8 * rng.random()), pid, d))
         rin, rout = reader_ids(d)
         row: dict[str, Any] = dict.fromkeys(EVENT_FIELDS)
         row.update(

@@ -45,3 +45,33 @@ def test_generated_sqlite_database_verifies(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_generated_postgresql_database_verifies(pg_url: str, tmp_path: Path) -> None:
     _check(pg_url, tmp_path)
+
+
+def test_generated_crossings_pair_up_like_a_site(tmp_path: Path) -> None:
+    """Each exit follows its person's entry to the same area, and at the end only the last
+    few hours' entrants are inside, not a share of everyone (the monthly report's memory
+    follows who is inside)."""
+    url = f"sqlite:///{tmp_path / 'scale.db'}"
+    generate(url, people=1_200, events=3_000, doors=8)
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as s:
+            rows = s.execute(
+                select(Event.person_id, Event.area_id, Event.direction)
+                .where(Event.decision == "granted", Event.direction.is_not(None))
+                .order_by(Event.seq)
+            ).all()
+    finally:
+        engine.dispose()
+    where: dict[int, int] = {}  # person -> area they are inside
+    exits = 0
+    for pid, area, direction in rows:
+        if direction == "in":
+            assert pid not in where, f"person {pid} entered twice without leaving"
+            where[pid] = area
+        else:
+            assert where.pop(pid, None) == area, f"person {pid} left an area they were not in"
+            exits += 1
+    assert exits > 1_000
+    # events come every ~2.9 h of a year; exits are due 1-9 h after their entry
+    assert len(where) <= 10, len(where)

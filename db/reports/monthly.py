@@ -515,49 +515,44 @@ def _at_start(
     """Who is inside each area at ``start`` and since when, replaying nothing in Python.
 
     One grouped query over the history (every area at once) gives each (area, person) their
-    first and last entry and last exit before ``start``. A person whose last entry is later
-    than their last exit is inside; with no exit at all, since their first entry. Otherwise
-    "since" is the first entry after the last exit: only those few rows (from the last exit
-    on, through the person index) are read and replayed, which also settles an entry and exit
-    at the very same instant by seq, exactly as a full replay would. Used once per area:
-    the result is stored as the month start's snapshot, and each month's report stores its
-    end for the next (see ``_Snapshots``).
+    first and last entry and last exit before ``start``, and keeps (HAVING) only those whose
+    last entry is not older than their last exit: the people who may be inside, so Python's
+    memory follows how many are inside, not how many ever crossed. With no exit at all, a
+    person is inside since their first entry. Otherwise "since" is the first entry after the
+    last exit: only those few rows (from the last exit on, through the person index) are read
+    and replayed, which also settles an entry and exit at the very same instant by seq,
+    exactly as a full replay would. Used once per area: the result is stored as the month
+    start's snapshot, and each month's report stores its end for the next (see
+    ``_Snapshots``).
     """
-    is_out = case((Event.direction == Direction.OUT, 1), else_=0)
+    is_in = Event.direction != Direction.OUT
     area = _event_area()
+    last_in = func.max(case((is_in, Event.occurred_at)))
+    last_out = func.max(case((Event.direction == Direction.OUT, Event.occurred_at)))
     rows = session.connection().execute(
-        select(
-            area,
-            Event.person_id,
-            is_out,
-            func.min(Event.occurred_at),
-            func.max(Event.occurred_at),
-        )
+        select(area, Event.person_id, func.min(case((is_in, Event.occurred_at))), last_in, last_out)
         .outerjoin(Door, Event.door_id == Door.id)
         .where(area.in_(area_ids), Event.occurred_at < start, *crossing())
-        .group_by(area, Event.person_id, is_out)
+        .group_by(area, Event.person_id)
+        .having(last_in.is_not(None), or_(last_out.is_(None), last_in >= last_out))
     )
     first_in: dict[tuple[int, int], datetime] = {}
-    last_in: dict[tuple[int, int], datetime] = {}
-    last_out: dict[tuple[int, int], datetime] = {}
-    for aid, pid, out, lo, hi in rows:
+    last_out_of: dict[tuple[int, int], datetime] = {}
+    for aid, pid, lo, _hi, out in rows:
         key = (int(aid), int(pid))
-        if out:
-            last_out[key] = cast(datetime, _aware(hi))
-        else:
+        if out is None:
             first_in[key] = cast(datetime, _aware(lo))
-            last_in[key] = cast(datetime, _aware(hi))
+        else:
+            last_out_of[key] = cast(datetime, _aware(out))
     steps: dict[int, list[Step]] = {aid: [] for aid in area_ids}
-    for key in last_in:
-        if key not in last_out:
-            steps[key[0]].append((key[1], _to_us(first_in[key]), False))
-    recheck = [k for k, t in last_in.items() if k in last_out and t >= last_out[k]]
+    for (aid, pid), since in first_in.items():
+        steps[aid].append((pid, _to_us(since), False))
     # Their own rows only, read through the person index (ix_events_person_occurred) a few
     # hundred people at a time; the area and "from the last exit on" are checked here, as a
     # list of OR-ed (person, area, time) terms made SQLite give up the index and scan.
     wanted: dict[int, dict[int, datetime]] = {}  # person -> area -> last exit
-    for aid, pid in recheck:
-        wanted.setdefault(pid, {})[aid] = last_out[(aid, pid)]
+    for (aid, pid), out_at in last_out_of.items():
+        wanted.setdefault(pid, {})[aid] = out_at
     pids = sorted(wanted)
     for i in range(0, len(pids), 500):
         tail = session.connection().execute(
