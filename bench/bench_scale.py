@@ -137,6 +137,9 @@ def export(url: str, days: int) -> None:
     assert last is not None
     since = last - timedelta(days=days)
     f = eventquery.EventFilter(since=since)
+    # both timed passes read a warm page cache: the first of a pair used to pay the disk
+    # alone (0.43 cold vs 0.80 warm at 10M events)
+    _raw_csv(url, since)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     n = 0
@@ -146,7 +149,17 @@ def export(url: str, days: int) -> None:
     ours = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     engine.dispose()
-    # baseline: the raw driver (sqlite3 / psycopg), the same join, csv.writer, no formatting
+    m, base, name = _raw_csv(url, since)
+    print(
+        f"CSV export {days} d: {n - 1:,} rows, {(n - 1) / ours:,.0f} rows/s, "
+        f"peak RSS {rss / 1024:.0f} MiB (before {rss0 / 1024:.0f})"
+    )
+    print(f"  baseline raw {name} + join + csv.writer: {m:,} rows, {m / base:,.0f} rows/s")
+
+
+def _raw_csv(url: str, since: datetime) -> tuple[int, float, str]:
+    """The baseline: the raw driver (sqlite3 / psycopg), the same join, csv.writer, no
+    formatting. (rows, seconds, driver)"""
     con, cur, ph, name = _raw(url)
     t0 = time.perf_counter()
     buf = io.StringIO()
@@ -167,11 +180,7 @@ def export(url: str, days: int) -> None:
         buf.truncate()
     base = time.perf_counter() - t0
     con.close()
-    print(
-        f"CSV export {days} d: {n - 1:,} rows, {(n - 1) / ours:,.0f} rows/s, "
-        f"peak RSS {rss / 1024:.0f} MiB (before {rss0 / 1024:.0f})"
-    )
-    print(f"  baseline raw {name} + join + csv.writer: {m:,} rows, {m / base:,.0f} rows/s")
+    return m, base, name
 
 
 def _naive(t: datetime) -> datetime:
