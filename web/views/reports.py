@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from db.checkpoints import SigningKeyError, load_key, public_hex, trusted_file
 from db.controllers import controller_codes, event_chains
-from db.models import Area
+from db.models import Area, Event
 from db.reports.monthly import MonthlyReport, ReportError, build_monthly_report
 from db.types import utcnow
 from web.audit import audit
 from web.db import get_session, session_factory
 from web.i18n import site_zone
-from web.report_jobs import WAIT, ReportJob, ReportJobs
+from web.report_jobs import REPORT_BUILDS_DIR, WAIT, ReportJob, ReportJobs, SharedBuilds
 from web.roles import requires
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,10 @@ def _params() -> tuple[str, str, str, str | None]:
 def _jobs() -> ReportJobs:
     jobs = current_app.extensions.get("nyutai_report_jobs")
     if jobs is None:
-        jobs = current_app.extensions.setdefault("nyutai_report_jobs", ReportJobs())
+        # console processes of one site share each build (web.report_jobs)
+        cfg = current_app.config.get("NYUTAI_SITE")
+        shared = SharedBuilds(cfg.data_path(REPORT_BUILDS_DIR)) if cfg else None
+        jobs = current_app.extensions.setdefault("nyutai_report_jobs", ReportJobs(shared))
     return cast(ReportJobs, jobs)
 
 
@@ -114,7 +117,10 @@ def _job(month: str, area: str, controller: str, wait: float | None = None) -> R
             s.commit()  # the occupancy snapshots it stored: the next month starts there
             return report
 
-    key = (month, area, controller, zone.key, site_name)
+    # the log's first row names the database: a demo reset or a restored copy in the same
+    # data directory does not reuse a report another process built (SharedBuilds)
+    origin = get_session().scalar(select(Event.hash).order_by(Event.id).limit(1)) or ""
+    key = (month, area, controller, zone.key, site_name, origin)
     return _jobs().get(key, build, WAIT if wait is None else wait)
 
 
