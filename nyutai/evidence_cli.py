@@ -182,6 +182,7 @@ def report_group() -> None:
     default=("csv", "pdf"),
     show_default=True,
 )
+@click.option("--quiet", is_flag=True, help="No progress display (none is shown off a terminal).")
 def report_monthly(
     config_path: Path,
     month: str,
@@ -189,6 +190,7 @@ def report_monthly(
     controllers: tuple[str, ...],
     out_dir: Path | None,
     formats: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """The monthly handling-status report (CSV for Excel, PDF)."""
     from db.checkpoints import load_key, public_hex
@@ -196,11 +198,13 @@ def report_monthly(
     from db.reports.monthly import ReportError, build_monthly_report
     from db.reports.monthly_csv import write_monthly_csv
     from db.reports.monthly_pdf import write_monthly_pdf
+    from nyutai.progress import step_progress
 
     cfg = _load(config_path)
     keys = [public_hex(load_key(_key_path(cfg)))] if _key_path(cfg).exists() else []
     out = out_dir or cfg.data_path(cfg.evidence.report_dir) / month
     suffix = "".join("-" + part for part in (*areas, *sorted(set(controllers))))
+    bar = step_progress("monthly report", quiet)
     with _factory(cfg)() as s:
         try:
             report = build_monthly_report(
@@ -211,10 +215,15 @@ def report_monthly(
                 site_name=cfg.site.name,
                 public_keys=keys,
                 controllers=list(controllers) or None,
+                progress=bar,
             )
             s.commit()  # the occupancy snapshots it stored: the next month starts from them
         except ReportError as exc:
+            if bar is not None:
+                bar.stream.write("\n")  # the error on a line of its own
             raise click.ClickException(str(exc)) from None
+    if bar is not None:
+        bar.finish()
     if "csv" in formats:
         p = out / f"monthly-{month}{suffix}.csv"
         write_monthly_csv(report, p)

@@ -1,4 +1,5 @@
-"""A one-line progress display for long commands (verify, purge) on a terminal.
+"""A one-line progress display for long commands (verify, purge, the monthly report) on a
+terminal.
 
 ``terminal_progress(quiet)`` gives a callback ``(label, done, total)`` that redraws one line
 on stderr (rows, rate, time left), or None when stderr is not a terminal or ``--quiet`` was
@@ -65,3 +66,30 @@ def terminal_progress(quiet: bool, stream: TextIO | None = None) -> Progress | N
     if quiet or not out.isatty():
         return None
     return TerminalProgress(out)
+
+
+class StepProgress:
+    """For work told in steps rather than rows (the monthly report's build): one line,
+    ``monthly report: 3/9 steps (per person)  0:12``, ended by ``finish``."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label = label
+        self.stream = stream
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, total: int, step: str) -> None:
+        elapsed = _clock(time.monotonic() - self.t0)
+        text = f"{self.label}: {done}/{total} steps ({step})  {elapsed}"
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.stream.write(f"\r{self.label}: done in {_clock(time.monotonic() - self.t0)}\x1b[K\n")
+        self.stream.flush()
+
+
+def step_progress(label: str, quiet: bool, stream: TextIO | None = None) -> StepProgress | None:
+    out = stream if stream is not None else sys.stderr
+    if quiet or not out.isatty():
+        return None
+    return StepProgress(label, out)

@@ -215,7 +215,11 @@ def test_review_commands(site) -> None:  # type: ignore[no-untyped-def]
 
 
 def _verify_on_pty(path: Path, *extra: str) -> tuple[int, str]:
-    """Run ``nyutai verify`` in a child process whose stderr is a real pseudo-terminal."""
+    return _on_pty("verify", "--config", str(path), *extra)
+
+
+def _on_pty(*args: str) -> tuple[int, str]:
+    """Run ``nyutai ARGS`` in a child process whose stderr is a real pseudo-terminal."""
     import os
     import pty
     import subprocess
@@ -223,7 +227,7 @@ def _verify_on_pty(path: Path, *extra: str) -> tuple[int, str]:
 
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nyutai", "verify", "--config", str(path), *extra],
+        [sys.executable, "-m", "nyutai", *args],
         stdout=subprocess.DEVNULL,
         stderr=follower,
     )
@@ -250,6 +254,20 @@ def test_verify_shows_progress_on_a_terminal_only(site) -> None:  # type: ignore
     assert rc == 0 and "rows/s" not in err
     out = run("verify", "--config", str(path)).output  # not a terminal: no progress line
     assert "rows/s" not in out and "events: 12 rows" in out
+
+
+def test_monthly_report_shows_its_steps_on_a_terminal_only(site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, _factory, _eng = site
+    month = datetime.now(UTC).strftime("%Y-%m")
+    args = ("report", "monthly", "--config", str(path), "--month", month, "--format", "csv")
+    rc, err = _on_pty(*args, "--out", str(tmp_path / "a"))
+    assert rc == 0, err
+    assert "monthly report: 1/" in err and "steps (month start)" in err, err
+    assert "monthly report: done in" in err
+    rc, err = _on_pty(*args, "--out", str(tmp_path / "b"), "--quiet")
+    assert rc == 0 and "steps" not in err, err
+    out = run(*args, "--out", str(tmp_path / "c")).output  # not a terminal: no progress line
+    assert "steps" not in out and "wrote" in out
 
 
 def test_progress_line() -> None:
