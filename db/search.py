@@ -67,6 +67,10 @@ POSTGRES_DDL = (
     # LIKE 'prefix%' on a non-C collation needs the pattern operator class
     "CREATE INDEX IF NOT EXISTS ix_people_name_pattern ON people (name text_pattern_ops)",
     "CREATE INDEX IF NOT EXISTS ix_people_name_kana_pattern ON people (name_kana text_pattern_ops)",
+    # the pickers' "starts with" parts in order, whatever the database's collation: a C-collated
+    # column makes LIKE 'prefix%' a range of the index, walked in the order it returns rows
+    'CREATE INDEX IF NOT EXISTS ix_people_kind_name_c ON people (kind, (name COLLATE "C"), id)',
+    'CREATE INDEX IF NOT EXISTS ix_people_name_kana_c ON people ((name_kana COLLATE "C"), id)',
 )
 SQLITE_DROP = (
     "DROP TRIGGER IF EXISTS people_fts_au",
@@ -75,6 +79,8 @@ SQLITE_DROP = (
     "DROP TABLE IF EXISTS people_fts",
 )
 POSTGRES_DROP = (
+    "DROP INDEX IF EXISTS ix_people_name_kana_c",
+    "DROP INDEX IF EXISTS ix_people_kind_name_c",
     "DROP INDEX IF EXISTS ix_people_name_kana_pattern",
     "DROP INDEX IF EXISTS ix_people_name_pattern",
     "DROP INDEX IF EXISTS ix_people_search_key_trgm",
@@ -86,6 +92,8 @@ SEARCH_INDEXES = frozenset(
         "ix_people_search_key_trgm",
         "ix_people_name_pattern",
         "ix_people_name_kana_pattern",
+        "ix_people_kind_name_c",
+        "ix_people_name_kana_c",
     }
 )
 
@@ -145,6 +153,10 @@ def name_branches(
     """``name_filter`` split into parts that one index each serves in a known order:
     ``(condition, order)``, where an empty order keeps the caller's (kind, name, id) order
     (``ix_people_kind_name`` walks it) and a kana part is walked by ``ix_people_name_kana``.
+    On PostgreSQL the parts compare the C-collated name (``ix_people_kind_name_c``,
+    ``ix_people_name_kana_c``): with the database's own collation LIKE cannot use the ordered
+    index, and 「佐藤」 walked 250,000 staff in name order to find 51 (250 ms at 1M people).
+    Callers pick among staff, so the name index's leading ``kind`` is always fixed.
 
     A bounded caller runs each part with its own LIMIT and merges the few rows. The OR of
     ``name_filter`` makes SQLite collect every match of every part (MULTI-INDEX OR) and sort
@@ -158,14 +170,18 @@ def name_branches(
     for start in sorted({text.strip(), key, key.translate(_TO_KATAKANA)} - {""}):
         if dialect == "sqlite":
             top = start + "\U0010ffff"
-            by_name = and_(person.name >= start, person.name < top)
-            by_kana = and_(person.name_kana >= start, person.name_kana < top)
+            out.append((and_(person.name >= start, person.name < top), ()))
+            out.append(
+                (
+                    and_(person.name_kana >= start, person.name_kana < top),
+                    (person.name_kana, person.id),
+                )
+            )
         else:
             like = _like_escape(start) + "%"
-            by_name = person.name.like(like, escape="\\")
-            by_kana = person.name_kana.like(like, escape="\\")
-        out.append((by_name, ()))
-        out.append((by_kana, (person.name_kana, person.id)))
+            name, kana = person.name.collate("C"), person.name_kana.collate("C")
+            out.append((name.like(like, escape="\\"), (person.kind, name, person.id)))
+            out.append((kana.like(like, escape="\\"), (kana, person.id)))
     return out
 
 

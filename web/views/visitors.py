@@ -135,12 +135,21 @@ def _filters() -> dict[str, Any]:
 
 
 def _visit_query(filters: dict[str, Any]) -> Any:
+    """Open visits matching the filters: ids only (``_page_rows`` loads the rows)."""
     conds: list[ColumnElement[bool]] = [Visit.signed_out_at.is_(None)]
     if filters["host"] is not None:
         conds.append(Visit.host_id == filters["host"])
     if filters["area"] is not None:
         conds.append(Visit.area_id == filters["area"])
-    return (
+    return select(Visit.id).where(*conds)
+
+
+def _page_rows(ids: Any, limit: int) -> list[Visit]:
+    """The first ``limit`` visits of ``ids`` by start time, with their people. The page's ids
+    are chosen first, without joins: PostgreSQL otherwise joined three copies of the people
+    table to every open visit before sorting them (550 ms at 1M people)."""
+    page = ids.order_by(Visit.expected_from, Visit.id).limit(limit).subquery()
+    q = (
         select(Visit)
         .options(
             joinedload(Visit.visitor),
@@ -149,8 +158,10 @@ def _visit_query(filters: dict[str, Any]) -> Any:
             joinedload(Visit.badge),
             joinedload(Visit.host),
         )
-        .where(*conds)
+        .where(Visit.id.in_(select(page.c.id)))
+        .order_by(Visit.expected_from, Visit.id)
     )
+    return list(get_session().scalars(q).unique())
 
 
 def _after_key(after: str) -> tuple[datetime, int] | None:
@@ -183,9 +194,7 @@ def _lists(now: datetime) -> dict[str, Any]:
         # one keyset page at a time (start time, id), like the upcoming list below
         if (key := _after_key(request.args.get("today_after", ""))) is not None:
             q = q.where(tuple_(Visit.expected_from, Visit.id) > key)
-        rows = list(
-            db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(TODAY_LIMIT + 1)).unique()
-        )
+        rows = _page_rows(q, TODAY_LIMIT + 1)
         todays = rows[:TODAY_LIMIT]
         if len(rows) > TODAY_LIMIT:
             last = todays[-1]
@@ -201,9 +210,7 @@ def _lists(now: datetime) -> dict[str, Any]:
             )
         if (after_key := _after_key(request.args.get("after", ""))) is not None:
             q = q.where(tuple_(Visit.expected_from, Visit.id) > after_key)
-        rows = list(
-            db.scalars(q.order_by(Visit.expected_from, Visit.id).limit(UPCOMING_PAGE + 1)).unique()
-        )
+        rows = _page_rows(q, UPCOMING_PAGE + 1)
         upcoming = rows[:UPCOMING_PAGE]
         if len(rows) > UPCOMING_PAGE:
             last = upcoming[-1]
