@@ -325,8 +325,8 @@ CSV_COLUMNS = (
 def _csv_batches(
     session: Session, f: EventFilter, batch: int = EXPORT_BATCH
 ) -> Iterator[Sequence[Any]]:
-    """Plain column tuples in keyset batches of ``batch``, newest first: Core rows on the
-    session's connection (no ORM objects), ``occurred_at`` as the driver gives it (see
+    """Plain column tuples in batches of ``batch``, newest first: Core rows on the session's
+    connection (no ORM objects), ``occurred_at`` as the driver gives it (see
     ``_LocalTimes``), so the export is fast and its memory does not grow with the rows."""
     who, escort = aliased(Person), aliased(Person)
     ev = Event
@@ -354,29 +354,28 @@ def _csv_batches(
     where = filtered(f, session).whereclause  # the same filters, on the events table itself
     if where is not None:
         cols = cols.where(where)
+    # One query, read ``batch`` rows at a time: the database plans the whole range once
+    # (PostgreSQL then joins the people in bulk) instead of re-seeking per batch, and memory
+    # stays one batch.
+    q = cols.order_by(ev.occurred_at.desc(), ev.id.desc())
     conn = session.connection()
-    cursor: tuple[datetime, int] | None = None
-    while True:
-        q = cols
-        if cursor is not None:
-            t, i = cursor
-            q = q.where(ev.occurred_at <= t, or_(ev.occurred_at < t, ev.id < i))
-        result = conn.execute(q.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(batch))
-        # the driver's tuples straight from its cursor: no SQLAlchemy Row per row (the columns
-        # need no result processing: ints and strings, the time coerced above, visitor read
-        # as true/false only)
-        rows = result.cursor.fetchall()
+    if conn.dialect.name == "postgresql":
+        # a server-side cursor; read through the result, whose buffer holds the first row
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+        try:
+            yield from result.partitions(batch)
+        finally:
+            result.close()
+        return
+    # SQLite steps its cursor as rows are read: the driver's tuples straight from it, no
+    # SQLAlchemy Row per row (the columns need no result processing: ints and strings, the
+    # time coerced above, visitor read as true/false only)
+    result = conn.execute(q)
+    try:
+        while rows := result.cursor.fetchmany(batch):
+            yield rows
+    finally:
         result.close()
-        if not rows:
-            return
-        yield rows
-        cursor = (_utc(rows[-1][1]), rows[-1][0])
-
-
-def _utc(v: Any) -> datetime:
-    """A stored time as the driver gives it (SQLite text, PostgreSQL naive) -> aware UTC."""
-    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class _LocalTimes:
