@@ -20,6 +20,7 @@ import resource
 import sqlite3
 import time
 from datetime import UTC
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -37,24 +38,29 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _baseline(path: str, month: str) -> tuple[float, int, int]:
-    """(seconds, grouped rows, events) of a raw sqlite3 GROUP BY over the month."""
+def _baseline(url: str, month: str) -> tuple[float, int, int, str]:
+    """(seconds, grouped rows, events, driver) of a raw GROUP BY over the month, on the
+    driver itself (sqlite3 or psycopg)."""
     start, end = month_bounds(month, ZONE)
-
-    def fmt(t: object) -> str:
-        return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[attr-defined]
-
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    t0 = time.perf_counter()
-    rows = con.execute(
+    bounds = [t.astimezone(UTC).replace(tzinfo=None) for t in (start, end)]
+    sql = (
         "SELECT area_id, person_id, direction, count(*) FROM events "
-        "WHERE occurred_at >= ? AND occurred_at < ? AND decision = 'granted' "
-        "GROUP BY area_id, person_id, direction",
-        (fmt(start), fmt(end)),
-    ).fetchall()
+        "WHERE occurred_at >= {p} AND occurred_at < {p} AND decision = 'granted' "
+        "GROUP BY area_id, person_id, direction"
+    )
+    if url.startswith("sqlite:///"):
+        con: Any = sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+        sql, params, name = sql.format(p="?"), [t.isoformat(" ") for t in bounds], "sqlite3"
+    else:
+        con = make_engine(url).raw_connection()
+        sql, params, name = sql.format(p="%s"), bounds, "psycopg"
+    t0 = time.perf_counter()
+    cur = con.cursor()
+    cur.execute(sql, params)
+    rows = cur.fetchall()
     took = time.perf_counter() - t0
     con.close()
-    return took, len(rows), sum(r[3] for r in rows)
+    return took, len(rows), sum(r[3] for r in rows), name
 
 
 def main() -> None:
@@ -78,12 +84,11 @@ def main() -> None:
             select(func.count()).where(Event.occurred_at >= start, Event.occurred_at < end)
         )
     print(f"database: {people:,} people; month {args.month}: {events:,} events")
-    if args.url.startswith("sqlite:///"):
-        took, groups, granted = _baseline(args.url.removeprefix("sqlite:///"), args.month)
-        print(
-            f"baseline raw sqlite3 GROUP BY area, person, direction: {took:.2f} s "
-            f"({groups:,} groups, {granted:,} granted events)"
-        )
+    took, groups, granted, driver = _baseline(args.url, args.month)
+    print(
+        f"baseline raw {driver} GROUP BY area, person, direction: {took:.2f} s "
+        f"({groups:,} groups, {granted:,} granted events)"
+    )
     from db.models import OccupancySnapshot
 
     with factory() as s:
