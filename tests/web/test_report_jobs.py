@@ -41,14 +41,16 @@ def test_a_second_process_follows_the_build_of_the_first(
     tmp_path: Path, report: MonthlyReport
 ) -> None:
     first, second = ReportJobs(SharedBuilds(tmp_path)), ReportJobs(SharedBuilds(tmp_path))
-    go = threading.Event()
+    go, entered = threading.Event(), threading.Event()
 
     def slow(progress: Progress) -> MonthlyReport:
         progress(3, 10, "people")
+        entered.set()
         go.wait(10)
         return report
 
     building = first.get(KEY, slow, wait=0)
+    assert entered.wait(10)  # the first holds the lock now (the builds start on threads)
     assert building.finished is None
     following = second.get(KEY, _never, wait=0)
     assert following.finished is None and following.report is None
@@ -66,13 +68,15 @@ def test_a_failed_build_is_tried_again_by_the_follower(
     tmp_path: Path, report: MonthlyReport
 ) -> None:
     first, second = ReportJobs(SharedBuilds(tmp_path)), ReportJobs(SharedBuilds(tmp_path))
-    go = threading.Event()
+    go, entered = threading.Event(), threading.Event()
 
     def failing(_progress: Progress) -> MonthlyReport:
+        entered.set()
         go.wait(10)
         raise RuntimeError("database went away")
 
     building = first.get(KEY, failing, wait=0)
+    assert entered.wait(10)
     following = second.get(KEY, lambda _p: report, wait=0)
     go.set()
     assert isinstance(_finished(building).error, RuntimeError)
