@@ -75,7 +75,7 @@ MAX_BATCH = 2_000
 # in the controller's queue (and are decided from fresher memory when their turn comes). The
 # wait is bounded: a commit that hangs slows the door thread to one work per wait until the
 # patience below sends the writer to the journal.
-AHEAD_WORKS = 32
+AHEAD_WORKS = 24
 AHEAD_WAIT_SECONDS = 0.05
 # the longest a person at the door waits on a database that neither commits nor fails
 COMMIT_PATIENCE_SECONDS = 2.0
