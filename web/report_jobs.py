@@ -41,6 +41,7 @@ WAIT = 1.0  # seconds the request that starts a build waits for it before showin
 KEEP = 300.0  # seconds a finished report is reused
 REPORT_BUILDS_DIR = "report-builds"  # under the site's data directory
 FOLLOW_POLL = 0.25  # seconds between looks at another process's build
+FORGET_AFTER = 24 * 3600.0  # seconds a finished build's files stay in the data directory
 
 Build = Callable[[Callable[[int, int, str], None]], MonthlyReport]
 
@@ -104,6 +105,15 @@ class SharedBuilds:
         with tmp.open("wb") as f:
             pickle.dump(report, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Results and progress of builds long past (the empty lock files stay: another
+        process may hold one)."""
+        for old in (*self.dir.glob("monthly-*.pickle"), *self.dir.glob("monthly-*.json")):
+            with contextlib.suppress(OSError):
+                if time.time() - old.stat().st_mtime > FORGET_AFTER:
+                    old.unlink()
 
     def progress(self, key: tuple[str, ...]) -> tuple[int, int, str] | None:
         try:

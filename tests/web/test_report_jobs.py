@@ -103,6 +103,17 @@ def test_a_restarted_process_reads_a_fresh_report_and_rebuilds_an_old_one(
     assert calls == [1]
 
 
+def test_files_of_builds_long_past_are_removed(tmp_path: Path, report: MonthlyReport) -> None:
+    shared = SharedBuilds(tmp_path)
+    _finished(ReportJobs(shared).get(KEY, lambda _p: report))
+    (old,) = tmp_path.glob("*.pickle")
+    day_ago = time.time() - report_jobs.FORGET_AFTER - 1
+    os.utime(old, (day_ago, day_ago))
+    _finished(ReportJobs(shared).get((*KEY[:-1], "other site"), lambda _p: report))
+    assert not old.exists()
+    assert len(list(tmp_path.glob("*.pickle"))) == 1
+
+
 def test_without_a_data_directory_each_registry_builds_its_own(report: MonthlyReport) -> None:
     calls = []
 
