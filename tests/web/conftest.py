@@ -196,6 +196,19 @@ def pass_second_factor(client: FlaskClient, resp: Any, username: str, seed: str)
     return client.post(location, data={"code": code, "csrf_token": csrf_from(page)})
 
 
+def price_out(engine: Any, *settings: str) -> None:
+    """Run ``SET <setting> = off`` on each new connection of ``engine`` (PostgreSQL plan
+    tests: a sequential scan or sort that still shows in EXPLAIN had no index to avoid it)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _off(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            for name in settings:
+                cur.execute(f"SET {name} = off")
+        dbapi_conn.commit()
+
+
 @pytest.fixture
 def app(db_url: str, tmp_path: Any) -> Flask:
     return create_app(

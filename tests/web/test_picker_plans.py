@@ -4,16 +4,15 @@ common family name among a million staff stops after the first page."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import Person, PersonKind
 from db.search import name_branches
+from tests.web.conftest import price_out
 
 
 @pytest.mark.postgres
@@ -21,14 +20,7 @@ from db.search import name_branches
 def test_postgresql_name_parts_are_an_ordered_index_range(pg_url: str, text: str) -> None:
     upgrade(pg_url)
     engine = make_engine(pg_url)
-
-    @event.listens_for(engine, "connect")
-    def price_out_scans_and_sorts(dbapi_conn: Any, record: Any) -> None:
-        with dbapi_conn.cursor() as cur:
-            cur.execute("SET enable_seqscan = off")
-            cur.execute("SET enable_sort = off")  # a plan that must sort keeps its Sort node
-        dbapi_conn.commit()
-
+    price_out(engine, "enable_seqscan", "enable_sort")  # a plan that must sort keeps its Sort
     staff = (
         select(Person)
         .where(Person.kind == PersonKind.STAFF, Person.active.is_(True))

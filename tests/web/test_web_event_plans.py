@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import Area, Door, Person
+from tests.web.conftest import price_out
 from web import eventquery
 from web.eventquery import EventFilter
 
@@ -116,13 +117,7 @@ def test_postgresql_plans_use_an_index(
 ) -> None:
     upgrade(pg_url)
     engine = make_engine(pg_url)
-
-    @event.listens_for(engine, "connect")
-    def no_seqscan(dbapi_conn: Any, record: Any) -> None:
-        with dbapi_conn.cursor() as cur:
-            cur.execute("SET enable_seqscan = off")
-        dbapi_conn.commit()
-
+    price_out(engine, "enable_seqscan")
     try:
         with Session(engine) as s:
             _seed(s)
