@@ -165,7 +165,7 @@ def granted(
     if not card.person.is_visitor:
         escorts.staff_crossed(ctl, card.person.id, a.direction)
         recent = RecentEscort(card, a.decision, a.direction, now_mono, ev)
-        runtime.recent_escorts.append(recent)
+        escorts.remember_grant(ctl, runtime, recent)
         escorts.escort_arrived(ctl, runtime, policy, recent)
     return {"decision": D.GRANTED, "reason": final, "event_id": ev}
 
@@ -329,7 +329,7 @@ def door_timers(ctl: Controller, runtime: DoorRuntime, now_mono: float) -> None:
     expired_waits = [w for w in runtime.escort_waits if now_mono - w.since > window]
     first = runtime.first_of_two
     lonely = first is not None and now_mono - first.since > window
-    runtime.recent_escorts = [r for r in runtime.recent_escorts if now_mono - r.at <= window]
+    escorts.forget_old_grants(ctl, runtime, now_mono, window)
     if not (due_relock or due_held or due_pin or expired_waits or lonely):
         return
     policy = ctl.policy(runtime)

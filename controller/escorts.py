@@ -10,6 +10,7 @@ Rules (the pure ones are ``usable_escort`` and ``escort_limit_reached``):
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from controller.decision import Decision, escort_eligible
@@ -40,15 +41,43 @@ def escort_limit_reached(inside: int, pending: int, limit: int) -> bool:
 
 def staff_crossed(ctl: Controller, person_id: int, direction: str) -> None:
     """A staff grant in one direction ends their earlier grants in the other as escorts."""
-
     def ended(r: RecentEscort) -> bool:
-        person = r.card.person
-        return person is not None and person.id == person_id and r.direction != direction
+        return _person_id(r) == person_id and r.direction != direction
 
-    for d in ctl.doors.values():
-        # most doors hold no grant of this person: rebuild only the lists that change
-        if any(ended(r) for r in d.recent_escorts):
-            d.recent_escorts = [r for r in d.recent_escorts if not ended(r)]
+    for code in ctl.escort_index.doors(person_id):
+        runtime = ctl.doors[code]
+        if not any(ended(r) for r in runtime.recent_escorts):
+            continue
+        keep: deque[RecentEscort] = deque()
+        for r in runtime.recent_escorts:
+            if ended(r):
+                ctl.escort_index.remove(person_id, code)
+            else:
+                keep.append(r)
+        runtime.recent_escorts = keep
+
+
+def remember_grant(ctl: Controller, runtime: DoorRuntime, recent: RecentEscort) -> None:
+    """A staff grant that may escort the visitors presenting next at this door."""
+    runtime.recent_escorts.append(recent)
+    person_id = _person_id(recent)
+    if person_id is not None:
+        ctl.escort_index.add(person_id, runtime.code)
+
+
+def forget_old_grants(
+    ctl: Controller, runtime: DoorRuntime, now_mono: float, window: float
+) -> None:
+    """Grants past the door's escort window can escort no one (they are in time order)."""
+    grants = runtime.recent_escorts
+    while grants and now_mono - grants[0].at > window:
+        person_id = _person_id(grants.popleft())
+        if person_id is not None:
+            ctl.escort_index.remove(person_id, runtime.code)
+
+
+def _person_id(r: RecentEscort) -> int | None:
+    return r.card.person.id if r.card.person is not None else None
 
 
 def visitor_needs_escort(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
@@ -133,6 +134,34 @@ class RecentEscort:
     admitted: set[int] = field(default_factory=set)
 
 
+class EscortIndex:
+    """Which doors hold a recent staff grant of a person, and how many: a grant in one
+    direction ends the person's grants in the other at every door, and in a burst the doors
+    hold thousands of grants within their escort windows; the index finds the few."""
+
+    def __init__(self) -> None:
+        self._doors: dict[int, Counter[str]] = {}
+
+    def doors(self, person_id: int) -> list[str]:
+        return list(self._doors.get(person_id, ()))
+
+    def add(self, person_id: int, door: str) -> None:
+        self._doors.setdefault(person_id, Counter())[door] += 1
+
+    def remove(self, person_id: int, door: str) -> None:
+        held = self._doors.get(person_id)
+        if held is None:
+            return
+        held[door] -= 1
+        if held[door] <= 0:
+            del held[door]
+            if not held:
+                del self._doors[person_id]
+
+    def __len__(self) -> int:
+        return len(self._doors)
+
+
 @dataclass
 class DoorRuntime:
     code: str
@@ -145,7 +174,7 @@ class DoorRuntime:
     passages: list[Passage] = field(default_factory=list)
     pin_wait: PinWait | None = None
     escort_waits: list[EscortWait] = field(default_factory=list)
-    recent_escorts: list[RecentEscort] = field(default_factory=list)
+    recent_escorts: deque[RecentEscort] = field(default_factory=deque)  # in time order
     policy: DoorPolicy | None = None  # last loaded; timers use it to avoid a query per tick
     first_of_two: EscortWait | None = None  # two-person rule: the first entrant waiting
     grants_at: list[float] = field(default_factory=list)  # recent entry grants (tailgating)
