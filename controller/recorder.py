@@ -44,16 +44,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Engine, Table, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
-from db import changes, wal
+from db import bulk, presence, wal
 from db.chain import EVENT_FIELDS, canonical_dict, chain_hash
 from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
@@ -205,58 +203,26 @@ def apply_ops(s: Session, ops: list[Op], ctx: dict[str, Any]) -> None:
 
 def write_presence(s: Session, ops: list[PresenceEnter | PresenceLeave]) -> None:
     """The final presence of every (person, area) the ops touch, in their order, written as
-    one DELETE and one upsert (another controller may insert the same row meanwhile), with
-    one change row per person for the other controllers' feeds."""
-    final: dict[tuple[int, int], PresenceEnter | None] = {}
+    a set (db.presence: another controller may write the same rows meanwhile)."""
+    final: dict[tuple[int, int], dict[str, Any] | None] = {}
     wipe: set[int] = set()  # people leaving every area (a guard's forgive)
     for op in ops:
         if isinstance(op, PresenceEnter):
-            final[(op.person_id, op.area_id)] = op
+            final[(op.person_id, op.area_id)] = {
+                "person_id": op.person_id,
+                "area_id": op.area_id,
+                "entered_at": op.entered_at,
+                "event_id": op.event_id,
+                "escort_person_id": op.escort_person_id,
+                "visit_id": op.visit_id,
+            }
         elif op.area_id is not None:
             final[(op.person_id, op.area_id)] = None
         else:
             wipe.add(op.person_id)
             for key in [k for k in final if k[0] == op.person_id]:
                 final[key] = None
-    table = cast(Table, PresenceRow.__table__)
-    conn = s.connection()
-    if wipe:
-        conn.execute(delete(table).where(table.c.person_id.in_(sorted(wipe))))
-    gone = sorted(k for k, v in final.items() if v is None)
-    if gone:
-        conn.execute(delete(table).where(tuple_(table.c.person_id, table.c.area_id).in_(gone)))
-    rows = [
-        {
-            "person_id": op.person_id,
-            "area_id": op.area_id,
-            "entered_at": op.entered_at,
-            "event_id": op.event_id,
-            "escort_person_id": op.escort_person_id,
-            "visit_id": op.visit_id,
-        }
-        for _k, op in sorted(final.items(), key=lambda kv: kv[0])
-        if op is not None
-    ]
-    if rows:
-        dialect = conn.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            mod = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = mod(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c.person_id, table.c.area_id],
-                set_={k: stmt.excluded[k] for k in rows[0] if k not in ("person_id", "area_id")},
-            )
-            conn.execute(stmt, rows)
-        else:  # pragma: no cover - the two databases nyutai runs on are above
-            conn.execute(
-                delete(table).where(
-                    tuple_(table.c.person_id, table.c.area_id).in_(
-                        [(r["person_id"], r["area_id"]) for r in rows]
-                    )
-                )
-            )
-            conn.execute(table.insert(), rows)
-    changes.record(s, PresenceRow.__tablename__, {k[0] for k in final} | wipe)
+    presence.write(s, final, wipe)
 
 
 @_op
@@ -432,9 +398,13 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
     passed through the column types' own bind processors (what SQLAlchemy would send, without
     its per-row machinery). One statement is one step of the SQLite engine: the writer gives up
     the GIL once per statement, where an executemany gives it up after every row and then
-    waits up to the switch interval for the door thread to hand it back."""
+    waits up to the switch interval for the door thread to hand it back. On PostgreSQL the
+    batch is one ``INSERT ... SELECT * FROM unnest(...)`` (db.bulk): one round trip."""
     conn = s.connection()
     dialect = conn.dialect
+    if dialect.name == "postgresql":
+        bulk.insert(conn, EVENTS, rows)
+        return
     if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
         conn.execute(EVENTS.insert(), rows)
         return

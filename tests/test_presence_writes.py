@@ -1,0 +1,197 @@
+"""The controller's set-based writes (db.presence, db.bulk) on SQLite and a real PostgreSQL.
+
+On PostgreSQL a batch's presence is one statement (deletes, upsert, change rows, NOTIFY) and
+its events one ``INSERT ... SELECT * FROM unnest(...)``; what they store must be exactly what
+the row-by-row statements stored: the final presence of each (person, area) in the batch's
+order, one change row per person with the writer's origin, and events that read back equal.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import psycopg
+import pytest
+from sqlalchemy import Table, make_url, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.recorder import EVENT_COLUMNS, PresenceEnter, PresenceLeave, write_presence
+from db import bulk
+from db.engine import make_engine, make_session_factory, session_scope
+from db.migrate import upgrade
+from db.models import Area, Change, Event, Person
+from db.models import Presence as PresenceRow
+
+T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
+    url = request.getfixturevalue("db_url" if request.param == "sqlite" else "pg_url")
+    upgrade(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _people_and_areas(
+    factory: sessionmaker[Session], people: int, areas: int
+) -> tuple[list[int], list[int]]:
+    with session_scope(factory) as s:
+        ps = [Person(name=f"p{i}", designated=True) for i in range(people)]
+        ars = [Area(code=f"a{i}", name=f"a{i}") for i in range(areas)]
+        s.add_all(ps + ars)
+        s.flush()
+        return [p.id for p in ps], [a.id for a in ars]
+
+
+Op = PresenceEnter | PresenceLeave
+Inside = dict[tuple[int, int], datetime]
+
+
+def _model(before: Inside, ops: list[Op]) -> Inside:
+    """Who is inside after ``ops``, applied one at a time (the meaning the set write keeps)."""
+    inside = dict(before)
+    for op in ops:
+        if isinstance(op, PresenceEnter):
+            inside[(op.person_id, op.area_id)] = op.entered_at
+        elif op.area_id is None:
+            inside = {k: v for k, v in inside.items() if k[0] != op.person_id}
+        else:
+            inside.pop((op.person_id, op.area_id), None)
+    return inside
+
+
+def _inside(factory: sessionmaker[Session]) -> Inside:
+    with factory() as s:
+        return {(r.person_id, r.area_id): r.entered_at for r in s.scalars(select(PresenceRow))}
+
+
+def _batch(s: Session, ops: list[Op], origin: str) -> None:
+    s.info["controller"] = origin
+    write_presence(s, ops)
+    s.commit()
+
+
+def test_the_batch_leaves_each_person_where_its_last_op_put_them(
+    factory: sessionmaker[Session],
+) -> None:
+    people, areas = _people_and_areas(factory, 6, 3)
+    p, a = people, areas
+    at = [T0 + timedelta(minutes=i) for i in range(20)]
+    first = [PresenceEnter(a[0], p[0], at[0], 1), PresenceEnter(a[1], p[0], at[0], 2),
+             PresenceEnter(a[0], p[1], at[1], 3), PresenceEnter(a[2], p[2], at[1], 4)]  # fmt: skip
+    second = [
+        PresenceLeave(p[0], None),  # a forgive: out of every area ...
+        PresenceEnter(a[1], p[0], at[5], 5),  # ... then in again: the wipe spares this row
+        PresenceEnter(a[0], p[1], at[6], 6),  # already inside: the row is updated
+        PresenceLeave(p[1], a[0]),  # ... and then leaves
+        PresenceEnter(a[2], p[3], at[7], 7),
+        PresenceLeave(p[3], None),  # in, then forgiven: a row both "gone" and wiped
+        PresenceLeave(p[2], a[2]),
+        PresenceEnter(a[2], p[2], at[8], 8),  # out and in again in one batch
+        PresenceLeave(p[4], a[1]),  # not inside: nothing to delete
+    ]
+    with factory() as s:
+        _batch(s, first, "c1")
+    with factory() as s:
+        _batch(s, second, "c1")
+    assert _inside(factory) == _model(_model({}, first), second)
+    assert _inside(factory)[(p[0], a[1])] == at[5]
+    with factory() as s:
+        row = s.scalars(select(PresenceRow).where(PresenceRow.person_id == p[2])).one()
+        assert (row.event_id, row.entered_at) == (8, at[8])
+
+
+def test_random_batches_agree_with_one_op_at_a_time(factory: sessionmaker[Session]) -> None:
+    people, areas = _people_and_areas(factory, 8, 3)
+    rng = random.Random(7)
+    expected: Inside = {}
+    for b in range(15):
+        ops: list[Op] = []
+        for i in range(rng.randint(1, 12)):
+            person, area = rng.choice(people), rng.choice(areas)
+            roll = rng.random()
+            if roll < 0.55:
+                ops.append(PresenceEnter(area, person, T0 + timedelta(seconds=100 * b + i), None))
+            elif roll < 0.9:
+                ops.append(PresenceLeave(person, area))
+            else:
+                ops.append(PresenceLeave(person, None))
+        expected = _model(expected, ops)
+        with factory() as s:
+            _batch(s, ops, "c1")
+        assert _inside(factory) == expected, f"after batch {b}"
+
+
+def test_each_batch_records_one_change_per_person_with_its_origin(
+    factory: sessionmaker[Session],
+) -> None:
+    people, areas = _people_and_areas(factory, 3, 2)
+    with factory() as s:
+        start = s.scalar(select(Change.version).order_by(Change.version.desc()).limit(1)) or 0
+    ops: list[Op] = [
+        PresenceEnter(areas[0], people[0], T0, None),
+        PresenceEnter(areas[1], people[0], T0, None),
+        PresenceLeave(people[1], areas[0]),
+        PresenceLeave(people[2], None),
+    ]
+    with factory() as s:
+        _batch(s, ops, "bldg-a")
+    with factory() as s:
+        rows = s.execute(
+            select(Change.table_name, Change.person_id, Change.origin, Change.changed_at).where(
+                Change.version > start
+            )
+        ).all()
+    assert sorted(r.person_id for r in rows) == sorted(people)
+    assert {(r.table_name, r.origin) for r in rows} == {("presence", "bldg-a")}
+    assert all(r.changed_at.tzinfo is not None for r in rows)
+
+
+def test_a_presence_batch_wakes_the_other_controllers_on_postgresql(pg_url: str) -> None:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    people, areas = _people_and_areas(factory, 1, 1)
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN nyutai_changes")
+        with factory() as s:
+            _batch(s, [PresenceEnter(areas[0], people[0], T0, None)], "c1")
+        got = list(listener.notifies(timeout=5, stop_after=1))
+    engine.dispose()
+    assert [n.channel for n in got] == ["nyutai_changes"]
+
+
+def _event(i: int, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
+    row.update(
+        id=10_000 + i, controller="c1", seq=i + 1, prev_hash="0" * 64, hash=f"{i:064x}",
+        occurred_at=T0 + timedelta(seconds=i, microseconds=123_456), kind="card",
+        decision="granted", reason="ok", visitor=False,
+    )  # fmt: skip
+    row.update(extra)
+    return row
+
+
+def test_events_in_one_unnest_statement_read_back_as_written(pg_url: str) -> None:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    rows = [
+        _event(0, detail={"pin": "masked", "n": [1, 2]}, purpose="点検 'quoted'", visitor=True),
+        _event(1),  # every optional column None, detail too
+        _event(2, raw_card_id="0123456789ABCDEF", direction="in", escort_event_id=2**40),
+    ]
+    with engine.begin() as conn:
+        bulk.insert(conn, cast(Table, Event.__table__), rows)
+    with Session(engine) as s:
+        got = {e.id: e for e in s.scalars(select(Event))}
+    engine.dispose()
+    for r in rows:
+        e = got[r["id"]]
+        for key in EVENT_COLUMNS:
+            assert getattr(e, key) == r[key], key
