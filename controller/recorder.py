@@ -399,11 +399,11 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
     its per-row machinery). One statement is one step of the SQLite engine: the writer gives up
     the GIL once per statement, where an executemany gives it up after every row and then
     waits up to the switch interval for the door thread to hand it back. On PostgreSQL the
-    batch is one ``INSERT ... SELECT * FROM unnest(...)`` (db.bulk): one round trip."""
+    batch is one ``COPY`` (db.bulk)."""
     conn = s.connection()
     dialect = conn.dialect
     if dialect.name == "postgresql":
-        bulk.insert(conn, EVENTS, rows)
+        bulk.copy(conn, EVENTS, rows)
         return
     if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
         conn.execute(EVENTS.insert(), rows)

@@ -1,11 +1,11 @@
-"""Many rows in one PostgreSQL statement: one array per column, expanded by ``unnest``.
+"""Many rows in one PostgreSQL statement: ``COPY``, or one array per column through ``unnest``.
 
 The controller's group commits write a batch of events, presence rows and change rows. As an
 ``executemany`` each row costs the driver and SQLAlchemy their per-row work, and each
-statement a round trip to a server that shares the controller's cores. With ``unnest`` the
-statement's text does not depend on the number of rows (psycopg prepares it once), the
-driver adapts one list per column, and the values go through the columns' own bind
-processors: the stored values are what an ``executemany`` would have stored.
+statement a round trip to a server that shares the controller's cores. Either way here the
+statement's text does not depend on the number of rows (psycopg prepares an ``unnest``
+statement once), and the values go through the columns' own bind processors: the stored
+values are what an ``executemany`` would have stored.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,26 @@ def unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> Unnest:
     return plan
 
 
-def insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``INSERT INTO table (...) SELECT * FROM unnest(...)``: the rows' keys are the columns."""
+def copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows through ``COPY table (...) FROM STDIN`` on the connection's own transaction: the
+    driver formats them in C, at half the CPU of an ``executemany`` or of ``unnest`` arrays
+    (which psycopg dumps element by element in Python). The rows' keys are the columns; a
+    driver error comes out as SQLAlchemy's (an IntegrityError stays one)."""
     if not rows:
         return
-    plan = unnest(table, list(rows[0]), conn.dialect)
-    names = ", ".join(plan.columns)
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) SELECT * FROM {plan.sql}", tuple(plan.arrays(rows))
-    )
+    columns = list(rows[0])
+    processors = unnest(table, columns, conn.dialect).processors
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for r in rows:
+                copy.write_row(
+                    [
+                        r[k] if p is None else p(r[k])
+                        for k, p in zip(columns, processors, strict=True)
+                    ]
+                )
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc

@@ -1,7 +1,7 @@
 """The controller's set-based writes (db.presence, db.bulk) on SQLite and a real PostgreSQL.
 
 On PostgreSQL a batch's presence is one statement (deletes, upsert, change rows, NOTIFY) and
-its events one ``INSERT ... SELECT * FROM unnest(...)``; what they store must be exactly what
+its events one ``COPY``; what they store must be exactly what
 the row-by-row statements stored: the final presence of each (person, area) in the batch's
 order, one change row per person with the writer's origin, and events that read back equal.
 """
@@ -15,7 +15,8 @@ from typing import Any, cast
 
 import psycopg
 import pytest
-from sqlalchemy import Table, make_url, select
+from sqlalchemy import Table, func, make_url, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.recorder import EVENT_COLUMNS, PresenceEnter, PresenceLeave, write_presence
@@ -178,7 +179,7 @@ def _event(i: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
-def test_events_in_one_unnest_statement_read_back_as_written(pg_url: str) -> None:
+def test_events_copied_in_one_statement_read_back_as_written(pg_url: str) -> None:
     upgrade(pg_url)
     engine = make_engine(pg_url)
     rows = [
@@ -187,7 +188,7 @@ def test_events_in_one_unnest_statement_read_back_as_written(pg_url: str) -> Non
         _event(2, raw_card_id="0123456789ABCDEF", direction="in", escort_event_id=2**40),
     ]
     with engine.begin() as conn:
-        bulk.insert(conn, cast(Table, Event.__table__), rows)
+        bulk.copy(conn, cast(Table, Event.__table__), rows)
     with Session(engine) as s:
         got = {e.id: e for e in s.scalars(select(Event))}
     engine.dispose()
@@ -195,3 +196,20 @@ def test_events_in_one_unnest_statement_read_back_as_written(pg_url: str) -> Non
         e = got[r["id"]]
         for key in EVENT_COLUMNS:
             assert getattr(e, key) == r[key], key
+
+
+def test_a_copied_row_that_breaks_the_chain_is_an_integrity_error(pg_url: str) -> None:
+    """The recorder keeps a batch in its journal when another writer holds its chain
+    positions: it must see the driver's unique violation as SQLAlchemy's IntegrityError."""
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    events = cast(Table, Event.__table__)
+    with engine.begin() as conn:
+        bulk.copy(conn, events, [_event(0)])
+    second = _event(1)
+    second["seq"] = 1  # the seq the first row holds
+    with pytest.raises(IntegrityError, match="seq"), engine.begin() as conn:
+        bulk.copy(conn, events, [second])
+    with engine.connect() as conn:  # the pool's connection is usable again
+        assert conn.scalar(select(func.count()).select_from(events)) == 1
+    engine.dispose()
