@@ -35,6 +35,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,22 @@ def seed(site: Path) -> None:
     engine.dispose()
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process so far, by thread name (Linux /proc; the
+    numbered threads of a kind, such as the simulated readers, summed under one name)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = names.get(int(task.name), "other").rstrip("0123456789_-").split(" (")[0] or "other"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
@@ -166,6 +183,7 @@ def worker(args: argparse.Namespace) -> None:
     ctl.recorder.batch_sizes.clear()
     start = time.time()
     cpu0 = time.process_time()  # every thread of this controller process
+    threads0 = thread_cpu()
     t0 = time.perf_counter()
     for r, c in zip(where, cards, strict=True):
         present(ctl, r, c)
@@ -176,6 +194,7 @@ def worker(args: argparse.Namespace) -> None:
     faulthandler.cancel_dump_traceback_later()
     took = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
     end = time.time()
     q2c = list(ctl.recorder.commit_seconds)
     ctl.stop()
@@ -192,6 +211,7 @@ def worker(args: argparse.Namespace) -> None:
                 "p99": pct(q2c, 99),
                 "commits": len(ctl.recorder.batch_sizes),
                 "cpu": cpu,
+                "threads": threads,
             }
         ),
         flush=True,
@@ -343,6 +363,11 @@ def main() -> None:
                 f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
                 "controllers only share cores; more means work caused by the others: shared "
                 "presence, database waits)"
+            )
+            by_thread = sorted(alone["threads"].items(), key=lambda kv: -kv[1])
+            print(
+                "  of which, alone, by thread: "
+                + ", ".join(f"{k} {1000 * v / alone['n']:.2f} s" for k, v in by_thread if v > 0)
             )
             if args.cpu_each:
                 print(

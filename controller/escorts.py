@@ -10,7 +10,6 @@ Rules (the pure ones are ``usable_escort`` and ``escort_limit_reached``):
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from controller.decision import Decision, escort_eligible
@@ -30,7 +29,7 @@ def usable_escort(
     recent: RecentEscort, visitor: CardFacts, direction: str, now_mono: float, window: float
 ) -> bool:
     """Pure: may this staff grant still let this visitor through, in this direction?"""
-    if now_mono - recent.at > window or recent.direction != direction:
+    if recent.ended or now_mono - recent.at > window or recent.direction != direction:
         return False
     return visitor.person is None or visitor.person.id not in recent.admitted
 
@@ -40,21 +39,9 @@ def escort_limit_reached(inside: int, pending: int, limit: int) -> bool:
 
 
 def staff_crossed(ctl: Controller, person_id: int, direction: str) -> None:
-    """A staff grant in one direction ends their earlier grants in the other as escorts."""
-    def ended(r: RecentEscort) -> bool:
-        return _person_id(r) == person_id and r.direction != direction
-
-    for code in ctl.escort_index.doors(person_id):
-        runtime = ctl.doors[code]
-        if not any(ended(r) for r in runtime.recent_escorts):
-            continue
-        keep: deque[RecentEscort] = deque()
-        for r in runtime.recent_escorts:
-            if ended(r):
-                ctl.escort_index.remove(person_id, code)
-            else:
-                keep.append(r)
-        runtime.recent_escorts = keep
+    """A staff grant in one direction ends their earlier grants in the other as escorts
+    (marked ended: each door's list stays in time order and forgets them with its window)."""
+    ctl.escort_index.end_other_direction(person_id, direction)
 
 
 def remember_grant(ctl: Controller, runtime: DoorRuntime, recent: RecentEscort) -> None:
@@ -62,7 +49,7 @@ def remember_grant(ctl: Controller, runtime: DoorRuntime, recent: RecentEscort) 
     runtime.recent_escorts.append(recent)
     person_id = _person_id(recent)
     if person_id is not None:
-        ctl.escort_index.add(person_id, runtime.code)
+        ctl.escort_index.add(person_id, recent)
 
 
 def forget_old_grants(
@@ -71,9 +58,10 @@ def forget_old_grants(
     """Grants past the door's escort window can escort no one (they are in time order)."""
     grants = runtime.recent_escorts
     while grants and now_mono - grants[0].at > window:
-        person_id = _person_id(grants.popleft())
-        if person_id is not None:
-            ctl.escort_index.remove(person_id, runtime.code)
+        recent = grants.popleft()
+        person_id = _person_id(recent)
+        if person_id is not None and not recent.ended:
+            ctl.escort_index.remove(person_id, recent)
 
 
 def _person_id(r: RecentEscort) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
@@ -132,34 +132,54 @@ class RecentEscort:
     event_id: int
     # visitors admitted on this grant: one grant lets each visitor of its crossing through once
     admitted: set[int] = field(default_factory=set)
+    # the person was granted the other way since (at any door): this grant escorts no one
+    ended: bool = False
 
 
 class EscortIndex:
-    """Which doors hold a recent staff grant of a person, and how many: a grant in one
-    direction ends the person's grants in the other at every door, and in a burst the doors
-    hold thousands of grants within their escort windows; the index finds the few."""
+    """Each person's recent staff grants that may still escort (not ended, within their
+    door's window): a grant in one direction ends the person's grants in the other at every
+    door, and in a burst the doors hold thousands of grants within their escort windows; the
+    index finds the person's few without reading the doors' lists."""
 
     def __init__(self) -> None:
-        self._doors: dict[int, Counter[str]] = {}
+        self._grants: dict[int, list[RecentEscort]] = {}
 
-    def doors(self, person_id: int) -> list[str]:
-        return list(self._doors.get(person_id, ()))
+    def add(self, person_id: int, recent: RecentEscort) -> None:
+        self._grants.setdefault(person_id, []).append(recent)
 
-    def add(self, person_id: int, door: str) -> None:
-        self._doors.setdefault(person_id, Counter())[door] += 1
+    def end_other_direction(self, person_id: int, direction: str) -> None:
+        held = self._grants.get(person_id)
+        if not held:
+            return
+        keep = []
+        for r in held:
+            if r.direction != direction:
+                r.ended = True
+            else:
+                keep.append(r)
+        if keep:
+            self._grants[person_id] = keep
+        else:
+            del self._grants[person_id]
 
-    def remove(self, person_id: int, door: str) -> None:
-        held = self._doors.get(person_id)
+    def remove(self, person_id: int, recent: RecentEscort) -> None:
+        """A grant past its window (an ended one has left the index already)."""
+        held = self._grants.get(person_id)
         if held is None:
             return
-        held[door] -= 1
-        if held[door] <= 0:
-            del held[door]
-            if not held:
-                del self._doors[person_id]
+        for i, r in enumerate(held):
+            if r is recent:
+                del held[i]
+                break
+        if not held:
+            del self._grants[person_id]
+
+    def grants(self, person_id: int) -> list[RecentEscort]:
+        return list(self._grants.get(person_id, ()))
 
     def __len__(self) -> int:
-        return len(self._doors)
+        return len(self._grants)
 
 
 @dataclass

@@ -30,7 +30,12 @@ def grant(ctl: Any, door: str, person_id: int, direction: str, at: float) -> Rec
 
 
 def held(ctl: Any, door: str) -> list[tuple[int, str]]:
-    return [(r.card.person.id, r.direction) for r in ctl.doors[door].recent_escorts]
+    """The grants at the door that may still escort someone."""
+    return [(r.card.person.id, r.direction) for r in ctl.doors[door].recent_escorts if not r.ended]
+
+
+def indexed(ctl: Any, person_id: int) -> list[tuple[str, float]]:
+    return [(r.direction, r.at) for r in ctl.escort_index.grants(person_id)]
 
 
 def test_a_grant_out_ends_the_persons_grants_in_at_every_door_and_no_one_elses() -> None:
@@ -42,7 +47,7 @@ def test_a_grant_out_ends_the_persons_grants_in_at_every_door_and_no_one_elses()
     assert held(ctl, "a") == [(2, "in")]
     assert held(ctl, "b") == []
     assert held(ctl, "c") == [(1, "out")]
-    assert ctl.escort_index.doors(1) == ["c"]
+    assert indexed(ctl, 1) == [("out", 3.0)]
 
 
 def test_grants_in_the_same_direction_stay() -> None:
@@ -50,7 +55,7 @@ def test_grants_in_the_same_direction_stay() -> None:
     grant(ctl, "a", 1, "in", 0.0)
     grant(ctl, "b", 1, "in", 1.0)
     assert held(ctl, "a") == [(1, "in")]
-    assert sorted(ctl.escort_index.doors(1)) == ["a", "b"]
+    assert indexed(ctl, 1) == [("in", 0.0), ("in", 1.0)]
 
 
 def test_grants_past_the_window_are_forgotten_by_the_doors_and_the_index() -> None:
@@ -63,4 +68,24 @@ def test_grants_past_the_window_are_forgotten_by_the_doors_and_the_index() -> No
     assert held(ctl, "b") == []
     assert len(ctl.escort_index) == 1  # memory follows the grants in the window, not history
     escorts.forget_old_grants(ctl, ctl.doors["a"], 100.0, WINDOW)
+    assert len(ctl.escort_index) == 0
+
+
+def test_an_ended_grant_escorts_no_one_and_leaves_with_its_window() -> None:
+    ctl = controller("a", "b")
+    first_in = grant(ctl, "a", 1, "in", 0.0)
+    out = grant(ctl, "b", 1, "out", 1.0)
+    again_in = grant(ctl, "a", 1, "in", 2.0)
+    visitor = CardFacts(None, PersonFacts(9, "visitor", "v", False, True, None))
+    assert not escorts.usable_escort(first_in, visitor, "in", 2.5, WINDOW)
+    assert not escorts.usable_escort(out, visitor, "out", 2.5, WINDOW)
+    assert escorts.usable_escort(again_in, visitor, "in", 2.5, WINDOW)
+    assert indexed(ctl, 1) == [("in", 2.0)]
+    # the ended grants leave their doors with the window; the live one stays indexed
+    escorts.forget_old_grants(ctl, ctl.doors["a"], 0.5 + WINDOW, WINDOW)
+    escorts.forget_old_grants(ctl, ctl.doors["b"], 1.5 + WINDOW, WINDOW)
+    assert [r.at for r in ctl.doors["a"].recent_escorts] == [2.0]
+    assert list(ctl.doors["b"].recent_escorts) == []
+    assert indexed(ctl, 1) == [("in", 2.0)]
+    escorts.forget_old_grants(ctl, ctl.doors["a"], 2.5 + WINDOW, WINDOW)
     assert len(ctl.escort_index) == 0
