@@ -320,7 +320,7 @@ def main() -> None:
         "--cpu-period-ms",
         type=float,
         default=CPU_PERIOD_US / 1000,
-        help="the period over which --cpu-each is enforced (a shorter one: shorter stops, more often)",
+        help="the period over which --cpu-each is enforced (shorter: shorter stops, more often)",
     )
     args = ap.parse_args()
     if args.worker:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.memory import Snapshot, apply_changes, load_snapshot
-from db.changes import CHANNEL
+from db.changes import CHANNEL, notify_payload
 from db.models import Change
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ POLL_SECONDS = 0.1
 # feed woke for each of them and its rounds took the CPU the door threads needed; now the
 # notifications of a tenth of a second make one round.
 MIN_ROUND_SECONDS = 0.1
+# ... and at least this often, woken or not (what this controller wrote itself wakes nothing,
+# db.changes.notify_payload)
+WAKE_SECONDS = 0.25
 GAP_SECONDS = 30.0
 MAX_BATCH = 20_000
 
@@ -173,8 +176,7 @@ class ChangeFeed:
                 conn.execute(f"LISTEN {CHANNEL}")
                 self._listener = raw
             conn = self._listener.dbapi_connection
-            for _ in conn.notifies(timeout=0.25, stop_after=1):
-                break
+            self._wait_for_others(conn, WAKE_SECONDS)
             rest = self._round_at + MIN_ROUND_SECONDS - time.monotonic()
             if rest > 0:
                 self._stop.wait(rest)
@@ -184,6 +186,18 @@ class ChangeFeed:
             log.warning("change feed: LISTEN failed (%s); polling", exc.__class__.__name__)
             self._close_listener()
             self._stop.wait(self.poll_seconds)
+
+    def _wait_for_others(self, conn: Any, seconds: float) -> None:
+        """Until another writer's NOTIFY, or ``seconds``: this controller's own commits
+        (its presence, mostly) are in its memory already, and wake no round."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            for n in conn.notifies(timeout=left, stop_after=1):
+                if self.origin is None or n.payload != notify_payload(self.origin):
+                    return
+                break
+            else:
+                return  # the time is up
 
     def _close_listener(self) -> None:
         if self._listener is not None:

@@ -8,8 +8,9 @@ process (web views, CLI, scheduler jobs, db helpers), so no writer can forget:
   selected with the statement's own WHERE clause before it runs.
 
 The rows go in through the flush's own connection, so they commit (or roll back) with the
-change. On PostgreSQL a ``NOTIFY nyutai_changes`` in the same transaction wakes the
-controller at commit; on SQLite it polls. ``version`` is the feed's position: on SQLite
+change. On PostgreSQL a ``NOTIFY nyutai_changes`` in the same transaction (its payload
+the writing controller's id, empty for the web, the CLI and jobs) wakes the other
+controllers at commit; on SQLite they poll. ``version`` is the feed's position: on SQLite
 writers are serialized, so versions commit in order; on PostgreSQL a later version can
 commit first, which the reader handles by re-reading the gaps it saw for a while
 (controller.feed).
@@ -69,7 +70,13 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     conn = session.connection()
     conn.execute(insert(Change), rows)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, notify_payload(origin)))
+
+
+def notify_payload(origin: str | None) -> str:
+    """A NOTIFY names the writer, so that a controller's feed need not wake for its own
+    commits (it reads them with the next round anyway)."""
+    return origin or ""
 
 
 def record(session: Session, table: str, person_ids: set[int]) -> None:

@@ -84,6 +84,7 @@ def _write_postgresql(
         now(utcnow()) if now is not None else utcnow(),
         s.info.get("controller"),  # the change feed's origin: the controller skips its own
         *feed.arrays([{"person_id": p} for p in sorted(people)]),
+        changes.notify_payload(s.info.get("controller")),
     )
     conn.exec_driver_sql(_postgresql_statement(up.sql, feed.sql), params)
 
@@ -103,5 +104,5 @@ def _postgresql_statement(new: str, fed: str) -> str:
         "fed AS (INSERT INTO changes (table_name, person_id, changed_at, origin) "
         "SELECT %s::VARCHAR, person_id, %s::TIMESTAMP, %s::VARCHAR "
         f"FROM {fed} AS f(person_id)) "
-        f"SELECT pg_notify('{changes.CHANNEL}', '')"
+        f"SELECT pg_notify('{changes.CHANNEL}', %s)"
     )

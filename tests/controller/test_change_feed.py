@@ -207,3 +207,36 @@ def snap_time() -> Any:
     from db.types import utcnow
 
     return utcnow()
+
+
+def test_the_feed_sleeps_through_its_own_commits_but_wakes_for_others(pg_url: str) -> None:
+    """On PostgreSQL every commit that records a change notifies; a controller's own
+    (its presence, in a burst hundreds a second) wake no round of its own feed, the web's
+    and other controllers' wake it at once."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    from controller.feed import ChangeFeed
+    from db.changes import CHANNEL
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    feed = ChangeFeed(make_session_factory(engine), lambda: None, lambda _s: None)  # type: ignore[arg-type, return-value]
+    feed.origin = "c1"
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with (
+        psycopg.connect(dsn, autocommit=True) as listener,
+        psycopg.connect(dsn, autocommit=True) as writer,
+    ):
+        listener.execute(f"LISTEN {CHANNEL}")
+
+        def woken_after(payload: str) -> float:
+            writer.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            start = time.monotonic()
+            feed._wait_for_others(listener, 1.0)
+            return time.monotonic() - start
+
+        assert woken_after("c1") >= 0.9  # its own: it slept the whole wait
+        assert woken_after("c2") < 0.5  # another controller
+        assert woken_after("") < 0.5  # the web, the CLI, a job
+    engine.dispose()
