@@ -26,7 +26,7 @@ class Unnest:
 
     columns: tuple[str, ...]
     sql: str
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]  # bulk.processors
 
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """One list per column, each value as the column's type binds it."""
@@ -37,20 +37,31 @@ class Unnest:
         return out
 
 
+Processors = tuple[Callable[[Any], Any] | None, ...]
+_PROCESSORS: dict[tuple[int, str, tuple[str, ...]], Processors] = {}
 _PLANS: dict[tuple[int, str, tuple[str, ...]], Unnest] = {}
+
+
+def processors(table: Table, columns: Sequence[str], dialect: Dialect) -> Processors:
+    """The columns' types' own bind processors (aware UTC -> naive, JSON), as a Core insert
+    binds the values."""
+    key = (id(dialect), table.name, tuple(columns))
+    procs = _PROCESSORS.get(key)
+    if procs is None:
+        procs = tuple(table.c[c].type._cached_bind_processor(dialect) for c in columns)  # noqa: SLF001
+        _PROCESSORS[key] = procs
+    return procs
 
 
 def unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> Unnest:
     key = (id(dialect), table.name, tuple(columns))
     plan = _PLANS.get(key)
     if plan is None:
-        cols = [table.c[c] for c in columns]
-        casts = [f"%s::{c.type.compile(dialect=dialect)}[]" for c in cols]
+        casts = [f"%s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns]
         plan = Unnest(
             columns=tuple(columns),
             sql=f"unnest({', '.join(casts)})",
-            # the types' own processors (aware UTC -> naive, JSON), as a Core insert binds
-            processors=tuple(c.type._cached_bind_processor(dialect) for c in cols),  # noqa: SLF001
+            processors=processors(table, columns, dialect),
         )
         _PLANS[key] = plan
     return plan
@@ -64,7 +75,7 @@ def copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> N
     if not rows:
         return
     columns = list(rows[0])
-    processors = unnest(table, columns, conn.dialect).processors
+    procs = processors(table, columns, conn.dialect)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -72,10 +83,7 @@ def copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> N
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
             for r in rows:
                 copy.write_row(
-                    [
-                        r[k] if p is None else p(r[k])
-                        for k, p in zip(columns, processors, strict=True)
-                    ]
+                    [r[k] if p is None else p(r[k]) for k, p in zip(columns, procs, strict=True)]
                 )
     except psycopg.Error as exc:
         raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
