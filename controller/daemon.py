@@ -135,7 +135,7 @@ class Controller:
         self.doors: dict[str, DoorRuntime] = {}
         # doors whose crossings of the current input wait for _finish_crossings
         self.crossing_doors: dict[str, DoorRuntime] = {}
-        self.escort_index = EscortIndex()  # person -> doors holding their recent grants
+        self.escort_index = EscortIndex()  # person -> their recent grants that may escort
         self.alarm_outputs: AlarmOutputs | None = None
         self.cameras: dict[str, Camera] = {}
         self.tailgate_watches: dict[str, TailgateWatch] = {}
