@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +84,21 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 # The recorder gives up on a locked SQLite file this soon and journals instead: a strike
 # waits for its row's commit, so a web transaction holding the lock must not hold a door.
 BUSY_TIMEOUT_MS = 250
+# PostgreSQL: a pooled connection is pinged before use only after resting this long (the
+# writer's group commits follow each other closely; db.engine.ping_rested)
+PING_RESTED_SECONDS = 1.0
+
+
+def controller_engine(url: str, **kwargs: Any) -> Engine:
+    """The controller's engine: SQLite commits durable (FULL) and gives up on a lock soon,
+    PostgreSQL connections are pinged only when rested."""
+    return make_engine(
+        url,
+        synchronous_full=True,
+        busy_timeout_ms=BUSY_TIMEOUT_MS,
+        ping_rested_seconds=PING_RESTED_SECONDS,
+        **kwargs,
+    )
 
 
 _heap_frozen = False
@@ -119,10 +135,7 @@ class Controller:
         self.clock = clock
         self.monotonic = monotonic
         if session_factory is None:
-            engine = make_engine(
-                cfg.database_url, synchronous_full=True, busy_timeout_ms=BUSY_TIMEOUT_MS
-            )
-            session_factory = make_session_factory(engine)
+            session_factory = make_session_factory(controller_engine(cfg.database_url))
         self.sessions = session_factory
         self.backend = backend or open_backend(cfg.controller.gpio_backend)
         self.queue: queue.Queue[Message] = queue.Queue()

@@ -11,7 +11,7 @@ from types import FrameType
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import OperationalError
 
-from controller.daemon import BUSY_TIMEOUT_MS, Controller
+from controller.daemon import Controller, controller_engine
 from controller.scheduler import DutyRunner
 from controller.wiring import check_wiring
 from db.engine import make_engine, make_session_factory
@@ -46,7 +46,7 @@ def build_controller(cfg: SiteConfig, controller_id: str | None = None) -> Contr
     """The controller ``controller_id`` (default: the file's [controller] id) of the site."""
     check_wiring(cfg.for_controller(controller_id))
     check_schema(cfg.database_url)
-    engine = make_engine(cfg.database_url, synchronous_full=True, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    engine = controller_engine(cfg.database_url)
     return Controller(
         cfg, session_factory=make_session_factory(engine), controller_id=controller_id
     )

@@ -3,19 +3,23 @@
 PostgreSQL URLs may name several servers (libpq's multi-host form, see docs/failover.md):
 ``postgresql+psycopg://user@/nyutai?host=db-a:5432&host=db-b:5432&target_session_attrs=read-write``.
 libpq tries them in order and keeps the one that accepts writes, so after a failover a
-new connection reaches the promoted standby by itself. Every pooled connection is pinged
-before use (``pool_pre_ping``): one left over from the stopped primary is replaced, not
-handed to a request or to the recorder.
+new connection reaches the promoted standby by itself. A pooled connection is pinged before
+use (``pool_pre_ping``): one left over from the stopped primary is replaced, not handed to a
+request. The controller's engine pings only connections that rested (``ping_rested_seconds``):
+its writer checks one out for every group commit, and a ping there was a round trip per
+commit; a connection used a moment ago that the server has since dropped fails its commit,
+which the recorder journals and writes again, as in any outage.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import db.changes  # noqa: F401 - installs the change feed on every Session of the process
@@ -60,12 +64,20 @@ def make_engine(
     *,
     synchronous_full: bool = False,
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    ping_rested_seconds: float | None = None,
     **kwargs: Any,
 ) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
-    if make_url(url).get_backend_name() == "postgresql":
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+    PostgreSQL connections are pinged at every checkout, or with ``ping_rested_seconds`` only
+    after resting in the pool that long."""
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    if postgresql:
+        if ping_rested_seconds is not None:
+            kwargs = {**kwargs, "pool_pre_ping": False}
         kwargs = postgresql_options(url, kwargs)
     engine = create_engine(url, **kwargs)
+    if postgresql and ping_rested_seconds is not None:
+        ping_rested(engine, ping_rested_seconds)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, busy_timeout_ms))
         if synchronous_full:
@@ -75,6 +87,25 @@ def make_engine(
                 dbapi_conn.execute("PRAGMA synchronous=FULL")
 
     return engine
+
+
+def ping_rested(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection at checkout only if it rested in the pool over ``seconds``;
+    a dead one is replaced (the pool retries on ``DisconnectionError``)."""
+
+    @event.listens_for(engine, "checkin")
+    def _resting(_dbapi_conn: Any, record: Any) -> None:
+        record.info["rested_from"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        rested_from = record.info.pop("rested_from", None)
+        if rested_from is None or time.monotonic() - rested_from <= seconds:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a rested connection failed its ping: {exc}") from exc
 
 
 def postgresql_options(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:

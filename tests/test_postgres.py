@@ -7,15 +7,16 @@ the tests skip, except in CI where a missing server is a failure.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
-from controller.daemon import Controller
+from controller.daemon import PING_RESTED_SECONDS, Controller, controller_engine
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import include_object, upgrade
 from db.models import Base, Event, Presence
@@ -224,5 +225,39 @@ def test_a_read_only_server_is_an_outage_for_the_recorder(pg_url: str, tmp_path:
     finally:
         ctl.stop()
         read_only(False)
+        admin.dispose()
+        engine.dispose()
+
+
+def test_the_controller_pings_only_connections_that_rested(pg_url: str) -> None:
+    """The writer checks a connection out for each group commit: one used a moment ago goes
+    out unpinged; one that rested past the limit is pinged, and replaced if its server
+    side is gone."""
+    engine = controller_engine(pg_url, pool_size=1, max_overflow=0)
+    assert not engine.pool._pre_ping  # type: ignore[attr-defined]
+    pings = 0
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_conn: object) -> bool:
+        nonlocal pings
+        pings += 1
+        return ping(dbapi_conn)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+
+        def backend() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+        first = backend()
+        assert (backend(), pings) == (first, 0)  # at once again: the same, not pinged
+        time.sleep(PING_RESTED_SECONDS + 0.2)
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        replaced = backend()  # rested: pinged, found dead, replaced before use
+        assert pings == 1 and replaced != first
+    finally:
         admin.dispose()
         engine.dispose()
