@@ -148,14 +148,14 @@ def worker(args: argparse.Namespace) -> None:
     import logging
 
     from bench.bench_controller_scale import Probe, present
-    from controller.daemon import Controller
-    from db.engine import make_engine, make_session_factory
+    from controller.daemon import Controller, controller_engine
+    from db.engine import make_session_factory
     from domain.config import load_config
     from hardware.sim import SimBackend
 
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.site)
-    engine = make_engine(cfg.database_url, pool_size=10)
+    engine = controller_engine(cfg.database_url, pool_size=10)
     ctl = Controller(
         cfg,
         session_factory=make_session_factory(engine),
@@ -185,12 +185,16 @@ def worker(args: argparse.Namespace) -> None:
     cpu0 = time.process_time()  # every thread of this controller process
     threads0 = thread_cpu()
     t0 = time.perf_counter()
-    for r, c in zip(where, cards, strict=True):
-        present(ctl, r, c)
     import faulthandler
 
     faulthandler.dump_traceback_later(180, exit=True)  # a hang shows its threads' stacks
-    probe.wait_count(args.burst, timeout=600)
+    taps: list[float] = []
+    if args.closed:
+        taps = closed_loop(ctl, rng, args.burst)
+    else:
+        for r, c in zip(where, cards, strict=True):
+            present(ctl, r, c)
+        probe.wait_count(args.burst, timeout=600)
     faulthandler.cancel_dump_traceback_later()
     took = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
@@ -209,6 +213,8 @@ def worker(args: argparse.Namespace) -> None:
                 "rate": args.burst / took,
                 "p50": pct(q2c, 50),
                 "p99": pct(q2c, 99),
+                "tap_p50": pct(taps, 50),
+                "tap_p99": pct(taps, 99),
                 "commits": len(ctl.recorder.batch_sizes),
                 "cpu": cpu,
                 "threads": threads,
@@ -216,6 +222,50 @@ def worker(args: argparse.Namespace) -> None:
         ),
         flush=True,
     )
+
+
+def closed_loop(ctl: Any, rng: random.Random, n: int, timeout: float = 600) -> list[float]:
+    """``n`` presentations, every door presenting its next card as soon as its reader gave
+    feedback on the last (a door serves one person at a time, so a controller of 16 doors
+    has at most 16 presentations in flight): returns presentation-to-feedback seconds."""
+    from bench.bench_controller_scale import present
+    from readers import Feedback
+
+    final = {Feedback.GRANTED, Feedback.DENIED, Feedback.WAIT}
+    doors = sorted({r.rsplit("-", 1)[0] for r in ctl.readers})
+    sent: dict[str, float] = {}
+    taps: list[float] = []
+    issued = 0
+    done = threading.Event()
+    lock = threading.Lock()
+    inner = ctl.feedback
+
+    def next_at(door: str) -> None:
+        nonlocal issued
+        issued += 1
+        sent[door] = time.perf_counter()
+        present(ctl, f"{door}-{rng.choice(('in', 'out'))}", card(rng.randint(1, PEOPLE)))
+
+    def feedback(reader_id: str, kind: Any) -> None:
+        inner(reader_id, kind)
+        door = reader_id.rsplit("-", 1)[0]
+        with lock:
+            if kind not in final or door not in sent:
+                return
+            taps.append(time.perf_counter() - sent.pop(door))
+            if len(taps) == n:
+                done.set()
+            elif issued < n:
+                next_at(door)
+
+    ctl.feedback = feedback
+    with lock:
+        for door in doors[:n]:
+            next_at(door)
+    if not done.wait(timeout):
+        raise TimeoutError(f"{len(taps)} of {n} presentations decided")
+    ctl.feedback = inner
+    return taps
 
 
 # The budget is enforced per period: a process that used its share stops until the period
@@ -261,14 +311,32 @@ def run(
     cpu_each: float = 0.0,
     warmup: int = 0,
     period_us: int = CPU_PERIOD_US,
+    closed: bool = False,
 ) -> list[dict[str, Any]]:
     go = tmp / f"go-{'-'.join(ids)}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_multi_controller", "--worker", "--id", cid,
-             "--site", str(site), "--burst", str(burst), "--go", str(go),
-             "--warmup", str(warmup)],
-            stdout=subprocess.PIPE, stderr=(tmp / f"{cid}.err").open("ab"), text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_multi_controller",
+                "--worker",
+                "--id",
+                cid,
+                "--site",
+                str(site),
+                "--burst",
+                str(burst),
+                "--go",
+                str(go),
+                "--warmup",
+                str(warmup),
+                *(["--closed"] if closed else []),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=(tmp / f"{cid}.err").open("ab"),
+            text=True,
+            cwd=ROOT,
         )  # fmt: skip
         for cid in ids
     ]
@@ -306,6 +374,12 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=2_000)
     ap.add_argument(
         "--warmup", type=int, default=100, help="taps one at a time before the burst, not measured"
+    )
+    ap.add_argument(
+        "--closed",
+        action="store_true",
+        help="each door presents its next card only after its last one's feedback "
+        "(--burst presentations per controller in all), instead of all at once",
     )
     ap.add_argument(
         "--shared", action="store_true", help="every controller's doors in the same two areas"
@@ -355,10 +429,13 @@ def main() -> None:
             period = int(args.cpu_period_ms * 1000)
             # One controller alone before and after all of them; the faster is the baseline,
             # so a cold first run cannot flatter the ratio.
-            before = run(site, ids[:1], args.burst, tmp, args.cpu_each, args.warmup, period)[0]
-            together = run(site, ids, args.burst, tmp, args.cpu_each, args.warmup, period)
-            after = run(site, ids[:1], args.burst, tmp, args.cpu_each, args.warmup, period)[0]
+            opts = (args.burst, tmp, args.cpu_each, args.warmup, period, args.closed)
+            before = run(site, ids[:1], *opts)[0]
+            together = run(site, ids, *opts)
+            after = run(site, ids[:1], *opts)[0]
             alone = max(before, after, key=lambda r: r["rate"])
+            if args.closed:
+                print("each door presents its next card after the last one's feedback")
             print(f"one controller alone, before and after: {before['rate']:,.0f}/s, "
                   f"{after['rate']:,.0f}/s")  # fmt: skip
             span = max(r["end"] for r in together) - min(r["start"] for r in together)
@@ -375,6 +452,13 @@ def main() -> None:
                 + ", ".join(f"{r['id']} {r['p99'] * 1000:.1f} ms" for r in together)
                 + " (goal <= 50 ms)"
             )
+            if args.closed:
+                print(
+                    "presentation to feedback: alone p50 "
+                    f"{alone['tap_p50'] * 1000:.1f} / p99 {alone['tap_p99'] * 1000:.1f} ms; "
+                    "together p99 "
+                    + ", ".join(f"{r['id']} {r['tap_p99'] * 1000:.1f} ms" for r in together)
+                )
             per = 1000 * alone["cpu"] / alone["n"]
             per_all = 1000 * sum(r["cpu"] for r in together) / sum(r["n"] for r in together)
             print(
@@ -387,6 +471,19 @@ def main() -> None:
             print(
                 "  of which, alone, by thread: "
                 + ", ".join(f"{k} {1000 * v / alone['n']:.2f} s" for k, v in by_thread if v > 0)
+            )
+            all_threads: dict[str, float] = {}
+            for r in together:
+                for k, v in r["threads"].items():
+                    all_threads[k] = all_threads.get(k, 0.0) + v
+            n_all = sum(r["n"] for r in together)
+            print(
+                f"  {args.controllers} at once, by thread: "
+                + ", ".join(
+                    f"{k} {1000 * v / n_all:.2f} s"
+                    for k, v in sorted(all_threads.items(), key=lambda kv: -kv[1])
+                    if v > 0
+                )
             )
             if args.cpu_each:
                 print(
