@@ -11,7 +11,10 @@ controller is its own process (``--worker``), as on site. Every controller puts 
 presentations of random staff cards on its doors' readers at once (in and out mixed), after
 ``--warmup`` taps one at a time (a controller that has been running, not a cold one);
 measured per process: presentations/s until the last reader's feedback (given after the
-commit), and queue-to-commit (the recorder's own clock).
+commit), and queue-to-commit (the recorder's own clock). With ``--closed`` each door presents
+its next card only when its reader gave feedback on the last (a door serves one person at a
+time): at most ``--doors`` presentations in flight per controller, and the time from
+presentation to feedback is printed too.
 
 Printed: one controller alone (the baseline, same database, same run: run before and after
 the others, the faster of the two), then all controllers at once: aggregate presentations/s
@@ -441,7 +444,8 @@ def main() -> None:
             span = max(r["end"] for r in together) - min(r["start"] for r in together)
             agg = sum(r["n"] for r in together) / span
             print(
-                f"one controller alone ({args.doors} doors, {args.burst} presentations at once): "
+                f"one controller alone ({args.doors} doors, {args.burst} presentations "
+                f"{'one in flight per door' if args.closed else 'at once'}): "
                 f"{alone['rate']:,.0f}/s, queue-to-commit p50 {alone['p50'] * 1000:.1f} ms / "
                 f"p99 {alone['p99'] * 1000:.1f} ms"
             )
