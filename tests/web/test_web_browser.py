@@ -66,8 +66,16 @@ def live_server(app: Any, site: Site) -> Iterator[str]:
     thread.start()
     host, port = server.effective_host, server.effective_port
     yield f"http://{host}:{port}"
-    server.close()
-    thread.join(timeout=5)
+
+    def close_all() -> None:
+        # on the server's own loop: closed from here, its select() met a closed descriptor
+        for channel in list(server._map.values()):
+            channel.close()
+
+    server.trigger.pull_trigger(close_all)
+    thread.join(timeout=5)  # the loop ends with no channel left
+    assert not thread.is_alive(), "the console server did not stop"
+    server.task_dispatcher.shutdown()
 
 
 @pytest.fixture(scope="module")
