@@ -40,7 +40,7 @@ from db.migrate import upgrade  # noqa: E402
 from domain.config import load_config  # noqa: E402
 from nyutai.demo import seed_people  # noqa: E402
 from tests import pgpair  # noqa: E402
-from tests.processes import start  # noqa: E402
+from tests.processes import start, wait_for  # noqa: E402
 from tests.test_failover import card, site_file  # noqa: E402
 
 STEADY_TAPS = 150
@@ -62,6 +62,10 @@ def one_round(tap_s: float, react_s: float) -> dict[str, float]:
         ctl = start(["controller", "--config", str(site)], work / "controller.log")
         try:
             reader, _ = listener.accept()
+            # the reader clears its input when its port is open (docs/readers/serial.md): a
+            # card sent at once after the connection could be discarded; wait until it is open
+            log = work / "controller.log"
+            wait_for("the reader", lambda: "reader sr-in online" in log.read_text(), 60, ctl)
             n = 0
             for _ in range(STEADY_TAPS):
                 reader.sendall(card(n).encode() + b"\r\n")
