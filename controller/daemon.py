@@ -171,6 +171,7 @@ class Controller:
         # areas spanning controllers: the others' presence changes (controller.sharing)
         self.sharing = PresenceSharing(self)
         self.feed.on_presence = self.sharing.from_feed
+        self.feed.areas = self.sharing.areas
         self.heartbeat = Heartbeat(self)
         self.pin_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
         self.pin_checks: set[int] = set()  # tokens of PIN checks not yet answered

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.memory import Snapshot, apply_changes, load_snapshot
-from db.changes import CHANNEL, notify_payload
+from db.changes import CHANNEL, notify_source
 from db.models import Change
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ POLL_SECONDS = 0.1
 # feed woke for each of them and its rounds took the CPU the door threads needed; now the
 # notifications of a tenth of a second make one round.
 MIN_ROUND_SECONDS = 0.1
-# ... and at least this often, woken or not (what this controller wrote itself wakes nothing,
-# db.changes.notify_payload)
+# ... and at least this often, woken or not (what this controller wrote itself, and other
+# controllers' presence in areas it has no door in, wake nothing: db.changes.notify_payload)
 WAKE_SECONDS = 0.25
 GAP_SECONDS = 30.0
 MAX_BATCH = 20_000
@@ -65,6 +65,8 @@ class ChangeFeed:
         # presence changes written by others (another controller, a guard's forgive):
         # on_presence(person ids, the session, monotonic time the read began)
         self.origin: str | None = None
+        # the areas whose presence this controller decides on (None: every area)
+        self.areas: Callable[[], set[int]] | None = None
         self.on_presence: Callable[[set[int], Session, float], None] | None = None
 
     def start(self) -> None:
@@ -188,16 +190,29 @@ class ChangeFeed:
             self._stop.wait(self.poll_seconds)
 
     def _wait_for_others(self, conn: Any, seconds: float) -> None:
-        """Until another writer's NOTIFY, or ``seconds``: this controller's own commits
-        (its presence, mostly) are in its memory already, and wake no round."""
+        """Until a NOTIFY that matters here, or ``seconds``: this controller's own commits
+        (its presence, mostly) are in its memory already, and another controller's presence
+        in areas without a door of ours decides nothing here; both wait for the next round."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            for n in conn.notifies(timeout=left, stop_after=1):
-                if self.origin is None or n.payload != notify_payload(self.origin):
-                    return
-                break
-            else:
+            got = list(conn.notifies(timeout=left, stop_after=1))
+            if not got:
                 return  # the time is up
+            got += conn.notifies(timeout=0.001)  # those already here: judged together
+            if self._any_matters([n.payload for n in got]):
+                return
+            # in a burst the others' commits come hundreds a second: look at them in groups
+            self._stop.wait(min(MIN_ROUND_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def _any_matters(self, payloads: list[str]) -> bool:
+        mine = self.areas() if self.areas is not None else None
+        for payload in payloads:
+            origin, areas = notify_source(payload)
+            if self.origin is not None and origin == self.origin:
+                continue
+            if areas is None or mine is None or not areas.isdisjoint(mine):
+                return True
+        return False
 
     def _close_listener(self) -> None:
         if self._listener is not None:

@@ -18,6 +18,7 @@ commit first, which the reader handles by re-reading the gaps it saw for a while
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -73,10 +74,25 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, notify_payload(origin)))
 
 
-def notify_payload(origin: str | None) -> str:
+def notify_payload(origin: str | None, areas: Iterable[int] | None = None) -> str:
     """A NOTIFY names the writer, so that a controller's feed need not wake for its own
-    commits (it reads them with the next round anyway)."""
-    return origin or ""
+    commits (it reads them with the next round anyway). A commit whose only changes are
+    presence in known areas names them too (``c1|3,4``): a controller with no door in them
+    need not wake either (controller.feed)."""
+    if areas is None:
+        return origin or ""
+    return f"{origin or ''}|{','.join(str(a) for a in sorted(set(areas)))}"
+
+
+def notify_source(payload: str) -> tuple[str, frozenset[int] | None]:
+    """The writer and, for a presence-only commit, its areas (None: it may concern anyone)."""
+    origin, bar, areas = payload.partition("|")
+    if not bar:
+        return origin, None
+    try:
+        return origin, frozenset(int(a) for a in areas.split(",") if a)
+    except ValueError:  # not ours to read: wake, as for any other writer
+        return origin, None
 
 
 def record(session: Session, table: str, person_ids: set[int]) -> None:

@@ -25,6 +25,7 @@ CHANGES = cast(Table, Change.__table__)
 ROW_COLUMNS = ("person_id", "area_id", "entered_at", "event_id", "escort_person_id", "visit_id")
 
 Key = tuple[int, int]  # (person_id, area_id)
+NOTIFY_AREAS_MAX = 64
 
 
 def write(s: Session, final: Mapping[Key, Mapping[str, Any] | None], wipe: set[int]) -> None:
@@ -35,7 +36,11 @@ def write(s: Session, final: Mapping[Key, Mapping[str, Any] | None], wipe: set[i
     rows = [dict(v) for _k, v in sorted(final.items()) if v is not None]
     people = {k[0] for k in final} | wipe
     if s.connection().dialect.name == "postgresql":
-        _write_postgresql(s, wipe, gone, rows, people)
+        # a wipe's areas are not known here: it wakes every controller (as do many areas:
+        # a NOTIFY's payload is bounded)
+        touched = {k[1] for k in final}
+        areas = None if wipe or len(touched) > NOTIFY_AREAS_MAX else touched
+        _write_postgresql(s, wipe, gone, rows, people, areas)
     else:
         _write_generic(s, wipe, gone, rows, people)
 
@@ -64,7 +69,12 @@ def _write_generic(
 
 
 def _write_postgresql(
-    s: Session, wipe: set[int], gone: list[Key], rows: list[dict[str, Any]], people: set[int]
+    s: Session,
+    wipe: set[int],
+    gone: list[Key],
+    rows: list[dict[str, Any]],
+    people: set[int],
+    areas: set[int] | None,
 ) -> None:
     """One statement, one round trip: the deletes, the upsert, the change rows and the
     feed's NOTIFY. A row is touched by one part only (``gone`` and ``rows`` are disjoint and
@@ -84,7 +94,7 @@ def _write_postgresql(
         now(utcnow()) if now is not None else utcnow(),
         s.info.get("controller"),  # the change feed's origin: the controller skips its own
         *feed.arrays([{"person_id": p} for p in sorted(people)]),
-        changes.notify_payload(s.info.get("controller")),
+        changes.notify_payload(s.info.get("controller"), areas),
     )
     conn.exec_driver_sql(_postgresql_statement(up.sql, feed.sql), params)
 

@@ -157,16 +157,29 @@ def test_a_presence_batch_wakes_the_other_controllers_on_postgresql(pg_url: str)
     upgrade(pg_url)
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
-    people, areas = _people_and_areas(factory, 1, 1)
+    people, areas = _people_and_areas(factory, 2, 3)
     dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("LISTEN nyutai_changes")
         with factory() as s:
             _batch(s, [PresenceEnter(areas[0], people[0], T0, None)], "c1")
-        got = list(listener.notifies(timeout=5, stop_after=1))
+        with factory() as s:
+            _batch(
+                s,
+                [PresenceEnter(areas[2], people[1], T0, None), PresenceLeave(people[0], areas[0])],
+                "c1",
+            )
+        with factory() as s:
+            _batch(s, [PresenceLeave(people[1], None)], "c2")  # out of every area
+        got = list(listener.notifies(timeout=5, stop_after=3))
     engine.dispose()
-    # named after the writer: its own feed need not wake for it (controller.feed)
-    assert [(n.channel, n.payload) for n in got] == [("nyutai_changes", "c1")]
+    # named after the writer (its own feed need not wake for it) and the areas it touched
+    # (a controller with no door in them need not wake either); a wipe's areas are unknown
+    assert [(n.channel, n.payload) for n in got] == [
+        ("nyutai_changes", f"c1|{areas[0]}"),
+        ("nyutai_changes", f"c1|{min(areas[0], areas[2])},{max(areas[0], areas[2])}"),
+        ("nyutai_changes", "c2"),
+    ]
 
 
 def _event(i: int, **extra: Any) -> dict[str, Any]:

@@ -239,4 +239,10 @@ def test_the_feed_sleeps_through_its_own_commits_but_wakes_for_others(pg_url: st
         assert woken_after("c1") >= 0.9  # its own: it slept the whole wait
         assert woken_after("c2") < 0.5  # another controller
         assert woken_after("") < 0.5  # the web, the CLI, a job
+        # presence in areas: only those with a door of this controller's matter here
+        feed.areas = lambda: {1, 2}
+        assert woken_after("c2|3,4") >= 0.9
+        assert woken_after("c2|2,7") < 0.5
+        assert woken_after("c1|1") >= 0.9  # its own, whatever the areas
+        assert woken_after("c2|x") < 0.5  # unreadable: as any other writer's
     engine.dispose()
