@@ -76,9 +76,10 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def notify_payload(origin: str | None, areas: Iterable[int] | None = None) -> str:
     """A NOTIFY names the writer, so that a controller's feed need not wake for its own
-    commits (it reads them with the next round anyway). A commit whose only changes are
-    presence in known areas names them too (``c1|3,4``): a controller with no door in them
-    need not wake either (controller.feed)."""
+    commits (it reads them with the next round anyway). The NOTIFY of a batch's presence
+    (db.presence) names its areas too (``c1|3,4``): a controller with no door in them need
+    not wake either (controller.feed). Any other change in the same commit sends its own
+    NOTIFY without areas, which wakes every other controller."""
     if areas is None:
         return origin or ""
     return f"{origin or ''}|{','.join(str(a) for a in sorted(set(areas)))}"

@@ -84,7 +84,7 @@ def _write_postgresql(
     dialect = conn.dialect
     up = bulk.unnest(TABLE, ROW_COLUMNS, dialect)
     feed = bulk.unnest(CHANGES, ("person_id",), dialect)
-    now = CHANGES.c.changed_at.type._cached_bind_processor(dialect)  # noqa: SLF001
+    (now,) = bulk.processors(CHANGES, ("changed_at",), dialect)
     params = (
         *up.arrays(rows),
         sorted(wipe),
