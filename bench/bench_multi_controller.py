@@ -138,6 +138,30 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
+def server_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL servers on this machine: their processes
+    alive now, and the backends that ended (counted in their postmaster's children's time,
+    once it reaped them). Linux /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, list[str]]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            name, _, rest = (proc / "stat").read_text().partition(") ")
+        except OSError:  # ended meanwhile
+            continue
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            procs[int(proc.name)] = (int(fields[1]), fields)
+    total = 0
+    for parent, fields in procs.values():
+        total += int(fields[11]) + int(fields[12])
+        if parent not in procs:  # a postmaster: its reaped children's time too
+            total += int(fields[13]) + int(fields[14])
+    return total / tick
+
+
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
@@ -433,8 +457,11 @@ def main() -> None:
             # One controller alone before and after all of them; the faster is the baseline,
             # so a cold first run cannot flatter the ratio.
             opts = (args.burst, tmp, args.cpu_each, args.warmup, period, args.closed)
+            server0 = server_cpu()
             before = run(site, ids[:1], *opts)[0]
+            server1 = server_cpu()
             together = run(site, ids, *opts)
+            server2 = server_cpu()
             after = run(site, ids[:1], *opts)[0]
             alone = max(before, after, key=lambda r: r["rate"])
             if args.closed:
@@ -470,6 +497,17 @@ def main() -> None:
                 f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
                 "controllers only share cores; more means work caused by the others: shared "
                 "presence, database waits)"
+            )
+            print(
+                "presentations per group commit: alone "
+                f"{alone['n'] / max(1, alone['commits']):.1f}, {args.controllers} at once "
+                + ", ".join(f"{r['n'] / max(1, r['commits']):.1f}" for r in together)
+            )
+            print(
+                "database server CPU per 1,000 presentations (whole runs, start-up included): "
+                f"first alone {1000 * (server1 - server0) / before['n']:.2f} s, "
+                f"{args.controllers} at once "
+                f"{1000 * (server2 - server1) / sum(r['n'] for r in together):.2f} s"
             )
             by_thread = sorted(alone["threads"].items(), key=lambda kv: -kv[1])
             print(

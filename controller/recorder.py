@@ -52,7 +52,7 @@ from controller import alarms as alarm_rows
 from controller.journal import WorkJournal
 from controller.status import publish
 from db import bulk, presence, wal
-from db.chain import EVENT_FIELDS, canonical_dict, chain_hash
+from db.chain import EVENT_FIELDS, dict_hasher
 from db.eventlog import chain_head
 from db.incidents import open_incident_for_alarm
 from db.models import Command, Credential, CredentialState, Event
@@ -84,6 +84,7 @@ EVENTS = cast(Table, Event.__table__)  # Core inserts: the ORM's bulk path costs
 
 
 EVENT_COLUMNS = tuple(c.key for c in EVENTS.columns)
+_hash_event = dict_hasher(Event, EVENT_FIELDS)  # a row of every column -> its chain hash
 # scalar column defaults, applied before hashing so the hashed value is the stored one
 EVENT_DEFAULTS = {
     c.key: c.default.arg
@@ -204,6 +205,14 @@ def apply_ops(s: Session, ops: list[Op], ctx: dict[str, Any]) -> None:
 def write_presence(s: Session, ops: list[PresenceEnter | PresenceLeave]) -> None:
     """The final presence of every (person, area) the ops touch, in their order, written as
     a set (db.presence: another controller may write the same rows meanwhile)."""
+    presence.write(s, *final_presence(ops))
+
+
+def final_presence(
+    ops: list[PresenceEnter | PresenceLeave],
+) -> tuple[dict[tuple[int, int], dict[str, Any] | None], set[int]]:
+    """Each (person, area) the ops touch with its row after the last of them (None: not
+    inside), and the people a forgive took out of every area."""
     final: dict[tuple[int, int], dict[str, Any] | None] = {}
     wipe: set[int] = set()  # people leaving every area (a guard's forgive)
     for op in ops:
@@ -222,7 +231,7 @@ def write_presence(s: Session, ops: list[PresenceEnter | PresenceLeave]) -> None
             wipe.add(op.person_id)
             for key in [k for k in final if k[0] == op.person_id]:
                 final[key] = None
-    presence.write(s, final, wipe)
+    return final, wipe
 
 
 @_op
@@ -537,14 +546,13 @@ class Recorder:
         work.queued_at = self.monotonic()
         with self._cond:
             for d in work.events:
-                row = {**EVENT_DEFAULTS, **{k: v for k, v in d.fields.items() if v is not None}}
-                row["id"] = d.id
-                row["controller"] = self.controller_id
-                row["seq"] = self._seq + 1
-                row["prev_hash"] = self._hash
-                row["hash"] = chain_hash(self._hash, canonical_dict(Event, row, EVENT_FIELDS))
-                self._seq, self._hash = row["seq"], row["hash"]
-                work.rows.append({c: row.get(c) for c in EVENT_COLUMNS})
+                given = {**EVENT_DEFAULTS, **{k: v for k, v in d.fields.items() if v is not None}}
+                row: dict[str, Any] = {c: given.get(c) for c in EVENT_COLUMNS}
+                seq, prev = self._seq + 1, self._hash
+                row.update(id=d.id, controller=self.controller_id, seq=seq, prev_hash=prev)
+                row["hash"] = self._hash = _hash_event(prev, row)
+                self._seq = seq
+                work.rows.append(row)
             self._queue.append(work)
             self._cond.notify()
             if (
@@ -684,6 +692,16 @@ class Recorder:
 
     def _commit(self, works: list[Work]) -> None:
         rows = [r for w in works for r in w.rows]
+        ops = [op for w in works for op in w.ops]
+        moves = [op for op in ops if isinstance(op, PresenceEnter | PresenceLeave)]
+        bind = self.sessions.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and moves == ops:
+            # a batch of crossings, the common one: one statement on its own (autocommit is
+            # that statement's transaction), one round trip (db.presence)
+            final, wipe = final_presence(moves)
+            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                presence.write_postgresql(conn, final, wipe, self.controller_id, rows)
+            return
         with self.sessions() as s:
             s.info["controller"] = self.controller_id  # the change feed's origin
             if self.checkpointer is not None:
@@ -691,7 +709,7 @@ class Recorder:
             if rows:
                 _insert_events(s, rows)
             ctx: dict[str, Any] = {"controller": self.controller_id}
-            apply_ops(s, [op for w in works for op in w.ops], ctx)
+            apply_ops(s, ops, ctx)
             s.commit()
         if self.checkpointer is not None:
             self.checkpointer.kick()

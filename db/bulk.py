@@ -1,4 +1,5 @@
-"""Many rows in one PostgreSQL statement: ``COPY``, or one array per column through ``unnest``.
+"""Many rows in one PostgreSQL statement: ``COPY``, one array per column through ``unnest``,
+or one JSON text through ``json_to_recordset``.
 
 The controller's group commits write a batch of events, presence rows and change rows. As an
 ``executemany`` each row costs the driver and SQLAlchemy their per-row work, and each
@@ -10,12 +11,14 @@ values are what an ``executemany`` would have stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Table
+from sqlalchemy import JSON, Connection, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -37,9 +40,58 @@ class Unnest:
         return out
 
 
+@dataclass(frozen=True)
+class JsonRecords:
+    """Rows as one JSON text parameter: ``source`` is ``json_to_recordset(%s::json) AS
+    alias(col type, ...)`` and ``select`` the columns in order for ``INSERT ... SELECT``.
+    The text is made by the JSON encoder in C, so a batch costs the driver one string: it
+    can sit in a statement beside others (COPY cannot), and an ``unnest`` of arrays costs
+    psycopg Python work per element."""
+
+    columns: tuple[str, ...]
+    source: str
+    select: str
+    convert: tuple[Callable[[Any], Any] | None, ...]
+
+    def text(self, rows: Sequence[Mapping[str, Any]]) -> str:
+        pairs = list(zip(self.columns, self.convert, strict=True))
+        out = [{k: r[k] if c is None else c(r[k]) for k, c in pairs} for r in rows]
+        return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+def _to_json(column: Any, proc: Callable[[Any], Any] | None, dialect: Dialect) -> Any:
+    """A value as the column's type binds it, then as JSON can carry it: a time as ISO text
+    (PostgreSQL parses it back to the same timestamp); a JSON column's value as the very text
+    psycopg would send for it (declared ``text`` in the record and cast back, so the stored
+    text is an insert's, JSON ``null`` for a missing value included)."""
+    if isinstance(column.type, JSON):
+        # psycopg's bind processor wraps the value (psycopg.types.json.Json); the driver then
+        # dumps it with the dialect's serializer, json.dumps unless the engine set one
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+
+        def as_text(v: Any) -> Any:
+            bound = v if proc is None else proc(v)
+            if bound is None or isinstance(bound, str):  # SQL NULL, or serialized already
+                return bound
+            return dumps(bound.obj)
+
+        return as_text
+    if isinstance(getattr(column.type, "impl", column.type), DateTime):
+
+        def iso(v: Any) -> Any:
+            if v is None:
+                return None
+            bound = v if proc is None else proc(v)
+            return bound.isoformat() if isinstance(bound, datetime) else bound
+
+        return iso
+    return proc
+
+
 Processors = tuple[Callable[[Any], Any] | None, ...]
 _PROCESSORS: dict[tuple[int, str, tuple[str, ...]], Processors] = {}
 _PLANS: dict[tuple[int, str, tuple[str, ...]], Unnest] = {}
+_RECORDS: dict[tuple[int, str, tuple[str, ...]], JsonRecords] = {}
 
 
 def processors(table: Table, columns: Sequence[str], dialect: Dialect) -> Processors:
@@ -64,6 +116,33 @@ def unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> Unnest:
             processors=processors(table, columns, dialect),
         )
         _PLANS[key] = plan
+    return plan
+
+
+def json_records(table: Table, columns: Sequence[str], dialect: Dialect, alias: str) -> JsonRecords:
+    key = (id(dialect), table.name + "/" + alias, tuple(columns))
+    plan = _RECORDS.get(key)
+    if plan is None:
+        procs = processors(table, columns, dialect)
+        is_json = [isinstance(table.c[c].type, JSON) for c in columns]
+        types = [
+            "text" if j else table.c[c].type.compile(dialect=dialect)
+            for c, j in zip(columns, is_json, strict=True)
+        ]
+        plan = JsonRecords(
+            columns=tuple(columns),
+            source=f"json_to_recordset(%s::json) AS {alias}("
+            + ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+            + ")",
+            select=", ".join(
+                f"{alias}.{c}::json" if j else f"{alias}.{c}"
+                for c, j in zip(columns, is_json, strict=True)
+            ),
+            convert=tuple(
+                _to_json(table.c[c], p, dialect) for c, p in zip(columns, procs, strict=True)
+            ),
+        )
+        _RECORDS[key] = plan
     return plan
 
 

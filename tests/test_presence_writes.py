@@ -1,9 +1,11 @@
 """The controller's set-based writes (db.presence, db.bulk) on SQLite and a real PostgreSQL.
 
-On PostgreSQL a batch's presence is one statement (deletes, upsert, change rows, NOTIFY) and
-its events one ``COPY``; what they store must be exactly what
-the row-by-row statements stored: the final presence of each (person, area) in the batch's
-order, one change row per person with the writer's origin, and events that read back equal.
+On PostgreSQL a batch's presence is one statement (deletes, upsert, change rows, NOTIFY);
+its events go in the same statement (a batch of crossings, written by the recorder in
+autocommit: one round trip) or through one ``COPY`` (a batch with other operations). What they
+store must be exactly what the row-by-row statements stored: the final presence of each
+(person, area) in the batch's order, one change row per person with the writer's origin, and
+events that read back equal.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from typing import Any, cast
 
 import psycopg
 import pytest
-from sqlalchemy import Table, func, make_url, select
+from sqlalchemy import Connection, Table, event, func, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.recorder import EVENT_COLUMNS, PresenceEnter, PresenceLeave, write_presence
-from db import bulk
+from controller.recorder import (
+    EVENT_COLUMNS,
+    PresenceEnter,
+    PresenceLeave,
+    Recorder,
+    Work,
+    final_presence,
+    write_presence,
+)
+from db import bulk, presence
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Area, Change, Event, Person
@@ -193,37 +203,112 @@ def _event(i: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
-def test_events_copied_in_one_statement_read_back_as_written(pg_url: str) -> None:
+def _copy(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    bulk.copy(conn, cast(Table, Event.__table__), rows)
+
+
+def _with_presence(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    presence.write_postgresql(conn, {}, set(), "c1", rows)
+
+
+WRITERS = [_copy, _with_presence]
+
+
+@pytest.mark.parametrize("write", WRITERS, ids=["copy", "one-statement"])
+def test_events_written_in_one_statement_read_back_as_written(pg_url: str, write: Any) -> None:
     upgrade(pg_url)
     engine = make_engine(pg_url)
     rows = [
         _event(0, detail={"pin": "masked", "n": [1, 2]}, purpose="点検 'quoted'", visitor=True),
         _event(1),  # every optional column None, detail too
         _event(2, raw_card_id="0123456789ABCDEF", direction="in", escort_event_id=2**40),
+        _event(3, occurred_at=T0, detail={"s": "\\ \" \n"}),  # no microseconds; escapes
     ]
     with engine.begin() as conn:
-        bulk.copy(conn, cast(Table, Event.__table__), rows)
+        write(conn, rows)
+    with engine.begin() as conn:  # the same rows as an insert of the ORM's would store them
+        ref = [dict(r, id=r["id"] + 100, seq=r["seq"] + 100) for r in rows]
+        conn.execute(Event.__table__.insert(), ref)
     with Session(engine) as s:
         got = {e.id: e for e in s.scalars(select(Event))}
+        # a missing detail is JSON null, as an insert stores it, not SQL NULL
+        stored = {i: d for i, d in s.execute(text("SELECT id, detail::text FROM events"))}
     engine.dispose()
     for r in rows:
         e = got[r["id"]]
         for key in EVENT_COLUMNS:
             assert getattr(e, key) == r[key], key
+        assert stored[r["id"]] == stored[r["id"] + 100]
+    assert stored[rows[1]["id"]] == "null"
 
 
-def test_a_copied_row_that_breaks_the_chain_is_an_integrity_error(pg_url: str) -> None:
+@pytest.mark.parametrize("write", WRITERS, ids=["copy", "one-statement"])
+def test_a_row_that_breaks_the_chain_is_an_integrity_error(pg_url: str, write: Any) -> None:
     """The recorder keeps a batch in its journal when another writer holds its chain
     positions: it must see the driver's unique violation as SQLAlchemy's IntegrityError."""
     upgrade(pg_url)
     engine = make_engine(pg_url)
     events = cast(Table, Event.__table__)
     with engine.begin() as conn:
-        bulk.copy(conn, events, [_event(0)])
+        write(conn, [_event(0)])
     second = _event(1)
     second["seq"] = 1  # the seq the first row holds
     with pytest.raises(IntegrityError, match="seq"), engine.begin() as conn:
-        bulk.copy(conn, events, [second])
+        write(conn, [second])
     with engine.connect() as conn:  # the pool's connection is usable again
         assert conn.scalar(select(func.count()).select_from(events)) == 1
     engine.dispose()
+
+
+def test_the_recorder_writes_a_batch_of_crossings_in_one_autocommit_statement(
+    pg_url: str, tmp_path: Any
+) -> None:
+    """Events, presence, change rows and the NOTIFY of a batch of crossings in one statement
+    outside any transaction block: one round trip to the server, not five (BEGIN, COPY's two,
+    presence, COMMIT)."""
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    people, areas = _people_and_areas(factory, 2, 1)
+    seen: list[tuple[str, bool]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append((statement.split()[0], conn.connection.driver_connection.autocommit))
+
+    recorder = Recorder(factory, tmp_path / "journal", post=lambda fn: fn())
+    recorder.controller_id = "c1"
+    work = Work()
+    work.rows = [_event(0, person_id=people[0]), _event(1, person_id=people[1], seq=2)]
+    work.ops = [
+        PresenceEnter(areas[0], people[0], T0, 10_000),
+        PresenceEnter(areas[0], people[1], T0, 10_001),
+    ]
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN nyutai_changes")
+        recorder._commit([work])  # noqa: SLF001 - the writer's one step, without its thread
+        got = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+    assert seen == [("WITH", True)]
+    assert got == [f"c1|{areas[0]}"]
+    assert set(_inside(factory)) == {(people[0], areas[0]), (people[1], areas[0])}
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 2
+        origins = s.scalars(select(Change.origin).where(Change.table_name == "presence")).all()
+    assert origins == ["c1", "c1"]
+    engine.dispose()
+
+
+def test_final_presence_is_what_the_ops_leave_in_their_order() -> None:
+    ops: list[Op] = [
+        PresenceEnter(1, 7, T0, 1),
+        PresenceEnter(2, 7, T0, 2),
+        PresenceLeave(7, None),  # a forgive ends both ...
+        PresenceEnter(2, 7, T0, 3),  # ... and a new entry stands
+        PresenceLeave(8, 1),
+    ]
+    final, wipe = final_presence(ops)
+    assert wipe == {7}
+    assert final[(7, 1)] is None and final[(8, 1)] is None
+    row = final[(7, 2)]
+    assert row is not None and row["event_id"] == 3

@@ -97,3 +97,40 @@ def pg_factory(pg_url: str) -> Iterator[sessionmaker[Session]]:
 def test_fast_path_equals_typed_path_postgres(pg_factory: sessionmaker[Session]) -> None:
     _fill(pg_factory)
     _check(pg_factory)
+
+
+def test_the_controllers_dict_hasher_gives_the_canonical_hash() -> None:
+    """The controller chains its rows with ``dict_hasher`` (a template, no sorted dict):
+    the hash must be ``canonical``'s, or verification fails on every row it wrote."""
+    from datetime import timezone
+    from itertools import product
+
+    from db.chain import EVENT_FIELDS, canonical_dict, dict_hasher
+    from db.models import Decision
+    from domain.reasons import Reason
+
+    jst = timezone(timedelta(hours=9))
+    hasher = dict_hasher(Event, EVENT_FIELDS)
+    columns = [c.key for c in Event.__table__.columns]
+    checked = 0
+    for i, (detail, decision, when) in enumerate(
+        product(DETAILS, [Decision.GRANTED, "denied", None], [T, T.astimezone(jst), None])
+    ):
+        row = dict.fromkeys(columns)
+        row.update(
+            seq=i + 1,
+            occurred_at=when,
+            kind="presentation",
+            decision=decision,
+            reason=Reason.UNKNOWN_CARD if i % 2 else None,  # an enum member, or nothing
+            reader="sr-in" if i % 3 else 7,  # an int given for a string column
+            visitor=bool(i % 2) if i % 4 else None,
+            person_id=i if i % 5 else True,  # a bool given for an integer column
+            escort_event_id=2**62 + i,
+            purpose='会議, "quoted" 100%s %(x)s\u2028' if i % 2 else None,
+            detail=detail,
+        )
+        prev = f"{i:064x}"
+        assert hasher(prev, row) == chain_hash(prev, canonical_dict(Event, row, EVENT_FIELDS))
+        checked += 1
+    assert checked == len(DETAILS) * 9
