@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from controller.occupancy import Occupant
 from controller.recorder import PresenceEnter, PresenceLeave, Work
 from controller.state import Call
+from db import bulk
 from db import controllers as ctl_rows
 from db.engine import session_scope
 from db.models import Event, Person, PersonKind
@@ -98,10 +99,14 @@ class PresenceSharing:
         mine = self.areas()
         if not mine:
             return
+        dialect = session.get_bind().dialect
         rows = session.execute(
             select(PresenceRow, Person.kind)
             .join(Person, Person.id == PresenceRow.person_id)
-            .where(PresenceRow.person_id.in_(people), PresenceRow.area_id.in_(mine))
+            .where(
+                bulk.one_of(PresenceRow.person_id, sorted(people), dialect),
+                bulk.one_of(PresenceRow.area_id, sorted(mine), dialect),
+            )
         ).all()
         found: dict[int, dict[int, Occupant]] = {p: {} for p in people}
         for row, kind in rows:

@@ -15,10 +15,11 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
-from sqlalchemy import JSON, Connection, DateTime, Table
+from sqlalchemy import JSON, ColumnElement, Connection, DateTime, Table, any_, literal
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -144,6 +145,16 @@ def json_records(table: Table, columns: Sequence[str], dialect: Dialect, alias: 
         )
         _RECORDS[key] = plan
     return plan
+
+
+def one_of(column: Any, values: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(%s::type[])``, one parameter, so
+    the statement's text does not change with the number of values: psycopg prepares it
+    once, and SQLAlchemy does not render a parameter per value (the change feed asks about
+    hundreds of people each round)."""
+    if dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(literal(list(values), ARRAY(column.type))))
+    return cast(ColumnElement[bool], column.in_(list(values)))
 
 
 def copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

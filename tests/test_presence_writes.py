@@ -312,3 +312,30 @@ def test_final_presence_is_what_the_ops_leave_in_their_order() -> None:
     assert final[(7, 1)] is None and final[(8, 1)] is None
     row = final[(7, 2)]
     assert row is not None and row["event_id"] == 3
+
+
+def test_one_of_selects_the_rows_with_one_parameter_on_postgresql(
+    factory: sessionmaker[Session],
+) -> None:
+    """The change feed asks for the presence of hundreds of people each round: on PostgreSQL
+    one array parameter, so the text is the same for any count (prepared once)."""
+    people, areas = _people_and_areas(factory, 40, 2)
+    with factory() as s:
+        _batch(s, [PresenceEnter(areas[i % 2], p, T0, None) for i, p in enumerate(people)], "c1")
+    with factory() as s:
+        dialect = s.get_bind().dialect
+
+        def query(ids: list[int]) -> Any:
+            return select(PresenceRow.person_id).where(
+                bulk.one_of(PresenceRow.person_id, ids, dialect),
+                bulk.one_of(PresenceRow.area_id, [areas[0]], dialect),
+            )
+
+        few, many = people[:1], people[::3] + [10**9]  # one not there
+        got = set(s.scalars(query(many)))
+        assert got == {p for i, p in enumerate(people) if i % 3 == 0 and i % 2 == 0}
+        assert set(s.scalars(query(few))) == {people[0]}
+        texts = {str(query(ids).compile(dialect=dialect)) for ids in (few, many)}
+    if dialect.name == "postgresql":
+        assert len(texts) == 1
+        assert "ANY" in texts.pop()

@@ -246,3 +246,43 @@ def test_the_feed_sleeps_through_its_own_commits_but_wakes_for_others(pg_url: st
         assert woken_after("c1|1") >= 0.9  # its own, whatever the areas
         assert woken_after("c2|x") < 0.5  # unreadable: as any other writer's
     engine.dispose()
+
+
+def test_a_feed_round_on_postgresql_opens_no_transaction(pg_url: str, tmp_path: Path) -> None:
+    """READ COMMITTED reads what is committed statement by statement either way: the feed's
+    rounds run in autocommit, without a BEGIN and a ROLLBACK round trip each."""
+    import threading
+
+    from sqlalchemy import event
+
+    from db import changes
+
+    upgrade(pg_url)
+    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
+    cfg = replace(cfg, database=replace(cfg.database, url=pg_url))
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        seed_people(s, cfg)
+    seen: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(conn: Any, *_args: Any) -> None:
+        if threading.current_thread().name == "change-feed":
+            seen.append(conn.connection.driver_connection.autocommit)
+
+    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
+    ctl.start()
+    try:
+        with session_scope(factory) as s:
+            person = s.scalars(select(Training.person_id).limit(1)).one()
+            s.info["controller"] = "another"
+            changes.record(s, "presence", {person})  # another writer moved someone
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        ctl.stop()
+        engine.dispose()
+    assert len(seen) >= 2  # the changes read, the presence read
+    assert all(seen)
