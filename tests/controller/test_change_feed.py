@@ -44,7 +44,17 @@ WITHIN_SECONDS = 1.0
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_site(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Iterator[Site]:
     url = db_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    if request.param == "postgresql":
+    yield from _started_site(url, tmp_path)
+
+
+@pytest.fixture
+def pg_site(pg_url: str, tmp_path: Path) -> Iterator[Site]:
+    yield from _started_site(pg_url, tmp_path)
+
+
+def _started_site(url: str, tmp_path: Path) -> Iterator[Site]:
+    """The demo site's people and a started controller on ``url``."""
+    if not url.startswith("sqlite"):
         upgrade(url)
     cfg = load_config(DEMO_SITE, data_dir=tmp_path)
     cfg = replace(cfg, database=replace(cfg.database, url=url))
@@ -248,7 +258,7 @@ def test_the_feed_sleeps_through_its_own_commits_but_wakes_for_others(pg_url: st
     engine.dispose()
 
 
-def test_a_feed_round_on_postgresql_opens_no_transaction(pg_url: str, tmp_path: Path) -> None:
+def test_a_feed_round_on_postgresql_opens_no_transaction(pg_site: Site) -> None:
     """READ COMMITTED reads what is committed statement by statement either way: the feed's
     rounds run in autocommit, without a BEGIN and a ROLLBACK round trip each."""
     import threading
@@ -257,13 +267,7 @@ def test_a_feed_round_on_postgresql_opens_no_transaction(pg_url: str, tmp_path: 
 
     from db import changes
 
-    upgrade(pg_url)
-    cfg = load_config(DEMO_SITE, data_dir=tmp_path)
-    cfg = replace(cfg, database=replace(cfg.database, url=pg_url))
-    engine = make_engine(pg_url)
-    factory = make_session_factory(engine)
-    with session_scope(factory) as s:
-        seed_people(s, cfg)
+    engine = pg_site.sessions.kw["bind"]
     seen: list[bool] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -271,18 +275,13 @@ def test_a_feed_round_on_postgresql_opens_no_transaction(pg_url: str, tmp_path: 
         if threading.current_thread().name == "change-feed":
             seen.append(conn.connection.driver_connection.autocommit)
 
-    ctl = Controller(cfg, session_factory=factory, backend=SimBackend())
-    ctl.start()
-    try:
-        with session_scope(factory) as s:
-            person = s.scalars(select(Training.person_id).limit(1)).one()
-            s.info["controller"] = "another"
-            changes.record(s, "presence", {person})  # another writer moved someone
-        deadline = time.monotonic() + 5
-        while len(seen) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        ctl.stop()
-        engine.dispose()
+    with session_scope(pg_site.sessions) as s:
+        person = s.scalars(select(Training.person_id).limit(1)).one()
+        s.info["controller"] = "another"
+        changes.record(s, "presence", {person})  # another writer moved someone
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    event.remove(engine, "before_cursor_execute", record)
     assert len(seen) >= 2  # the changes read, the presence read
     assert all(seen)
