@@ -11,6 +11,7 @@ events that read back equal.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -222,7 +223,7 @@ def test_events_written_in_one_statement_read_back_as_written(pg_url: str, write
         _event(0, detail={"pin": "masked", "n": [1, 2]}, purpose="点検 'quoted'", visitor=True),
         _event(1),  # every optional column None, detail too
         _event(2, raw_card_id="0123456789ABCDEF", direction="in", escort_event_id=2**40),
-        _event(3, occurred_at=T0, detail={"s": "\\ \" \n"}),  # no microseconds; escapes
+        _event(3, occurred_at=T0, detail={"s": '\\ " \n'}),  # no microseconds; escapes
     ]
     with engine.begin() as conn:
         write(conn, rows)
@@ -260,16 +261,25 @@ def test_a_row_that_breaks_the_chain_is_an_integrity_error(pg_url: str, write: A
     engine.dispose()
 
 
+def _crossings(people: list[int], area: int, first: int) -> Work:
+    work = Work()
+    work.rows = [
+        _event(first + i, person_id=p, id=20_000 + first + i) for i, p in enumerate(people)
+    ]
+    work.ops = [PresenceEnter(area, p, T0, 20_000 + first + i) for i, p in enumerate(people)]
+    return work
+
+
 def test_the_recorder_writes_a_batch_of_crossings_in_one_autocommit_statement(
     pg_url: str, tmp_path: Any
 ) -> None:
     """Events, presence, change rows and the NOTIFY of a batch of crossings in one statement
-    outside any transaction block: one round trip to the server, not five (BEGIN, COPY's two,
-    presence, COMMIT)."""
+    outside any transaction block, on the writer's own connection: one round trip per batch,
+    not five (BEGIN, COPY's two, presence, COMMIT)."""
     upgrade(pg_url)
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
-    people, areas = _people_and_areas(factory, 2, 1)
+    people, areas = _people_and_areas(factory, 4, 1)
     seen: list[tuple[str, bool]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -278,24 +288,68 @@ def test_the_recorder_writes_a_batch_of_crossings_in_one_autocommit_statement(
 
     recorder = Recorder(factory, tmp_path / "journal", post=lambda fn: fn())
     recorder.controller_id = "c1"
-    work = Work()
-    work.rows = [_event(0, person_id=people[0]), _event(1, person_id=people[1], seq=2)]
-    work.ops = [
-        PresenceEnter(areas[0], people[0], T0, 10_000),
-        PresenceEnter(areas[0], people[1], T0, 10_001),
-    ]
     dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("LISTEN nyutai_changes")
-        recorder._commit([work])  # noqa: SLF001 - the writer's one step, without its thread
-        got = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
-    assert seen == [("WITH", True)]
-    assert got == [f"c1|{areas[0]}"]
-    assert set(_inside(factory)) == {(people[0], areas[0]), (people[1], areas[0])}
+        recorder._commit([_crossings(people[:2], areas[0], 0)])  # noqa: SLF001 - one step
+        recorder._commit([_crossings(people[2:], areas[0], 2)])  # noqa: SLF001
+        got = [n.payload for n in listener.notifies(timeout=5, stop_after=2)]
+    # the connection is set up once (its plan cache mode), then one statement per batch
+    assert seen == [("SET", True), ("WITH", True), ("WITH", True)]
+    assert got == [f"c1|{areas[0]}"] * 2
+    assert set(_inside(factory)) == {(p, areas[0]) for p in people}
     with factory() as s:
-        assert s.scalar(select(func.count()).select_from(Event)) == 2
+        assert s.scalar(select(func.count()).select_from(Event)) == 4
         origins = s.scalars(select(Change.origin).where(Change.table_name == "presence")).all()
-    assert origins == ["c1", "c1"]
+    assert origins == ["c1"] * 4
+    writer = recorder._crossings  # noqa: SLF001
+    assert writer is not None
+    assert writer.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+    backend = writer.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    recorder._drop_crossings()  # noqa: SLF001
+    # its generic plans stay its own: the connection is closed, not handed back to the pool
+    with engine.connect() as conn:
+        deadline = time.monotonic() + 5
+        while (
+            time.monotonic() < deadline
+            and conn.exec_driver_sql(
+                f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
+            ).scalar()
+        ):
+            time.sleep(0.05)
+        left = conn.exec_driver_sql(
+            f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
+        ).scalar()
+        assert left == 0
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    engine.dispose()
+
+
+def test_the_writers_rested_connection_is_pinged_and_replaced(
+    pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that dropped the writer's connection while it rested (a restart, a failover at
+    night) costs a ping and a new connection, not a failed commit and a journal detour."""
+    import controller.recorder as recorder_module
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    people, areas = _people_and_areas(factory, 2, 1)
+    recorder = Recorder(factory, tmp_path / "journal", post=lambda fn: fn())
+    recorder.controller_id = "c1"
+    recorder._commit([_crossings(people[:1], areas[0], 0)])  # noqa: SLF001
+    first = recorder._crossings  # noqa: SLF001
+    assert first is not None
+    backend = first.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with engine.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+        admin.commit()
+    monkeypatch.setattr(recorder_module, "CROSSINGS_PING_AFTER_SECONDS", 0.0)
+    recorder._commit([_crossings(people[1:], areas[0], 1)])  # noqa: SLF001 - no error
+    assert recorder._crossings is not None and recorder._crossings is not first  # noqa: SLF001
+    assert set(_inside(factory)) == {(p, areas[0]) for p in people}
+    recorder._drop_crossings()  # noqa: SLF001
     engine.dispose()
 
 
