@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -112,20 +111,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=1_500)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    server = os.environ.get("NYUTAI_BENCH_PG_URL")
-    if not server:
-        sys.exit("set NYUTAI_BENCH_PG_URL to a PostgreSQL server (a database is made on it)")
-    from sqlalchemy import create_engine, make_url, text
-
+    from bench.pg import scratch_database
     from db import presence
     from db.engine import make_engine
 
-    name = f"nyutai_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database() as url:
         area, people = seed(url, args.people)
         batch = Batches(area, people)
         engine = make_engine(url)
@@ -150,10 +140,6 @@ def main() -> None:
                     f"server backend CPU {1000 * cpu / args.batches:.3f} ms per statement"
                 )
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

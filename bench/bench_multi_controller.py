@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -427,117 +426,103 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    server = os.environ.get("NYUTAI_BENCH_PG_URL")
-    if not server:
-        sys.exit("set NYUTAI_BENCH_PG_URL to a PostgreSQL server (a database is made on it)")
-    from sqlalchemy import create_engine, make_url, text
+    from bench.pg import scratch_database
 
-    name = f"nyutai_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp_s:
-            tmp = Path(os.environ.get("NYUTAI_BENCH_LOGS") or tmp_s)
-            site = tmp / "site.toml"
-            site_file(site, url, args.controllers, args.doors, args.shared)
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(os.environ.get("NYUTAI_BENCH_LOGS") or tmp_s)
+        site = tmp / "site.toml"
+        site_file(site, url, args.controllers, args.doors, args.shared)
+        print(
+            "areas: " + ("two, spanning every controller" if args.shared else "two per controller")
+        )
+        seed(site)
+        ids = [f"c{i}" for i in range(args.controllers)]
+        if args.cpu_each:
             print(
-                "areas: "
-                + ("two, spanning every controller" if args.shared else "two per controller")
+                f"each controller process limited to {args.cpu_each:g} cores (cgroup, "
+                f"enforced per {args.cpu_period_ms:g} ms)"
             )
-            seed(site)
-            ids = [f"c{i}" for i in range(args.controllers)]
-            if args.cpu_each:
-                print(
-                    f"each controller process limited to {args.cpu_each:g} cores (cgroup, "
-                    f"enforced per {args.cpu_period_ms:g} ms)"
-                )
-            period = int(args.cpu_period_ms * 1000)
-            # One controller alone before and after all of them; the faster is the baseline,
-            # so a cold first run cannot flatter the ratio.
-            opts = (args.burst, tmp, args.cpu_each, args.warmup, period, args.closed)
-            server0 = server_cpu()
-            before = run(site, ids[:1], *opts)[0]
-            server1 = server_cpu()
-            together = run(site, ids, *opts)
-            server2 = server_cpu()
-            after = run(site, ids[:1], *opts)[0]
-            alone = max(before, after, key=lambda r: r["rate"])
-            if args.closed:
-                print("each door presents its next card after the last one's feedback")
-            print(f"one controller alone, before and after: {before['rate']:,.0f}/s, "
-                  f"{after['rate']:,.0f}/s")  # fmt: skip
-            span = max(r["end"] for r in together) - min(r["start"] for r in together)
-            agg = sum(r["n"] for r in together) / span
+        period = int(args.cpu_period_ms * 1000)
+        # One controller alone before and after all of them; the faster is the baseline,
+        # so a cold first run cannot flatter the ratio.
+        opts = (args.burst, tmp, args.cpu_each, args.warmup, period, args.closed)
+        server0 = server_cpu()
+        before = run(site, ids[:1], *opts)[0]
+        server1 = server_cpu()
+        together = run(site, ids, *opts)
+        server2 = server_cpu()
+        after = run(site, ids[:1], *opts)[0]
+        alone = max(before, after, key=lambda r: r["rate"])
+        if args.closed:
+            print("each door presents its next card after the last one's feedback")
+        print(f"one controller alone, before and after: {before['rate']:,.0f}/s, "
+              f"{after['rate']:,.0f}/s")  # fmt: skip
+        span = max(r["end"] for r in together) - min(r["start"] for r in together)
+        agg = sum(r["n"] for r in together) / span
+        print(
+            f"one controller alone ({args.doors} doors, {args.burst} presentations "
+            f"{'one in flight per door' if args.closed else 'at once'}): "
+            f"{alone['rate']:,.0f}/s, queue-to-commit p50 {alone['p50'] * 1000:.1f} ms / "
+            f"p99 {alone['p99'] * 1000:.1f} ms"
+        )
+        print(
+            f"{args.controllers} controllers x {args.doors} doors at once: aggregate "
+            f"{agg:,.0f}/s = {agg / alone['rate']:.2f}x one controller (goal >= 3x); "
+            "queue-to-commit p99 per controller: "
+            + ", ".join(f"{r['id']} {r['p99'] * 1000:.1f} ms" for r in together)
+            + " (goal <= 50 ms)"
+        )
+        if args.closed:
             print(
-                f"one controller alone ({args.doors} doors, {args.burst} presentations "
-                f"{'one in flight per door' if args.closed else 'at once'}): "
-                f"{alone['rate']:,.0f}/s, queue-to-commit p50 {alone['p50'] * 1000:.1f} ms / "
-                f"p99 {alone['p99'] * 1000:.1f} ms"
+                "presentation to feedback: alone p50 "
+                f"{alone['tap_p50'] * 1000:.1f} / p99 {alone['tap_p99'] * 1000:.1f} ms; "
+                "together p99 "
+                + ", ".join(f"{r['id']} {r['tap_p99'] * 1000:.1f} ms" for r in together)
             )
+        per = 1000 * alone["cpu"] / alone["n"]
+        per_all = 1000 * sum(r["cpu"] for r in together) / sum(r["n"] for r in together)
+        print(
+            f"controller CPU per 1,000 presentations: alone {per:.2f} s, "
+            f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
+            "controllers only share cores; more means work caused by the others: shared "
+            "presence, database waits)"
+        )
+        print(
+            "presentations per group commit: alone "
+            f"{alone['n'] / max(1, alone['commits']):.1f}, {args.controllers} at once "
+            + ", ".join(f"{r['n'] / max(1, r['commits']):.1f}" for r in together)
+        )
+        print(
+            "database server CPU per 1,000 presentations (whole runs, start-up included): "
+            f"first alone {1000 * (server1 - server0) / before['n']:.2f} s, "
+            f"{args.controllers} at once "
+            f"{1000 * (server2 - server1) / sum(r['n'] for r in together):.2f} s"
+        )
+        by_thread = sorted(alone["threads"].items(), key=lambda kv: -kv[1])
+        print(
+            "  of which, alone, by thread: "
+            + ", ".join(f"{k} {1000 * v / alone['n']:.2f} s" for k, v in by_thread if v > 0)
+        )
+        all_threads: dict[str, float] = {}
+        for r in together:
+            for k, v in r["threads"].items():
+                all_threads[k] = all_threads.get(k, 0.0) + v
+        n_all = sum(r["n"] for r in together)
+        print(
+            f"  {args.controllers} at once, by thread: "
+            + ", ".join(
+                f"{k} {1000 * v / n_all:.2f} s"
+                for k, v in sorted(all_threads.items(), key=lambda kv: -kv[1])
+                if v > 0
+            )
+        )
+        if args.cpu_each:
             print(
-                f"{args.controllers} controllers x {args.doors} doors at once: aggregate "
-                f"{agg:,.0f}/s = {agg / alone['rate']:.2f}x one controller (goal >= 3x); "
-                "queue-to-commit p99 per controller: "
-                + ", ".join(f"{r['id']} {r['p99'] * 1000:.1f} ms" for r in together)
-                + " (goal <= 50 ms)"
+                "time waiting for the CPU budget: alone "
+                f"{alone['throttled']:.2f} s, together "
+                + ", ".join(f"{r['id']} {r['throttled']:.2f} s" for r in together)
             )
-            if args.closed:
-                print(
-                    "presentation to feedback: alone p50 "
-                    f"{alone['tap_p50'] * 1000:.1f} / p99 {alone['tap_p99'] * 1000:.1f} ms; "
-                    "together p99 "
-                    + ", ".join(f"{r['id']} {r['tap_p99'] * 1000:.1f} ms" for r in together)
-                )
-            per = 1000 * alone["cpu"] / alone["n"]
-            per_all = 1000 * sum(r["cpu"] for r in together) / sum(r["n"] for r in together)
-            print(
-                f"controller CPU per 1,000 presentations: alone {per:.2f} s, "
-                f"{args.controllers} at once {per_all:.2f} s (the same figure would mean the "
-                "controllers only share cores; more means work caused by the others: shared "
-                "presence, database waits)"
-            )
-            print(
-                "presentations per group commit: alone "
-                f"{alone['n'] / max(1, alone['commits']):.1f}, {args.controllers} at once "
-                + ", ".join(f"{r['n'] / max(1, r['commits']):.1f}" for r in together)
-            )
-            print(
-                "database server CPU per 1,000 presentations (whole runs, start-up included): "
-                f"first alone {1000 * (server1 - server0) / before['n']:.2f} s, "
-                f"{args.controllers} at once "
-                f"{1000 * (server2 - server1) / sum(r['n'] for r in together):.2f} s"
-            )
-            by_thread = sorted(alone["threads"].items(), key=lambda kv: -kv[1])
-            print(
-                "  of which, alone, by thread: "
-                + ", ".join(f"{k} {1000 * v / alone['n']:.2f} s" for k, v in by_thread if v > 0)
-            )
-            all_threads: dict[str, float] = {}
-            for r in together:
-                for k, v in r["threads"].items():
-                    all_threads[k] = all_threads.get(k, 0.0) + v
-            n_all = sum(r["n"] for r in together)
-            print(
-                f"  {args.controllers} at once, by thread: "
-                + ", ".join(
-                    f"{k} {1000 * v / n_all:.2f} s"
-                    for k, v in sorted(all_threads.items(), key=lambda kv: -kv[1])
-                    if v > 0
-                )
-            )
-            if args.cpu_each:
-                print(
-                    "time waiting for the CPU budget: alone "
-                    f"{alone['throttled']:.2f} s, together "
-                    + ", ".join(f"{r['id']} {r['throttled']:.2f} s" for r in together)
-                )
-            print(f"  (cores on this machine: {os.cpu_count()}; other work may share them)")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+        print(f"  (cores on this machine: {os.cpu_count()}; other work may share them)")
 
 
 if __name__ == "__main__":
