@@ -730,7 +730,7 @@ class Recorder:
         """The writer's own PostgreSQL connection for batches of crossings: in autocommit,
         kept between commits (no pool checkout and return per commit), and planning the
         batch statement once. PostgreSQL re-planned it at every execution (custom plans:
-        about 0.35 ms of the server's CPU per commit); ``plan_cache_mode`` is set on this
+        about 0.3 ms of the server's CPU per commit); ``plan_cache_mode`` is set on this
         connection only, which never goes back to the pool with it (``_drop_crossings``).
         After a rest it is pinged first, as the pool pings a rested connection."""
         conn, now = self._crossings, time.monotonic()
