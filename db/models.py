@@ -73,6 +73,11 @@ class Base(DeclarativeBase):
 # --- people and credentials -------------------------------------------------------------
 
 
+def _names(column: str, model: str) -> str:
+    """The join of a relationship along an id column that has no foreign key (db.kept)."""
+    return f"foreign({column}) == {model}.id"
+
+
 def _person_search_key(context: Any) -> str:
     """Insert default (ORM and Core inserts alike) from the row's own name and kana."""
     params = context.get_current_parameters()
@@ -333,29 +338,34 @@ class Event(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(32))  # presentation, exit_button, door_opened, ...
-    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
-    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    # The ids below name rows without foreign keys (db.kept): the log records what the
+    # controller decided with what it knew and is never refused for a row changed meanwhile;
+    # the rows it names are never deleted, a rule the database itself enforces.
+    door_id: Mapped[int | None]
+    area_id: Mapped[int | None]
     reader: Mapped[str | None] = mapped_column(String(64))
     direction: Mapped[str | None] = mapped_column(String(8))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+    person_id: Mapped[int | None]
+    credential_id: Mapped[int | None]
     technology: Mapped[str | None] = mapped_column(String(16))
     raw_card_id: Mapped[str | None] = mapped_column(String(64))
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(48))
     purpose: Mapped[str | None] = mapped_column(String(500))
     visitor: Mapped[bool] = mapped_column(Boolean, default=False)
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
-    escort_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    visit_id: Mapped[int | None]
+    escort_person_id: Mapped[int | None]
     escort_event_id: Mapped[int | None] = mapped_column(BigInteger)
-    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    snapshot_id: Mapped[int | None]
     snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    door: Mapped[Door | None] = relationship()
-    area: Mapped[Area | None] = relationship()
-    person: Mapped[Person | None] = relationship(foreign_keys=[person_id])
-    escort: Mapped[Person | None] = relationship(foreign_keys=[escort_person_id])
+    door: Mapped[Door | None] = relationship(primaryjoin=_names("Event.door_id", "Door"))
+    area: Mapped[Area | None] = relationship(primaryjoin=_names("Event.area_id", "Area"))
+    person: Mapped[Person | None] = relationship(primaryjoin=_names("Event.person_id", "Person"))
+    escort: Mapped[Person | None] = relationship(
+        primaryjoin=_names("Event.escort_person_id", "Person")
+    )
 
 
 class Presence(Base):
@@ -369,15 +379,18 @@ class Presence(Base):
     )
 
     id: Mapped[intpk]
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    # written with every crossing, so without foreign keys, as the events (db.kept)
+    person_id: Mapped[int]
+    area_id: Mapped[int]
     entered_at: Mapped[datetime]
     event_id: Mapped[int | None] = mapped_column(BigInteger)
-    escort_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    escort_person_id: Mapped[int | None]
+    visit_id: Mapped[int | None]
 
-    person: Mapped[Person] = relationship(foreign_keys=[person_id])
-    escort: Mapped[Person | None] = relationship(foreign_keys=[escort_person_id])
+    person: Mapped[Person] = relationship(primaryjoin=_names("Presence.person_id", "Person"))
+    escort: Mapped[Person | None] = relationship(
+        primaryjoin=_names("Presence.escort_person_id", "Person")
+    )
 
 
 class Alarm(Base):
@@ -387,10 +400,12 @@ class Alarm(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     state: Mapped[str] = mapped_column(String(16), default=AlarmState.RAISED, index=True)
     silent: Mapped[bool] = mapped_column(Boolean, default=False)  # duress: no siren
-    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
-    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    # what the controller knew, without foreign keys, as the events (db.kept): an alarm is
+    # never refused for a row changed meanwhile
+    door_id: Mapped[int | None]
+    area_id: Mapped[int | None]
     reader: Mapped[str | None] = mapped_column(String(64))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    person_id: Mapped[int | None]
     event_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # "alarms only" filter
     raised_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
@@ -399,13 +414,13 @@ class Alarm(Base):
     cleared_at: Mapped[datetime | None]
     cleared_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     restored_at: Mapped[datetime | None]  # the condition ended (door closed, tamper restored)
-    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    snapshot_id: Mapped[int | None]
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # the controller that raised it (None: raised by the web or a job)
     controller: Mapped[str | None] = mapped_column(String(64))
 
-    door: Mapped[Door | None] = relationship()
-    area: Mapped[Area | None] = relationship()
+    door: Mapped[Door | None] = relationship(primaryjoin=_names("Alarm.door_id", "Door"))
+    area: Mapped[Area | None] = relationship(primaryjoin=_names("Alarm.area_id", "Area"))
 
 
 class Incident(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 03:17:40.204025
+Create Date: 2026-12-07 19:48:14.385940
 """
 from __future__ import annotations
 
@@ -80,6 +80,46 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_device_status')),
     sa.UniqueConstraint('kind', 'key', name=op.f('uq_device_status_kind'))
     )
+    op.create_table('events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('controller', sa.String(length=64), server_default='main', nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=True),
+    sa.Column('prev_hash', sa.String(length=64), nullable=True),
+    sa.Column('hash', sa.String(length=64), nullable=True),
+    sa.Column('occurred_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('door_id', sa.Integer(), nullable=True),
+    sa.Column('area_id', sa.Integer(), nullable=True),
+    sa.Column('reader', sa.String(length=64), nullable=True),
+    sa.Column('direction', sa.String(length=8), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('credential_id', sa.Integer(), nullable=True),
+    sa.Column('technology', sa.String(length=16), nullable=True),
+    sa.Column('raw_card_id', sa.String(length=64), nullable=True),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=48), nullable=False),
+    sa.Column('purpose', sa.String(length=500), nullable=True),
+    sa.Column('visitor', sa.Boolean(), nullable=False),
+    sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('escort_person_id', sa.Integer(), nullable=True),
+    sa.Column('escort_event_id', sa.BigInteger(), nullable=True),
+    sa.Column('snapshot_id', sa.Integer(), nullable=True),
+    sa.Column('snapshot_sha256', sa.String(length=64), nullable=True),
+    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('controller', 'seq', name='uq_events_controller_seq')
+    )
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index('ix_events_area_occurred', ['area_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_controller_occurred', ['controller', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_decision_occurred', ['decision', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_door_occurred', ['door_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_occurred_id', ['occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_person_occurred', ['person_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_reason_occurred', ['reason', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_events_visit_id', ['visit_id'], unique=False)
+        batch_op.create_index('ix_events_visitor_occurred', ['visitor', 'occurred_at', 'id'], unique=False)
+
     op.create_table('login_throttle',
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
@@ -114,6 +154,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_people_kind_name', ['kind', 'name', 'id'], unique=False)
         batch_op.create_index('ix_people_name', ['name'], unique=False)
         batch_op.create_index('ix_people_name_kana', ['name_kana'], unique=False)
+
+    op.create_table('presence',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('area_id', sa.Integer(), nullable=False),
+    sa.Column('entered_at', db.types.UTCDateTime(), nullable=False),
+    sa.Column('event_id', sa.BigInteger(), nullable=True),
+    sa.Column('escort_person_id', sa.Integer(), nullable=True),
+    sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_presence')),
+    sa.UniqueConstraint('person_id', 'area_id', name=op.f('uq_presence_person_id'))
+    )
+    with op.batch_alter_table('presence', schema=None) as batch_op:
+        batch_op.create_index('ix_presence_area_entered', ['area_id', 'entered_at', 'id'], unique=False)
 
     op.create_table('site_settings',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -236,11 +290,7 @@ def upgrade() -> None:
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.Column('controller', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['acknowledged_by'], ['operators.id'], name=op.f('fk_alarms_acknowledged_by_operators')),
-    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_alarms_area_id_areas')),
     sa.ForeignKeyConstraint(['cleared_by'], ['operators.id'], name=op.f('fk_alarms_cleared_by_operators')),
-    sa.ForeignKeyConstraint(['door_id'], ['doors.id'], name=op.f('fk_alarms_door_id_doors')),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_alarms_person_id_people')),
-    sa.ForeignKeyConstraint(['snapshot_id'], ['snapshots.id'], name=op.f('fk_alarms_snapshot_id_snapshots')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alarms'))
     )
     with op.batch_alter_table('alarms', schema=None) as batch_op:
@@ -449,53 +499,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['decided_by'], ['operators.id'], name=op.f('fk_access_reviews_decided_by_operators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_access_reviews'))
     )
-    op.create_table('events',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('controller', sa.String(length=64), server_default='main', nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=True),
-    sa.Column('prev_hash', sa.String(length=64), nullable=True),
-    sa.Column('hash', sa.String(length=64), nullable=True),
-    sa.Column('occurred_at', db.types.UTCDateTime(), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('door_id', sa.Integer(), nullable=True),
-    sa.Column('area_id', sa.Integer(), nullable=True),
-    sa.Column('reader', sa.String(length=64), nullable=True),
-    sa.Column('direction', sa.String(length=8), nullable=True),
-    sa.Column('person_id', sa.Integer(), nullable=True),
-    sa.Column('credential_id', sa.Integer(), nullable=True),
-    sa.Column('technology', sa.String(length=16), nullable=True),
-    sa.Column('raw_card_id', sa.String(length=64), nullable=True),
-    sa.Column('decision', sa.String(length=16), nullable=False),
-    sa.Column('reason', sa.String(length=48), nullable=False),
-    sa.Column('purpose', sa.String(length=500), nullable=True),
-    sa.Column('visitor', sa.Boolean(), nullable=False),
-    sa.Column('visit_id', sa.Integer(), nullable=True),
-    sa.Column('escort_person_id', sa.Integer(), nullable=True),
-    sa.Column('escort_event_id', sa.BigInteger(), nullable=True),
-    sa.Column('snapshot_id', sa.Integer(), nullable=True),
-    sa.Column('snapshot_sha256', sa.String(length=64), nullable=True),
-    sa.Column('detail', sa.JSON(), nullable=True),
-    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_events_area_id_areas')),
-    sa.ForeignKeyConstraint(['credential_id'], ['credentials.id'], name=op.f('fk_events_credential_id_credentials')),
-    sa.ForeignKeyConstraint(['door_id'], ['doors.id'], name=op.f('fk_events_door_id_doors')),
-    sa.ForeignKeyConstraint(['escort_person_id'], ['people.id'], name=op.f('fk_events_escort_person_id_people')),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_events_person_id_people')),
-    sa.ForeignKeyConstraint(['snapshot_id'], ['snapshots.id'], name=op.f('fk_events_snapshot_id_snapshots')),
-    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_events_visit_id_visits')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
-    sa.UniqueConstraint('controller', 'seq', name='uq_events_controller_seq')
-    )
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_area_occurred', ['area_id', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_controller_occurred', ['controller', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_decision_occurred', ['decision', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_door_occurred', ['door_id', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_occurred_id', ['occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_person_occurred', ['person_id', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_reason_occurred', ['reason', 'occurred_at', 'id'], unique=False)
-        batch_op.create_index('ix_events_visit_id', ['visit_id'], unique=False)
-        batch_op.create_index('ix_events_visitor_occurred', ['visitor', 'occurred_at', 'id'], unique=False)
-
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -539,58 +542,29 @@ def upgrade() -> None:
         batch_op.create_index('ix_notifications_state_next', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_visit_id'), ['visit_id'], unique=False)
 
-    op.create_table('presence',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('person_id', sa.Integer(), nullable=False),
-    sa.Column('area_id', sa.Integer(), nullable=False),
-    sa.Column('entered_at', db.types.UTCDateTime(), nullable=False),
-    sa.Column('event_id', sa.BigInteger(), nullable=True),
-    sa.Column('escort_person_id', sa.Integer(), nullable=True),
-    sa.Column('visit_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_presence_area_id_areas')),
-    sa.ForeignKeyConstraint(['escort_person_id'], ['people.id'], name=op.f('fk_presence_escort_person_id_people')),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_presence_person_id_people')),
-    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_presence_visit_id_visits')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_presence')),
-    sa.UniqueConstraint('person_id', 'area_id', name=op.f('uq_presence_person_id'))
-    )
-    with op.batch_alter_table('presence', schema=None) as batch_op:
-        batch_op.create_index('ix_presence_area_entered', ['area_id', 'entered_at', 'id'], unique=False)
-
     # ### end Alembic commands ###
-    # name search (FTS5 on SQLite, pg_trgm on PostgreSQL): not expressible in the models
+    # name search (FTS5 on SQLite, pg_trgm on PostgreSQL) and the rows the records name
+    # kept (triggers): not expressible in the models
+    from db.kept import create_kept
     from db.search import create_search
 
     create_search(op.get_bind())
+    create_kept(op.get_bind())
 
 
 def downgrade() -> None:
+    from db.kept import drop_kept
     from db.search import drop_search
 
+    drop_kept(op.get_bind())
     drop_search(op.get_bind())
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('presence', schema=None) as batch_op:
-        batch_op.drop_index('ix_presence_area_entered')
-
-    op.drop_table('presence')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notifications_visit_id'))
         batch_op.drop_index('ix_notifications_state_next')
 
     op.drop_table('notifications')
     op.drop_table('incidents')
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_visitor_occurred')
-        batch_op.drop_index('ix_events_visit_id')
-        batch_op.drop_index('ix_events_reason_occurred')
-        batch_op.drop_index('ix_events_person_occurred')
-        batch_op.drop_index('ix_events_occurred_id')
-        batch_op.drop_index('ix_events_door_occurred')
-        batch_op.drop_index('ix_events_decision_occurred')
-        batch_op.drop_index('ix_events_controller_occurred')
-        batch_op.drop_index('ix_events_area_occurred')
-
-    op.drop_table('events')
     op.drop_table('access_reviews')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_operator_id'))
@@ -652,6 +626,10 @@ def downgrade() -> None:
     op.drop_table('credentials')
     op.drop_table('snapshots')
     op.drop_table('site_settings')
+    with op.batch_alter_table('presence', schema=None) as batch_op:
+        batch_op.drop_index('ix_presence_area_entered')
+
+    op.drop_table('presence')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_index('ix_people_name_kana')
         batch_op.drop_index('ix_people_name')
@@ -662,6 +640,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_throttle_window_started_at'))
 
     op.drop_table('login_throttle')
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_visitor_occurred')
+        batch_op.drop_index('ix_events_visit_id')
+        batch_op.drop_index('ix_events_reason_occurred')
+        batch_op.drop_index('ix_events_person_occurred')
+        batch_op.drop_index('ix_events_occurred_id')
+        batch_op.drop_index('ix_events_door_occurred')
+        batch_op.drop_index('ix_events_decision_occurred')
+        batch_op.drop_index('ix_events_controller_occurred')
+        batch_op.drop_index('ix_events_area_occurred')
+
+    op.drop_table('events')
     op.drop_table('device_status')
     op.drop_table('controllers')
     op.drop_table('checkpoints')
