@@ -161,7 +161,7 @@ class Snapshot:
         person = self.person(person_id)
         if person is None:
             return CardFacts(cred, None)
-        auths = tuple(a for area, a in self.authorizations(person_id) if area == area_id)
+        auths = tuple(a for _, a in self.authorizations(person_id, area_id))
         visit = self._visit(person, area_id, cred.id) if person.is_visitor else None
         return CardFacts(cred, person, auths, visit)
 
@@ -188,17 +188,24 @@ class Snapshot:
             trained = date.fromordinal(o) if o else None
         return PersonFacts(person_id, rec.kind, "", rec.active, rec.designated, trained)
 
-    def authorizations(self, person_id: int) -> tuple[tuple[int, AuthorizationFacts], ...]:
+    def authorizations(
+        self, person_id: int, area_id: int | None = None
+    ) -> tuple[tuple[int, AuthorizationFacts], ...]:
+        """A person's (area, authorization) pairs; with ``area_id``, that area's only (a
+        presentation needs one area's: the others are not built)."""
         if person_id in self.overlay.auths:
-            return self.overlay.auths[person_id]
+            pairs = self.overlay.auths[person_id]
+            return pairs if area_id is None else tuple(p for p in pairs if p[0] == area_id)
         b = self.base
         lo, hi = _equal_range(b.auth_person, person_id)
         out = []
-        for i in range(lo, hi):
+        for i, area in enumerate(b.auth_area[lo:hi].tolist(), lo):
+            if area_id is not None and area != area_id:
+                continue
             s, p = int(b.auth_schedule[i]), int(b.auth_purpose[i])
             out.append(
                 (
-                    int(b.auth_area[i]),
+                    area,
                     AuthorizationFacts(
                         int(b.auth_id[i]),
                         _time(int(b.auth_from[i])),
