@@ -120,7 +120,7 @@ class ChangeFeed:
             rows = s.execute(
                 select(
                     Change.version, Change.table_name, Change.row_id, Change.person_id,
-                    Change.origin,
+                    Change.origin, Change.area_id,
                 )  # fmt: skip
                 .where(cond)
                 .order_by(Change.version)
@@ -149,10 +149,15 @@ class ChangeFeed:
                 if v not in seen:
                     self.gaps.setdefault(v, now)
             fresh = apply_changes(snap, s, [tuple(r[:4]) for r in rows])  # type: ignore[misc]
+            mine = self.areas() if self.areas is not None else None
             moved = {
                 int(r[3])
                 for r in rows
-                if r[1] == "presence" and r[3] is not None and r[4] != self.origin
+                if r[1] == "presence"
+                and r[3] is not None
+                and r[4] != self.origin
+                # presence in an area without a door of ours decides nothing here
+                and (r[5] is None or mine is None or r[5] in mine)
             }
             if moved and self.on_presence is not None:
                 self.on_presence(moved, s, now)

@@ -18,7 +18,7 @@ commit first, which the reader handles by re-reading the gaps it saw for a while
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -96,12 +96,19 @@ def notify_source(payload: str) -> tuple[str, frozenset[int] | None]:
         return origin, None
 
 
-def record(session: Session, table: str, person_ids: set[int]) -> None:
+def record(
+    session: Session, table: str, person_ids: set[int], areas: Mapping[int, int] | None = None
+) -> None:
     """Record changes written with Core statements, which the session events do not see
-    (the recorder's set-based presence writes): one row per person."""
+    (the recorder's set-based presence writes): one row per person, with the one area its
+    change concerned when ``areas`` names it (db.presence ``only_area``)."""
+    areas = areas or {}
     _write(
         session,
-        [{"table_name": table, "row_id": None, "person_id": p} for p in sorted(person_ids)],
+        [
+            {"table_name": table, "row_id": None, "person_id": p, "area_id": areas.get(p)}
+            for p in sorted(person_ids)
+        ],
     )
 
 

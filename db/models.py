@@ -720,6 +720,9 @@ class Change(Base):
     # the controller whose recorder wrote the change (None: the web, the CLI, a job): a
     # controller skips its own presence changes, which its memory already holds
     origin: Mapped[str | None] = mapped_column(String(64))
+    # a presence change: the one area it concerned (None: several, or every area, as a
+    # guard's forgive): a controller skips presence in areas it has no door in
+    area_id: Mapped[int | None]
 
 
 class ControllerRow(Base):

@@ -41,11 +41,26 @@ def write(s: Session, final: Mapping[Key, Mapping[str, Any] | None], wipe: set[i
         return
     gone = sorted(k for k, v in final.items() if v is None)
     rows = [dict(v) for _k, v in sorted(final.items()) if v is not None]
-    _write_generic(s, wipe, gone, rows, {k[0] for k in final} | wipe)
+    _write_generic(s, wipe, gone, rows, {k[0] for k in final} | wipe, only_area(final, wipe))
+
+
+def only_area(final: Mapping[Key, Any], wipe: set[int]) -> dict[int, int]:
+    """The one area each person's change concerned, for their change row (db.changes): a
+    person whose change touched several areas, or every area (a wipe), has none, and so
+    concerns every controller."""
+    areas: dict[int, int | None] = {}
+    for person, area in final:
+        areas[person] = area if areas.get(person, area) == area else None
+    return {p: a for p, a in areas.items() if a is not None and p not in wipe}
 
 
 def _write_generic(
-    s: Session, wipe: set[int], gone: list[Key], rows: list[dict[str, Any]], people: set[int]
+    s: Session,
+    wipe: set[int],
+    gone: list[Key],
+    rows: list[dict[str, Any]],
+    people: set[int],
+    areas: Mapping[int, int],
 ) -> None:
     conn = s.connection()
     if wipe:
@@ -64,7 +79,7 @@ def _write_generic(
             keys = [(r["person_id"], r["area_id"]) for r in rows]
             conn.execute(delete(TABLE).where(tuple_(TABLE.c.person_id, TABLE.c.area_id).in_(keys)))
             conn.execute(TABLE.insert(), rows)
-    changes.record(s, PresenceRow.__tablename__, people)
+    changes.record(s, PresenceRow.__tablename__, people, areas)
 
 
 def write_postgresql(
@@ -89,7 +104,8 @@ def write_postgresql(
     dialect = conn.dialect
     ev = bulk.json_records(EVENTS, tuple(c.key for c in EVENTS.columns), dialect, "e")
     up = bulk.unnest(TABLE, ROW_COLUMNS, dialect)
-    feed = bulk.unnest(CHANGES, ("person_id",), dialect)
+    feed = bulk.unnest(CHANGES, ("person_id", "area_id"), dialect)
+    areas_of = only_area(final, wipe)
     (now,) = bulk.processors(CHANGES, ("changed_at",), dialect)
     params = (
         ev.text(events),
@@ -100,7 +116,7 @@ def write_postgresql(
         PresenceRow.__tablename__,
         now(utcnow()) if now is not None else utcnow(),
         origin,
-        *feed.arrays([{"person_id": p} for p in sorted(people)]),
+        *feed.arrays([{"person_id": p, "area_id": areas_of.get(p)} for p in sorted(people)]),
         changes.notify_payload(origin, areas),
         bool(people),
     )
@@ -125,8 +141,8 @@ def _postgresql_statement(
         "AS g(person_id, area_id) WHERE p.person_id = g.person_id AND p.area_id = g.area_id), "
         f"upserted AS (INSERT INTO presence ({', '.join(ROW_COLUMNS)}) SELECT * FROM new "
         f"ON CONFLICT (person_id, area_id) DO UPDATE SET {updates}), "
-        "fed AS (INSERT INTO changes (table_name, person_id, changed_at, origin) "
-        "SELECT %s::VARCHAR, person_id, %s::TIMESTAMP, %s::VARCHAR "
-        f"FROM {fed} AS f(person_id)) "
+        "fed AS (INSERT INTO changes (table_name, person_id, area_id, changed_at, origin) "
+        "SELECT %s::VARCHAR, person_id, area_id, %s::TIMESTAMP, %s::VARCHAR "
+        f"FROM {fed} AS f(person_id, area_id)) "
         f"SELECT pg_notify('{changes.CHANNEL}', %s) WHERE %s"
     )

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -31,7 +32,7 @@ from controller.recorder import (
     final_presence,
     write_presence,
 )
-from db import bulk, presence
+from db import bulk, changes, presence
 from db.engine import make_engine, make_session_factory, session_scope
 from db.migrate import upgrade
 from db.models import Area, Change, Event, Person
@@ -162,6 +163,48 @@ def test_each_batch_records_one_change_per_person_with_its_origin(
     assert sorted(r.person_id for r in rows) == sorted(people)
     assert {(r.table_name, r.origin) for r in rows} == {("presence", "bldg-a")}
     assert all(r.changed_at.tzinfo is not None for r in rows)
+    with factory() as s:
+        got = s.execute(select(Change.person_id, Change.area_id).where(Change.version > start))
+        area_of = {person: area for person, area in got}
+    # the one area a person's change concerned; none for two areas or every area (a wipe)
+    assert area_of == {people[0]: None, people[1]: areas[0], people[2]: None}
+
+
+def test_the_feed_passes_on_others_presence_only_in_its_areas(
+    factory: sessionmaker[Session],
+) -> None:
+    """Another controller's crossings in areas without a door of ours are not read again
+    (nor their people's presence asked for): they decide nothing here."""
+    from controller.feed import ChangeFeed
+    from controller.memory import load_snapshot
+
+    people, areas = _people_and_areas(factory, 6, 2)
+    with factory() as s:
+        box = [load_snapshot(s, ZoneInfo("Asia/Tokyo"))]
+    feed = ChangeFeed(factory, lambda: box[0], lambda snap: box.__setitem__(0, snap))
+    feed.origin = "c1"
+    feed.areas = lambda: {areas[0]}
+    passed: set[int] = set()
+    feed.on_presence = lambda moved, _s, _t: passed.update(moved)
+    with factory() as s:
+        _batch(s, [PresenceEnter(areas[0], people[0], T0, None)], "c2")  # ours: passed on
+        _batch(s, [PresenceEnter(areas[1], people[1], T0, None)], "c2")  # not ours
+        _batch(s, [PresenceLeave(people[2], None)], "c2")  # every area: ours too
+        _batch(s, [PresenceEnter(areas[0], people[3], T0, None)], "c1")  # our own
+        _batch(  # two areas, one of them ours
+            s,
+            [
+                PresenceEnter(areas[0], people[4], T0, None),
+                PresenceEnter(areas[1], people[4], T0, None),
+            ],
+            "c2",
+        )
+    with factory() as s:
+        s.info["controller"] = "c2"
+        changes.record(s, "presence", {people[5]})  # a writer that names no area
+        s.commit()
+    assert feed.step() > 0
+    assert passed == {people[0], people[2], people[4], people[5]}
 
 
 def test_a_presence_batch_wakes_the_other_controllers_on_postgresql(pg_url: str) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 19:48:14.385940
+Create Date: 2026-12-07 20:20:59.731163
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('person_id', sa.BigInteger(), nullable=True),
     sa.Column('changed_at', db.types.UTCDateTime(), nullable=False),
     sa.Column('origin', sa.String(length=64), nullable=True),
+    sa.Column('area_id', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('version', name=op.f('pk_changes'))
     )
     op.create_table('checkpoints',
